@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+// CloudTask: parallel batch jobs over SSH. See README.md and ../shared/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "CloudTask",
+    products: [
+        .executable(name: "cloudtask", targets: ["cloudtask"]),
+    ],
+    targets: [
+        // MARK: - C libraries, one system-library target each
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // MARK: - Engine: jobs, tasks, scheduler, sessions. Imports no C module.
+        .target(name: "Engine"),
+
+        // MARK: - Adapters: the only modules that import a C library
+        .target(name: "SSH", dependencies: ["CLibSSH2", "Engine"]),
+        .target(name: "LuaVM", dependencies: ["CLua"]),
+        .target(name: "LineEditor", dependencies: ["CEditLine"]),
+        .target(name: "HTTP", dependencies: ["CCurl"]),
+
+        // MARK: - Front ends
+        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH"]),
+
+        // MARK: - Tests
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "AdapterTests", dependencies: ["SSH", "LuaVM", "LineEditor", "HTTP", "Engine"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Engine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
