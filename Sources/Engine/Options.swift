@@ -1,0 +1,216 @@
+// The task options: one table gives the CLI flags, the CLOUDTASK_* environment names, validation and --help.
+import Foundation
+
+/// A bad option value or usage, reported as one line and exit code 2.
+public struct UsageError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Everything a run is configured with; saved as the session's `conf` (no secrets are ever stored in it).
+public struct TaskConfig: Codable, Equatable, Sendable {
+    public var command: [String] = []
+    public var workers: [String] = []
+    public var split: Int?
+    public var slots = 1
+    public var timeout: Double = 3600
+    public var retries = 0
+    public var strikes = 0
+    public var user: String?
+    public var port: Int?
+    public var sshIdentity: String?
+    public var pre: String?
+    public var post: String?
+    public var overlay: String?
+    public var sessions: String?
+    public var hostKeyPolicy = HostKeyPolicy.acceptNew.rawValue
+    public var knownHosts: String?
+    public var tag = false
+    public var keepOrder = false
+    public var lineBuffer = false
+    public var pty = false
+    public init() {}
+}
+
+/// Options that steer one invocation and are never saved or taken from the environment.
+public struct RunFlags: Sendable {
+    public var force = false
+    public var dryRun = false
+    public var resume: Int?
+    public var retry: Int?
+    public var help = false
+    public var version = false
+    public init() {}
+}
+
+public enum Options {
+    enum Kind: Sendable { case flag, count(min: Int), seconds, port, text, file, directory, policy, workers }
+
+    struct Spec: Sendable {
+        let name: String
+        let kind: Kind
+        let value: String     // placeholder in --help
+        let help: String
+        let task: Bool        // a task option: saved in conf, settable by CLOUDTASK_<NAME>
+        let apply: @Sendable (inout TaskConfig, inout RunFlags, String) -> Void
+    }
+
+    static let specs: [Spec] = [
+        Spec(name: "workers", kind: .workers, value: "LIST|FILE", help: "worker addresses ([user@]host[:port]) separated by spaces or commas, or a file with one per line", task: true) { c, _, v in c.workers = [v] },
+        Spec(name: "split", kind: .count(min: 1), value: "N", help: "workers used at once (default: the number of workers given; never more than the jobs)", task: true) { c, _, v in c.split = Int(v) },
+        Spec(name: "slots", kind: .count(min: 1), value: "N", help: "jobs each worker runs at once (default 1)", task: true) { c, _, v in c.slots = Int(v)! },
+        Spec(name: "timeout", kind: .seconds, value: "SECONDS", help: "kill a job (its whole remote process group) after this long; 0 = none (default 3600)", task: true) { c, _, v in c.timeout = Double(v)! },
+        Spec(name: "retries", kind: .count(min: 0), value: "N", help: "run a failed job again up to N times, on another worker when there is one (default 0)", task: true) { c, _, v in c.retries = Int(v)! },
+        Spec(name: "strikes", kind: .count(min: 0), value: "N", help: "retire a worker after N consecutive failed jobs; 0 = never (default 0)", task: true) { c, _, v in c.strikes = Int(v)! },
+        Spec(name: "user", kind: .text, value: "NAME", help: "login name on the workers (default: ~/.ssh/config, else the current user)", task: true) { c, _, v in c.user = v },
+        Spec(name: "port", kind: .port, value: "N", help: "SSH port (default: ~/.ssh/config, else 22)", task: true) { c, _, v in c.port = Int(v) },
+        Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519 or ECDSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa", task: true) { c, _, v in c.sshIdentity = v },
+        Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
+        Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
+        Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
+        Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
+        Spec(name: "host-key-policy", kind: .policy, value: "POLICY", help: "accept-new (default: record unknown keys, refuse changed ones), strict, or off", task: true) { c, _, v in c.hostKeyPolicy = v },
+        Spec(name: "known-hosts", kind: .text, value: "FILE", help: "known_hosts file (default ~/.ssh/known_hosts)", task: true) { c, _, v in c.knownHosts = v },
+        Spec(name: "tag", kind: .flag, value: "", help: "prefix each output line with the job's input and a tab", task: true) { c, _, _ in c.tag = true },
+        Spec(name: "keep-order", kind: .flag, value: "", help: "print job output in input order (default: as jobs finish)", task: true) { c, _, _ in c.keepOrder = true },
+        Spec(name: "line-buffer", kind: .flag, value: "", help: "print output line by line as it comes, instead of per job", task: true) { c, _, _ in c.lineBuffer = true },
+        Spec(name: "pty", kind: .flag, value: "", help: "run jobs on a terminal: stdout and stderr merged, as the original did", task: true) { c, _, _ in c.pty = true },
+        Spec(name: "force", kind: .flag, value: "", help: "do not ask for confirmation", task: false) { _, f, _ in f.force = true },
+        Spec(name: "dry-run", kind: .flag, value: "", help: "print the jobs as they would run and the workers, then exit", task: false) { _, f, _ in f.dryRun = true },
+        Spec(name: "resume", kind: .count(min: 1), value: "ID", help: "continue session ID: run its jobs that did not finish", task: false) { _, f, v in f.resume = Int(v) },
+        Spec(name: "retry", kind: .count(min: 1), value: "ID", help: "run again every job of session ID that did not exit 0", task: false) { _, f, v in f.retry = Int(v) },
+        Spec(name: "help", kind: .flag, value: "", help: "show this help", task: false) { _, f, _ in f.help = true },
+        Spec(name: "version", kind: .flag, value: "", help: "show the version", task: false) { _, f, _ in f.version = true },
+    ]
+
+    /// Parses `arguments` (without the program name) over the defaults from `environment`.
+    /// Options come first; the first non-option word and everything after it is the command.
+    public static func parse(_ arguments: [String], environment: [String: String]) throws -> (TaskConfig, RunFlags) {
+        var config = TaskConfig()
+        var flags = RunFlags()
+        for spec in specs where spec.task {
+            let variable = "CLOUDTASK_" + spec.name.uppercased().replacingOccurrences(of: "-", with: "_")
+            guard let raw = environment[variable] else { continue }
+            if case .flag = spec.kind {
+                switch raw.lowercased() {
+                case "1", "true", "yes", "on": spec.apply(&config, &flags, "")
+                case "0", "false", "no", "off", "": break
+                default: throw UsageError("\(variable)=\(raw): expected 1/true/yes or 0/false/no")
+                }
+                continue
+            }
+            spec.apply(&config, &flags, try validate(spec, raw, source: variable))
+        }
+        if config.sessions == nil, let dir = environment["CLOUDTASK_SESSIONS"], !dir.isEmpty { config.sessions = dir }
+
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" { index += 1; break }
+            if argument == "-h" { flags.help = true; index += 1; continue }
+            guard argument.hasPrefix("--"), argument.count > 2 else { break }
+            var name = String(argument.dropFirst(2))
+            var value: String?
+            if let eq = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            guard let spec = specs.first(where: { $0.name == name }) else {
+                throw UsageError("unknown option --\(name) (see --help)")
+            }
+            if case .flag = spec.kind {
+                if value != nil { throw UsageError("option --\(name) takes no value") }
+                spec.apply(&config, &flags, "")
+            } else {
+                if value == nil {
+                    index += 1
+                    guard index < arguments.count else { throw UsageError("option --\(name) needs a value (\(spec.value))") }
+                    value = arguments[index]
+                }
+                spec.apply(&config, &flags, try validate(spec, value!, source: "--\(name)"))
+            }
+            index += 1
+        }
+        config.command = Array(arguments[index...])
+        if flags.resume != nil && flags.retry != nil { throw UsageError("--resume and --retry cannot be used together") }
+        return (config, flags)
+    }
+
+    /// Checks one value; returns it normalised. `source` names the option or variable in errors.
+    static func validate(_ spec: Spec, _ raw: String, source: String) throws -> String {
+        let value = raw.trimmingCharacters(in: .whitespaces)
+        switch spec.kind {
+        case .flag, .text:
+            return raw
+        case .count(let min):
+            guard let n = Int(value), n >= min else {
+                throw UsageError("\(source)=\(raw): expected a whole number \(min == 0 ? "0 or more" : "\(min) or more")")
+            }
+            return String(n)
+        case .seconds:
+            guard let n = Double(value), n >= 0, n.isFinite else { throw UsageError("\(source)=\(raw): expected seconds, 0 or more") }
+            return String(n)
+        case .port:
+            guard let n = Int(value), (1...65535).contains(n) else { throw UsageError("\(source)=\(raw): expected a port number 1-65535") }
+            return String(n)
+        case .file:
+            let path = expandHome(value)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw UsageError("\(source)=\(raw): no such file")
+            }
+            guard FileManager.default.isReadableFile(atPath: path) else { throw UsageError("\(source)=\(raw): file not readable") }
+            return path
+        case .directory:
+            let path = expandHome(value)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw UsageError("\(source)=\(raw): no such directory")
+            }
+            return path
+        case .policy:
+            guard HostKeyPolicy(rawValue: value) != nil else {
+                throw UsageError("\(source)=\(raw): expected one of " + HostKeyPolicy.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return value
+        case .workers:
+            do { _ = try WorkerList.parse(value) } catch { throw UsageError("\(source): \(error)") }
+            return value
+        }
+    }
+
+    /// The --help text, generated from the table.
+    public static func help(program: String) -> String {
+        var text = """
+        usage: cat jobs | \(program) [OPTIONS] [COMMAND [ARGS...]]
+               \(program) [OPTIONS] --resume=ID
+               \(program) [OPTIONS] --retry=ID
+
+        Runs one job per input line on SSH workers in parallel: each line's words, quoted exactly,
+        are appended to COMMAND. A COMMAND given as one argument with spaces is shell text; with no
+        COMMAND each line is itself the job. Options come before COMMAND.
+
+        options:
+
+        """
+        for spec in specs {
+            let left = "  --" + spec.name + (spec.value.isEmpty ? "" : "=" + spec.value)
+            let pad = left.count < 28 ? String(repeating: " ", count: 28 - left.count) : "\n" + String(repeating: " ", count: 28)
+            text += left + pad + spec.help + "\n"
+        }
+        text += """
+
+        Task options can also be set as CLOUDTASK_<NAME> environment variables (CLOUDTASK_SPLIT=4,
+        CLOUDTASK_HOST_KEY_POLICY=strict); command-line options win.
+        exit status: 0 every job exited 0; 1 some job failed, timed out, was lost or is pending;
+        2 usage or input error, found before any worker was contacted.
+
+        """
+        return text
+    }
+
+    static func expandHome(_ path: String) -> String {
+        path.hasPrefix("~/") ? NSHomeDirectory() + String(path.dropFirst(1)) : path
+    }
+}

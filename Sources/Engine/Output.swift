@@ -1,0 +1,91 @@
+// Where job output and status lines go: per-job spools (memory, then a temp file past 1 MiB), the
+// user's stdout/stderr written whole per job, and the console log (stderr and the session log).
+import Foundation
+
+/// One stream of one job: kept in memory up to a limit, then spilled to an unlinked temp file.
+final class Spool {
+    static let memoryLimit = 1 << 20
+    private var memory: [UInt8] = []
+    private var fd: Int32 = -1
+    private let directory: String
+    private(set) var count = 0
+
+    init(directory: String) { self.directory = directory }
+    deinit { if fd >= 0 { close(fd) } }
+
+    func append(_ bytes: [UInt8]) {
+        count += bytes.count
+        if fd < 0 && memory.count + bytes.count <= Spool.memoryLimit {
+            memory += bytes
+            return
+        }
+        if fd < 0 {
+            var template = Array((directory + "/spool.XXXXXX").utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if fd >= 0 {
+                unlink(String(cString: template))
+                FileHandleWriter(fd: fd).write(memory)
+            }
+            memory = []
+        }
+        if fd >= 0 { FileHandleWriter(fd: fd).write(bytes) }
+    }
+
+    /// Calls `body` with the contents in chunks, in order.
+    func forEachChunk(_ body: ([UInt8]) -> Void) {
+        guard fd >= 0 else { if !memory.isEmpty { body(memory) }; return }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var offset: off_t = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
+            if n <= 0 { break }
+            body(Array(buffer[0..<n]))
+            offset += off_t(n)
+        }
+    }
+}
+
+/// Splits a stream into lines and prefixes each one (for --tag).
+struct LinePrefixer {
+    let prefix: [UInt8]
+    private var atLineStart = true
+    init(prefix: [UInt8]) { self.prefix = prefix }
+
+    mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
+        guard !prefix.isEmpty else { return chunk }
+        var out: [UInt8] = []
+        out.reserveCapacity(chunk.count + prefix.count)
+        for byte in chunk {
+            if atLineStart { out += prefix; atLineStart = false }
+            out.append(byte)
+            if byte == 10 { atLineStart = true }
+        }
+        return out
+    }
+}
+
+/// The user's terminal side: job output to stdout/stderr, status lines to stderr and the session log.
+/// Each write is one write(2) of whole lines, so lines never interleave mid-line.
+final class Console {
+    let stdout = FileHandleWriter(fd: 1)
+    let stderr = FileHandleWriter(fd: 2)
+    var session: Session?
+
+    /// A status line: to stderr and the session log.
+    func status(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        stderr.write(bytes)
+        session?.log.write(bytes)
+    }
+
+    /// A line for the session log only.
+    func logOnly(_ line: String) { session?.log.write(Array((line + "\n").utf8)) }
+}
+
+/// "2026-11-29 08:40:01" in local time.
+func timestamp(_ date: Date = Date()) -> String {
+    var t = time_t(date.timeIntervalSince1970)
+    var parts = tm()
+    localtime_r(&t, &parts)
+    return String(format: "%04d-%02d-%02d %02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+}

@@ -1,0 +1,709 @@
+// The scheduler: one shared queue of jobs, workers pulling from it slot by slot, worker lifecycle
+// (connect, setup, jobs, teardown), timeouts, retries, strikes, and the journal. One thread.
+import Foundation
+
+/// One job as read from the input: its number (1-based, input order), the raw line and its shell text.
+public struct JobSpec: Sendable {
+    public let number: Int
+    public let input: [UInt8]
+    public let text: [UInt8]
+    public init(number: Int, input: [UInt8], text: [UInt8]) { self.number = number; self.input = input; self.text = text }
+}
+
+/// What a run ended with.
+public struct RunSummary: Sendable {
+    public var total = 0, ok = 0, failed = 0, timeouts = 0, pending = 0, lost = 0
+    public var seconds = 0.0
+    public var exitCode: Int32 { ok == total ? 0 : 1 }
+}
+
+public final class Runner {
+    enum JobState: Equatable { case pending, running, exited(Int), signaled(String), timeout, lost }
+
+    final class Job {
+        let spec: JobSpec
+        var state = JobState.pending
+        var retried = 0
+        var deaths = 0
+        var avoid: Int?
+        init(_ spec: JobSpec) { self.spec = spec }
+        var finished: Bool { state != .pending && state != .running }
+    }
+
+    enum Phase { case spare, connecting, setup, ready, retiring, teardown, done, failed }
+    enum Step { case authorizeKey, overlay, pre, post, removeKey }
+
+    final class Worker {
+        let id: Int
+        let endpoint: Endpoint
+        var phase = Phase.spare
+        var connectAttempts = 0
+        var reconnectAt: Double?
+        var slots: [Int?]
+        var cap: Int
+        var strikes = 0
+        var viaAgent = false
+        var steps: [Step] = []
+        var jobsDone = 0
+        init(id: Int, endpoint: Endpoint, slots: Int) {
+            self.id = id; self.endpoint = endpoint; self.slots = Array(repeating: nil, count: slots); cap = slots
+        }
+        var running: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+        var label: String { endpoint.label }
+    }
+
+    enum Op {
+        case job(number: Int, worker: Int, slot: Int, started: Double, deadline: Double?, out: Spool, err: Spool)
+        case step(worker: Int, step: Step, deadline: Double?, output: [UInt8])
+    }
+
+    /// A finished attempt whose output and status line wait for the journal's fsync.
+    struct Completion {
+        let number: Int
+        let worker: Int
+        let line: String
+        let out: Spool?
+        let err: Spool?
+        let final: Bool
+    }
+
+    let config: TaskConfig
+    let transport: Transport
+    let session: Session
+    let console: Console
+    private var jobs: [Job]
+    private var queue = JobQueue()
+    private var workers: [Worker]
+    private var ops: [Int: Op] = [:]
+    private var nextOp = 1
+    private var completions: [Completion] = []
+    private var held: [Int: Completion] = [:]
+    private var nextToPrint = 1
+    private var lineBuffers: [Int: (out: [UInt8], err: [UInt8])] = [:]
+    private var split: Int
+    private var aborting = false
+    private var jobsFileWritten = 0.0
+    private var sessionKey: String?
+    private let started = Date()
+    /// Set from a signal handler through `interrupt()`; read by the loop.
+    nonisolated(unsafe) public static var interrupts: Int32 = 0
+
+    public init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, transport: Transport, session: Session) {
+        self.config = config
+        self.transport = transport
+        self.session = session
+        self.console = Console()
+        console.session = session
+        self.jobs = jobs.map(Job.init)
+        self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: config.slots) }
+        self.split = split
+        for job in self.jobs { queue.pushBack(job.spec.number - 1) }
+    }
+
+    // MARK: - The loop
+
+    /// Runs every job; returns the summary after the session files are written.
+    public func run() -> RunSummary {
+        console.status("\(timestamp()) :: session \(session.id) (pid \(getpid()))")
+        for job in jobs { recordJob(job) }
+        session.syncJournal()
+        var handledInterrupts: Int32 = 0
+        while true {
+            let interrupts = Runner.interrupts
+            if interrupts != handledInterrupts {
+                handledInterrupts = interrupts
+                interrupted(force: interrupts > 1)
+            }
+            reconnectDue()
+            ensureWorkers()
+            dispatch()
+            if done() { break }
+            let events = transport.wait(timeout: waitTimeout())
+            for event in events { handle(event) }
+            expireDeadlines()
+            session.syncJournal()
+            flushCompletions()
+            if Date().timeIntervalSince1970 - jobsFileWritten >= 1 { writeJobsFile() }
+        }
+        session.syncJournal()
+        flushCompletions()
+        flushHeld()
+        writeJobsFile()
+        return summarize()
+    }
+
+    private func done() -> Bool {
+        if !ops.isEmpty { return false }
+        return !workers.contains { [.connecting, .setup, .ready, .retiring, .teardown].contains($0.phase) }
+    }
+
+    private func waitTimeout() -> Double {
+        let now = monotonic()
+        var wait = 1.0
+        for op in ops.values {
+            switch op {
+            case .job(_, _, _, _, let deadline?, _, _), .step(_, _, let deadline?, _): wait = min(wait, deadline - now)
+            default: break
+            }
+        }
+        for worker in workers { if let at = worker.reconnectAt { wait = min(wait, at - now) } }
+        return max(0, wait)
+    }
+
+    // MARK: - Workers
+
+    /// Brings workers in while there is work and fewer than `split` are in use.
+    private func ensureWorkers() {
+        guard !aborting, !queue.isEmpty else { return }
+        var inUse = workers.filter { [.connecting, .setup, .ready].contains($0.phase) }.count
+        for worker in workers where worker.phase == .spare && inUse < split {
+            worker.phase = .connecting
+            worker.connectAttempts = 1
+            transport.connect(worker: worker.id, to: worker.endpoint)
+            inUse += 1
+        }
+    }
+
+    private func reconnectDue() {
+        let now = monotonic()
+        for worker in workers where worker.phase == .connecting {
+            if let at = worker.reconnectAt, at <= now {
+                worker.reconnectAt = nil
+                worker.connectAttempts += 1
+                transport.connect(worker: worker.id, to: worker.endpoint)
+            }
+        }
+    }
+
+    private func connected(_ worker: Worker, viaAgent: Bool) {
+        guard worker.phase == .connecting else { return }
+        worker.viaAgent = viaAgent
+        if aborting { return teardown(worker) }
+        worker.phase = .setup
+        worker.steps = []
+        if viaAgent {
+            if sessionKey == nil { sessionKey = makeSessionKey() }
+            if sessionKey != nil { worker.steps.append(.authorizeKey) } else { worker.viaAgent = false }
+        }
+        if config.overlay != nil { worker.steps.append(.overlay) }
+        if config.pre != nil { worker.steps.append(.pre) }
+        nextStep(worker)
+    }
+
+    /// Runs the worker's next setup or teardown step, or moves it on when there is none.
+    private func nextStep(_ worker: Worker) {
+        guard !worker.steps.isEmpty else {
+            if worker.phase == .setup {
+                worker.phase = .ready
+            } else if worker.phase == .teardown {
+                transport.disconnect(worker: worker.id)
+                worker.phase = .done
+                console.status("\(worker.label): done (\(worker.jobsDone) jobs)")
+            }
+            return
+        }
+        let step = worker.steps.removeFirst()
+        guard let command = command(for: step) else { return nextStep(worker) }
+        let op = nextOp
+        nextOp += 1
+        let limit = worker.phase == .teardown && aborting ? 15 : config.timeout
+        ops[op] = .step(worker: worker.id, step: step, deadline: limit > 0 ? monotonic() + limit : nil, output: [])
+        transport.run(op: op, worker: worker.id, command: command)
+    }
+
+    private func command(for step: Step) -> RemoteCommand? {
+        let tag = keyTag
+        switch step {
+        case .authorizeKey:
+            guard let key = sessionKey, let line = try? String(contentsOfFile: key + ".pub", encoding: .utf8) else { return nil }
+            let pub = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            return RemoteCommand(script: Array(AuthorizedKeys.edit(removing: tag, adding: pub).utf8))
+        case .removeKey:
+            return RemoteCommand(script: Array(AuthorizedKeys.edit(removing: tag, adding: nil).utf8))
+        case .overlay:
+            guard let dir = config.overlay, let tar = Runner.tarball(of: dir) else { return nil }
+            return RemoteCommand(script: Array("tar -C / -xf -".utf8), stdin: tar)
+        case .pre: return config.pre.map { RemoteCommand(script: Array($0.utf8)) }
+        case .post: return config.post.map { RemoteCommand(script: Array($0.utf8)) }
+        }
+    }
+
+    private var keyTag: String { "cloudtask-session-\(ProcessInfo.processInfo.hostName)-\(session.id)" }
+
+    private func stepFinished(_ worker: Worker, _ step: Step, _ status: ExitStatus?, _ output: [UInt8], _ problem: String? = nil) {
+        let name: String
+        switch step {
+        case .authorizeKey: name = "authorize session key"
+        case .removeKey: name = "remove session key"
+        case .overlay: name = "overlay"
+        case .pre: name = "pre command"
+        case .post: name = "post command"
+        }
+        if status == .exited(0) { return nextStep(worker) }
+        let what = problem ?? describe(status!)
+        let detail = String(decoding: output.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let tail = detail.isEmpty ? "" : ": " + detail.replacingOccurrences(of: "\n", with: " | ")
+        if worker.phase == .setup {
+            console.status("\(worker.label): setup failed: \(name) \(what)\(tail)")
+            worker.steps = []
+            worker.phase = .teardown
+            if worker.viaAgent && step != .authorizeKey { worker.steps = [.removeKey] }
+            nextStep(worker)
+            if worker.phase == .done { worker.phase = .failed }
+        } else {
+            console.status("\(worker.label): cleanup: \(name) \(what)\(tail)")
+            nextStep(worker)
+        }
+    }
+
+    /// Ends a worker's work: post command, key removal, disconnect.
+    private func teardown(_ worker: Worker) {
+        switch worker.phase {
+        case .connecting, .spare:
+            transport.disconnect(worker: worker.id)
+            worker.phase = worker.phase == .spare ? .spare : .done
+            return
+        case .setup, .ready, .retiring:
+            worker.phase = .teardown
+            worker.steps = (config.post != nil ? [.post] : []) + (worker.viaAgent ? [.removeKey] : [])
+            // A running setup step finishes first; its completion continues the teardown.
+            if !ops.values.contains(where: { if case .step(worker.id, _, _, _) = $0 { return true }; return false }) { nextStep(worker) }
+        default:
+            return
+        }
+    }
+
+    private func retire(_ worker: Worker, _ phase: Phase, _ message: String) {
+        console.status("\(worker.label): \(message)")
+        transport.disconnect(worker: worker.id)
+        worker.phase = phase
+        for (op, kind) in ops {
+            switch kind {
+            case .job(let number, worker.id, _, _, _, _, _):
+                ops[op] = nil
+                lostJob(number, worker)
+            case .step(worker.id, _, _, _):
+                ops[op] = nil
+            default: break
+            }
+        }
+        worker.slots = worker.slots.map { _ in nil }
+    }
+
+    // MARK: - Jobs
+
+    private func dispatch() {
+        guard !aborting else { return }
+        var assigned = true
+        while assigned && !queue.isEmpty {
+            assigned = false
+            for worker in workers where worker.phase == .ready {
+                guard worker.running < worker.cap, let slot = worker.slots.firstIndex(where: { $0 == nil }) else { continue }
+                guard let number = takeJob(for: worker) else { continue }
+                start(number, on: worker, slot: slot)
+                assigned = true
+            }
+        }
+        for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
+            if worker.phase == .retiring || queue.isEmpty { teardown(worker) }
+        }
+    }
+
+    /// The next job for `worker`: the first not to be retried away from it, unless it is the only worker left.
+    private func takeJob(for worker: Worker) -> Int? {
+        if let index = queue.firstIndex(limit: 256, where: { jobs[$0].avoid != worker.id }) { return queue.remove(at: index) }
+        let others = workers.contains { $0.id != worker.id && [.connecting, .setup, .ready].contains($0.phase) }
+        return others ? nil : queue.popFront()
+    }
+
+    private func start(_ index: Int, on worker: Worker, slot: Int) {
+        let job = jobs[index]
+        let op = nextOp
+        nextOp += 1
+        job.state = .running
+        worker.slots[slot] = op
+        let dir = session.path
+        ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
+                       deadline: config.timeout > 0 ? monotonic() + config.timeout : nil, out: Spool(directory: dir), err: Spool(directory: dir))
+        session.record([("start", .int(job.spec.number)), ("worker", .string(worker.label)), ("attempt", .int(job.retried + 1))])
+        let environment = [("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)), ("CLOUDTASK_WORKER", worker.label)]
+        transport.run(op: op, worker: worker.id, command: RemoteCommand(script: job.spec.text, environment: environment, pty: config.pty))
+    }
+
+    /// A job attempt ended with `state`: journal, retries, strikes, output.
+    private func ended(_ op: Int, _ state: JobState) {
+        guard case let .job(number, workerID, slot, started, _, out, err)? = ops.removeValue(forKey: op) else { return }
+        let job = jobs[number - 1]
+        let worker = workers[workerID]
+        worker.slots[slot] = nil
+        worker.jobsDone += 1
+        job.state = state
+        var fields: [(String, JSONValue)] = [("end", .int(number)), ("seconds", .double(monotonic() - started))]
+        switch state {
+        case .exited(let code): fields.append(("exit", .int(code)))
+        case .signaled(let name): fields.append(("signal", .string(name)))
+        case .timeout: fields.append(("timeout", .bool(true)))
+        default: break
+        }
+        session.record(fields)
+        let text = String(decoding: job.spec.text, as: UTF8.self)
+        var line = "\(worker.label): \(stateText(state)) # \(text)"
+        var final = true
+        if state == .exited(0) {
+            worker.strikes = 0
+        } else {
+            worker.strikes += 1
+            if job.retried < config.retries {
+                job.retried += 1
+                job.state = .pending
+                job.avoid = worker.id
+                queue.pushBack(number - 1)
+                session.record([("retry", .int(number))])
+                line += "\n\(worker.label): will retry (\(job.retried) of \(config.retries))"
+                final = false
+            }
+            if config.strikes > 0 && worker.strikes >= config.strikes && worker.phase == .ready {
+                line += "\n\(worker.label): terminating worker after \(worker.strikes) strikes"
+                worker.phase = .retiring
+            }
+        }
+        completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err, final: final))
+    }
+
+    /// A running job lost its worker: back to the queue, unless that happened three times.
+    private func lostJob(_ number: Int, _ worker: Worker) {
+        let job = jobs[number - 1]
+        job.deaths += 1
+        if job.deaths >= 3 {
+            job.state = .lost
+            session.record([("end", .int(number)), ("lost", .bool(true))])
+            console.status("\(worker.label): lost # \(String(decoding: job.spec.text, as: UTF8.self)) (its worker died 3 times)")
+        } else {
+            job.state = .pending
+            session.record([("requeue", .int(number))])
+            queue.pushFront(number - 1)
+        }
+    }
+
+    private func expireDeadlines() {
+        let now = monotonic()
+        for (op, kind) in ops {
+            switch kind {
+            case .job(_, _, _, _, let deadline?, _, _) where deadline <= now:
+                transport.cancel(op: op)
+                ended(op, .timeout)
+            case .step(let worker, let step, let deadline?, let output) where deadline <= now:
+                transport.cancel(op: op)
+                ops[op] = nil
+                stepFinished(workers[worker], step, nil, output, "timed out")
+            default: break
+            }
+        }
+    }
+
+    // MARK: - Events
+
+    private func handle(_ event: TransportEvent) {
+        switch event {
+        case .connected(let id, let viaAgent):
+            connected(workers[id], viaAgent: viaAgent)
+        case .connectFailed(let id, let message, let retryable):
+            let worker = workers[id]
+            guard worker.phase == .connecting else { return }
+            if retryable && worker.connectAttempts < 3 && !aborting {
+                console.status("\(worker.label): \(message) (attempt \(worker.connectAttempts) of 3)")
+                worker.reconnectAt = monotonic() + Double(worker.connectAttempts)
+            } else {
+                worker.phase = .failed
+                console.status("\(worker.label): unreachable: \(message)")
+            }
+        case .disconnected(let id, let message):
+            let worker = workers[id]
+            guard ![.done, .failed, .spare].contains(worker.phase) else { return }
+            retire(worker, .failed, "worker died: \(message)")
+        case .output(let op, let stream, let bytes):
+            switch ops[op] {
+            case .job(let number, _, _, _, _, let out, let err)?:
+                (stream == .stdout ? out : err).append(bytes)
+                if config.lineBuffer { streamLines(number, stream, bytes) }
+            case .step(let worker, let step, let deadline, var output)?:
+                output += bytes
+                if output.count > 4096 { output.removeFirst(output.count - 4096) }
+                ops[op] = .step(worker: worker, step: step, deadline: deadline, output: output)
+            case nil: break
+            }
+        case .finished(let op, let status):
+            switch ops[op] {
+            case .job?:
+                switch status {
+                case .exited(let code): ended(op, .exited(code))
+                case .signaled(let name): ended(op, .signaled(name))
+                }
+            case .step(let worker, let step, _, let output)?:
+                ops[op] = nil
+                stepFinished(workers[worker], step, status, output)
+            case nil: break
+            }
+        case .refused(let op, let message):
+            switch ops.removeValue(forKey: op) {
+            case .job(let number, let id, let slot, _, _, _, _)?:
+                let worker = workers[id]
+                worker.slots[slot] = nil
+                worker.cap = max(1, worker.running)
+                jobs[number - 1].state = .pending
+                queue.pushFront(number - 1)
+                session.record([("requeue", .int(number))])
+                console.status("\(worker.label): channel refused (\(message)): running at most \(worker.cap) jobs at once")
+            case .step(let worker, let step, _, let output)?:
+                stepFinished(workers[worker], step, nil, output, "refused: \(message)")
+            case nil: break
+            }
+        case .failed(let op, let message):
+            switch ops.removeValue(forKey: op) {
+            case .job(let number, let id, let slot, _, _, _, _)?:
+                let worker = workers[id]
+                worker.slots[slot] = nil
+                console.status("\(worker.label): job \(number): \(message)")
+                lostJob(number, worker)
+            case .step(let worker, let step, _, let output)?:
+                stepFinished(workers[worker], step, nil, output, message)
+            case nil: break
+            }
+        }
+    }
+
+    // MARK: - Abort
+
+    private func interrupted(force: Bool) {
+        if !aborting {
+            aborting = true
+            console.status("\(timestamp()) :: session \(session.id): interrupted, stopping jobs and cleaning up (interrupt again to skip cleanup)")
+            for (op, kind) in ops {
+                guard case let .job(number, workerID, slot, _, _, _, _) = kind else { continue }
+                transport.cancel(op: op)
+                ops[op] = nil
+                workers[workerID].slots[slot] = nil
+                jobs[number - 1].state = .pending
+                session.record([("abort", .int(number))])
+                console.status("\(workers[workerID].label): aborted # \(String(decoding: jobs[number - 1].spec.text, as: UTF8.self))")
+            }
+            for worker in workers { teardown(worker) }
+        } else if force {
+            for (op, _) in ops { transport.cancel(op: op) }
+            ops = [:]
+            for worker in workers where ![.spare, .done, .failed].contains(worker.phase) {
+                transport.disconnect(worker: worker.id)
+                worker.phase = .done
+            }
+        }
+    }
+
+    // MARK: - Output
+
+    private func flushCompletions() {
+        for completion in completions {
+            let worker = workers[completion.worker]
+            let job = jobs[completion.number - 1]
+            let log = session.workerLog(worker.id + 1)
+            log.write(Array("# \(timestamp()) [\(worker.label)] job \(completion.number): \(String(decoding: job.spec.text, as: UTF8.self))\n".utf8))
+            for spool in [completion.out, completion.err] {
+                var filter = OutputFilter()
+                spool?.forEachChunk { log.write(filter.feed($0)) }
+                log.write(filter.finish())
+            }
+            log.write(Array("# \(timestamp()) [\(worker.label)] \(completion.line.split(separator: "\n")[0].dropFirst(worker.label.count + 2))\n".utf8))
+            if completion.final && !config.lineBuffer {
+                if config.keepOrder { held[completion.number] = completion } else { printOutput(completion) }
+            }
+            if completion.final && config.lineBuffer { flushLineBuffer(completion.number) }
+            console.status(completion.line)
+        }
+        completions.removeAll()
+        if config.keepOrder {
+            while nextToPrint <= jobs.count {
+                if let completion = held.removeValue(forKey: nextToPrint) { printOutput(completion) }
+                else if !jobs[nextToPrint - 1].finished || jobs[nextToPrint - 1].state == .lost { if jobs[nextToPrint - 1].state != .lost { break } }
+                nextToPrint += 1
+            }
+        }
+    }
+
+    private func flushHeld() {
+        for number in held.keys.sorted() { printOutput(held[number]!) }
+        held = [:]
+    }
+
+    private func printOutput(_ completion: Completion) {
+        let prefix = config.tag ? jobs[completion.number - 1].spec.input + [9] : []
+        for (spool, writer) in [(completion.out, console.stdout), (completion.err, console.stderr)] {
+            guard let spool, spool.count > 0 else { continue }
+            var prefixer = LinePrefixer(prefix: prefix)
+            spool.forEachChunk { writer.write(prefixer.feed($0)) }
+        }
+    }
+
+    /// --line-buffer: complete lines go out as they arrive.
+    private func streamLines(_ number: Int, _ stream: OutputStream, _ bytes: [UInt8]) {
+        var buffers = lineBuffers[number] ?? ([], [])
+        var pending = (stream == .stdout ? buffers.out : buffers.err) + bytes
+        if let last = pending.lastIndex(of: 10) {
+            let lines = Array(pending[...last])
+            pending.removeFirst(last + 1)
+            var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
+            (stream == .stdout ? console.stdout : console.stderr).write(prefixer.feed(lines))
+        }
+        if stream == .stdout { buffers.out = pending } else { buffers.err = pending }
+        lineBuffers[number] = buffers
+    }
+
+    private func flushLineBuffer(_ number: Int) {
+        guard let buffers = lineBuffers.removeValue(forKey: number) else { return }
+        var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
+        if !buffers.out.isEmpty { console.stdout.write(prefixer.feed(buffers.out)) }
+        prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
+        if !buffers.err.isEmpty { console.stderr.write(prefixer.feed(buffers.err)) }
+    }
+
+    // MARK: - Session files
+
+    private func recordJob(_ job: Job) {
+        if let text = String(validatingUTF8: job.spec.input.map { CChar(bitPattern: $0) } + [0]), !job.spec.input.contains(0) {
+            session.record([("job", .int(job.spec.number)), ("input", .string(text)), ("text", .bytes(job.spec.text))])
+        } else {
+            session.record([("job", .int(job.spec.number)), ("input64", .string(Data(job.spec.input).base64EncodedString())),
+                            ("text64", .string(Data(job.spec.text).base64EncodedString()))])
+        }
+    }
+
+    private func writeJobsFile() {
+        var bytes: [UInt8] = []
+        for job in jobs {
+            bytes += Array(stateText(job.state, jobsFile: true).utf8)
+            bytes.append(9)
+            bytes += JobsFileText.escape(job.spec.text)
+            bytes.append(10)
+        }
+        try? session.writeAtomically("jobs", bytes)
+        jobsFileWritten = Date().timeIntervalSince1970
+    }
+
+    private func stateText(_ state: JobState, jobsFile: Bool = false) -> String {
+        switch state {
+        case .pending, .running: return "PENDING"
+        case .exited(let code): return jobsFile ? "EXIT=\(code)" : "exit \(code)"
+        case .signaled(let name): return jobsFile ? "SIGNAL=\(name)" : "signal \(name)"
+        case .timeout: return jobsFile ? "TIMEOUT" : "timeout"
+        case .lost: return jobsFile ? "LOST" : "lost"
+        }
+    }
+
+    private func describe(_ status: ExitStatus) -> String {
+        switch status {
+        case .exited(let code): return "exited \(code)"
+        case .signaled(let name): return "killed by signal \(name)"
+        }
+    }
+
+    private func summarize() -> RunSummary {
+        var summary = RunSummary()
+        summary.total = jobs.count
+        for job in jobs {
+            switch job.state {
+            case .pending, .running: summary.pending += 1
+            case .exited(0): summary.ok += 1
+            case .timeout: summary.timeouts += 1
+            case .lost: summary.lost += 1; summary.failed += 1
+            default: summary.failed += 1
+            }
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        let bad = summary.total - summary.ok
+        console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK")
+        if summary.pending > 0 {
+            let reason = workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
+            console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)")
+        }
+        return summary
+    }
+
+    // MARK: - Helpers
+
+    private func makeSessionKey() -> String? {
+        let path = session.path + "/id_ed25519"
+        let status = Runner.runLocal("/usr/bin/env", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", keyTag, "-f", path])
+        guard status == 0 else {
+            console.status("cloudtask: cannot make a session key with ssh-keygen; workers keep using the agent")
+            return nil
+        }
+        transport.useIdentity(path)
+        return path
+    }
+
+    static func tarball(of directory: String) -> [UInt8]? {
+        let pipe = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["tar", "-C", directory, "-cf", "-", "."]
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? Array(data) : nil
+    }
+
+    static func runLocal(_ executable: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// A FIFO of job indices with cheap pops at the front and requeues at either end.
+struct JobQueue {
+    private var items: [Int] = []
+    private var head = 0
+    var isEmpty: Bool { head == items.count }
+    mutating func pushBack(_ index: Int) { items.append(index) }
+    mutating func pushFront(_ index: Int) {
+        if head > 0 { head -= 1; items[head] = index } else { items.insert(index, at: 0) }
+    }
+    mutating func popFront() -> Int? {
+        guard !isEmpty else { return nil }
+        defer { head += 1; if head > 4096 && head * 2 > items.count { items.removeFirst(head); head = 0 } }
+        return items[head]
+    }
+    func firstIndex(limit: Int, where match: (Int) -> Bool) -> Int? {
+        var i = head
+        while i < items.count && i < head + limit { if match(items[i]) { return i }; i += 1 }
+        return nil
+    }
+    mutating func remove(at position: Int) -> Int {
+        if position == head { return popFront()! }
+        return items.remove(at: position)
+    }
+}
+
+/// Seconds on a monotonic clock.
+func monotonic() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// The shell edits of authorized_keys: atomic (temp file and rename), locked against concurrent runs,
+/// touching only the lines tagged with this session.
+enum AuthorizedKeys {
+    static func edit(removing tag: String, adding key: String?) -> String {
+        let q = { (s: String) in String(decoding: ShellQuote.quote(Array(s.utf8)), as: UTF8.self) }
+        let add = key.map { "; printf '%s\\n' \(q($0))" } ?? ""
+        return """
+        umask 077; d="$HOME/.ssh"; f="$d/authorized_keys"; mkdir -p "$d" && touch "$f" && \
+        ( flock 9 && { grep -v -F -e \(q(tag)) "$f" || true\(add); } > "$f.cloudtask.$$" && mv -f "$f.cloudtask.$$" "$f" ) 9>"$d/.cloudtask.lock"
+        """
+    }
+}

@@ -1,0 +1,82 @@
+// The engine's view of the network: connections to workers and commands run on them.
+// The SSH adapter implements it; the engine drives it from one thread (the runner loop).
+
+/// Where and how to reach one worker, resolved from the user's address, options and ~/.ssh/config.
+public struct Endpoint: Sendable, Equatable {
+    public var label: String          // how logs name the worker, e.g. "127.0.1.1" or "web:2222"
+    public var host: String           // name or address to connect to (HostName applied)
+    public var port: Int
+    public var user: String
+    public var identityFiles: [String] // tried in order; empty means agent, then default keys
+    public init(label: String, host: String, port: Int, user: String, identityFiles: [String]) {
+        self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles
+    }
+}
+
+/// One command to run on a worker.
+public struct RemoteCommand: Sendable {
+    /// Shell text run under /bin/sh on the worker.
+    public var script: [UInt8]
+    /// Variables exported to the command.
+    public var environment: [(String, String)]
+    /// Merge stdout and stderr through a terminal, as the original did.
+    public var pty: Bool
+    /// Bytes written to the command's stdin (then EOF); nil gives it /dev/null.
+    public var stdin: [UInt8]?
+    public init(script: [UInt8], environment: [(String, String)] = [], pty: Bool = false, stdin: [UInt8]? = nil) {
+        self.script = script; self.environment = environment; self.pty = pty; self.stdin = stdin
+    }
+}
+
+/// How a remote command ended.
+public enum ExitStatus: Sendable, Equatable {
+    case exited(Int)
+    case signaled(String)
+}
+
+public enum OutputStream: Sendable { case stdout, stderr }
+
+/// What the transport reports back.
+public enum TransportEvent: Sendable {
+    /// The connection is up and authenticated; `viaAgent` tells whether the ssh-agent did it.
+    case connected(worker: Int, viaAgent: Bool)
+    /// The connection could not be made (or broke before it was up); `retryable` is false for
+    /// refusals that would not change on a retry (host key, authentication).
+    case connectFailed(worker: Int, message: String, retryable: Bool)
+    /// An established connection broke; its running commands are gone.
+    case disconnected(worker: Int, message: String)
+    case output(op: Int, stream: OutputStream, bytes: [UInt8])
+    case finished(op: Int, status: ExitStatus)
+    /// The worker refused a new channel (e.g. OpenSSH MaxSessions): the command never started.
+    case refused(op: Int, message: String)
+    /// The command could not be started or its channel failed.
+    case failed(op: Int, message: String)
+}
+
+/// A set of worker connections driven by `wait`.
+public protocol Transport: AnyObject {
+    /// Starts connecting `worker` (an id chosen by the engine) to `endpoint`.
+    func connect(worker: Int, to endpoint: Endpoint)
+    /// Starts `command` on `worker` as operation `op` (an id chosen by the engine).
+    func run(op: Int, worker: Int, command: RemoteCommand)
+    /// Stops an operation: its channel is closed and the remote process group killed.
+    func cancel(op: Int)
+    /// Closes a worker's connection; its operations are dropped without events.
+    func disconnect(worker: Int)
+    /// Uses this private key for later connections (the session's temporary key).
+    func useIdentity(_ path: String)
+    /// Waits up to `timeout` seconds for something to happen and returns what did.
+    func wait(timeout: Double) -> [TransportEvent]
+    /// A file descriptor whose write end, when written, wakes `wait` (async-signal-safe).
+    var wakeDescriptor: Int32 { get }
+}
+
+/// How host keys are checked against known_hosts.
+public enum HostKeyPolicy: String, Sendable, CaseIterable {
+    /// Unknown keys are recorded, mismatches refused.
+    case acceptNew = "accept-new"
+    /// Unknown and mismatched keys are refused.
+    case strict
+    /// No check (a warning is logged).
+    case off
+}

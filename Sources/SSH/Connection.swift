@@ -1,0 +1,176 @@
+// One worker's SSH connection: non-blocking TCP connect, handshake, host key, authentication, then
+// exec channels. Every step is retried by `advance()` when the reactor sees the socket ready.
+import CLibSSH2
+import Engine
+import Foundation
+
+final class Connection {
+    enum Phase { case connecting, handshake, authenticating, ready, dead }
+
+    let worker: Int
+    let endpoint: Endpoint
+    let deadline: Double
+    private(set) var phase = Phase.connecting
+    private(set) var socket: Int32 = -1
+    private(set) var session: OpaquePointer?
+    var operations: [Int: Operation] = [:]
+    /// Channels being closed after a cancel; kept until libssh2 lets them go.
+    var closing: [Operation] = []
+
+    // Authentication state: identity files left to try, then the agent.
+    private var identities: [String]
+    private var tryAgent: Bool
+    private var agent: OpaquePointer?
+    private var agentIdentity: UnsafeMutablePointer<libssh2_agent_publickey>?
+    private(set) var viaAgent = false
+    private var authErrors: [String] = []
+
+    init(worker: Int, endpoint: Endpoint, identities: [String], tryAgent: Bool, timeout: Double) {
+        self.worker = worker
+        self.endpoint = endpoint
+        self.identities = identities
+        self.tryAgent = tryAgent
+        self.deadline = monotonicNow() + timeout
+    }
+
+    deinit { close() }
+
+    func close() {
+        // libssh2_session_free releases the channels; freeing them first could block.
+        operations = [:]
+        closing = []
+        if let agent {
+            libssh2_agent_disconnect(agent)
+            libssh2_agent_free(agent)
+            self.agent = nil
+        }
+        if let session {
+            libssh2_session_set_blocking(session, 0)
+            _ = ct_session_disconnect(session, "bye")
+            libssh2_session_free(session)
+            self.session = nil
+        }
+        if socket >= 0 { Foundation.close(socket); socket = -1 }
+        phase = .dead
+    }
+
+    /// The poll events this connection waits for.
+    var pollEvents: Int16 {
+        switch phase {
+        case .connecting: return Int16(POLLOUT)
+        case .dead: return 0
+        default:
+            guard let session else { return 0 }
+            let directions = libssh2_session_block_directions(session)
+            var events = Int16(POLLIN)
+            if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
+            return events
+        }
+    }
+
+    // MARK: - Setting up
+
+    /// Starts the TCP connection; throws when the address cannot be resolved or the socket not made.
+    func start() throws {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var list: UnsafeMutablePointer<addrinfo>? = nil
+        let status = getaddrinfo(endpoint.host, String(endpoint.port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw SSHError("resolve \(endpoint.host)", message: String(cString: gai_strerror(status)))
+        }
+        defer { freeaddrinfo(list) }
+        socket = Foundation.socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard socket >= 0 else { throw SSHError("socket", message: String(cString: strerror(errno))) }
+        var one: Int32 = 1
+        setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        if Foundation.connect(socket, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
+            throw SSHError("connect", message: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Moves the setup along; returns true when it reached `ready`. Throws a refusal or failure.
+    func advanceSetup() throws -> Bool {
+        while true {
+            switch phase {
+            case .connecting:
+                var pfd = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+                if poll(&pfd, 1, 0) == 0 { return false }
+                var error: Int32 = 0
+                var size = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &size)
+                if error != 0 { throw SSHError("connect", message: String(cString: strerror(error))) }
+                session = ct_session_init()
+                guard let session else { throw SSHError("session", message: "libssh2_session_init failed") }
+                libssh2_session_set_blocking(session, 0)
+                phase = .handshake
+            case .handshake:
+                let rc = libssh2_session_handshake(session, libssh2_socket_t(socket))
+                if rc == LIBSSH2_ERROR_EAGAIN { return false }
+                if rc != 0 { throw SSHError("handshake", session: session, code: rc) }
+                phase = .authenticating
+                return false // host key check happens in the transport, which owns known_hosts
+            case .authenticating:
+                if try authenticate() { phase = .ready; return true }
+                return false
+            case .ready: return true
+            case .dead: throw SSHError("connect", message: "connection closed")
+            }
+        }
+    }
+
+    /// Whether the handshake finished and the host key still needs checking.
+    var awaitingHostKey = true
+
+    /// Tries identity files, then the agent. Returns true once authenticated.
+    private func authenticate() throws -> Bool {
+        while let file = identities.first {
+            let rc = ct_userauth_publickey_fromfile(session, endpoint.user, nil, file, nil)
+            if rc == LIBSSH2_ERROR_EAGAIN { return false }
+            if rc == 0 { return true }
+            if SSHError.isConnectionLost(rc) { throw SSHError("authenticate", session: session, code: rc) }
+            authErrors.append("\(file): \(SSHError("", session: session, code: rc).message)")
+            identities.removeFirst()
+        }
+        if tryAgent {
+            if agent == nil {
+                agent = libssh2_agent_init(session)
+                guard let agent, libssh2_agent_connect(agent) == 0, libssh2_agent_list_identities(agent) == 0 else {
+                    tryAgent = false
+                    authErrors.append("ssh-agent: not reachable")
+                    return try authenticate()
+                }
+                agentIdentity = nil
+                guard nextAgentIdentity() else { tryAgent = false; authErrors.append("ssh-agent: no keys"); return try authenticate() }
+            }
+            while let identity = agentIdentity {
+                let rc = libssh2_agent_userauth(agent, endpoint.user, identity)
+                if rc == LIBSSH2_ERROR_EAGAIN { return false }
+                if rc == 0 { viaAgent = true; return true }
+                if SSHError.isConnectionLost(rc) { throw SSHError("authenticate", session: session, code: rc) }
+                if !nextAgentIdentity() { break }
+            }
+            tryAgent = false
+            authErrors.append("ssh-agent: no key accepted")
+        }
+        let tried = authErrors.isEmpty ? "no key to try (give --ssh-identity or start ssh-agent)" : authErrors.joined(separator: "; ")
+        throw SSHError("authentication as \(endpoint.user) failed", message: tried)
+    }
+
+    private func nextAgentIdentity() -> Bool {
+        var next: UnsafeMutablePointer<libssh2_agent_publickey>? = nil
+        let rc = libssh2_agent_get_identity(agent, &next, agentIdentity)
+        agentIdentity = rc == 0 ? next : nil
+        return rc == 0
+    }
+
+    func markDead() { close() }
+}
+
+/// Seconds on a monotonic clock.
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

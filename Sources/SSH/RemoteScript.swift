@@ -1,0 +1,36 @@
+// The exec request for one command: the wrapper that runs it under /bin/sh on the worker.
+import Engine
+
+enum RemoteScript {
+    /// The wrapper: the command runs under /bin/sh with stdin from /dev/null, inside the process group sshd
+    /// made for this session (sshd calls setsid for each exec). libssh2 1.10 cannot signal a channel, so a
+    /// watcher reads the channel's stdin: when we close the channel (timeout, abort) or the connection dies,
+    /// it reads EOF and kills the whole group, TERM then KILL.
+    static let killable = [
+        "exec 3<&0 </dev/null",
+        "{ read _ <&3; trap '' TERM; kill -TERM 0; sleep 2; kill -KILL 0; } >/dev/null 2>&1 &",
+        "w=$!",
+        "/bin/sh -c \"$1\"",
+        "s=$?",
+        "kill $w 2>/dev/null",
+        "exit $s",
+    ].joined(separator: "\n")
+
+    /// For commands fed on stdin (overlay): stdin is the data, so no watcher.
+    static let fed = "exec /bin/sh -c \"$1\""
+
+    /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec` and single quotes.
+    static func request(for command: RemoteCommand) -> [UInt8] {
+        var prefix = ""
+        if command.pty { prefix += "stty -onlcr 2>/dev/null\n" }
+        for (name, value) in command.environment {
+            prefix += "\(name)=\(String(decoding: ShellQuote.quote(Array(value.utf8)), as: UTF8.self)); export \(name)\n"
+        }
+        let body = prefix + (command.stdin == nil ? killable : fed)
+        var text = Array("exec /bin/sh -c ".utf8)
+        text += ShellQuote.quote(Array(body.utf8))
+        text += Array(" cloudtask ".utf8)
+        text += ShellQuote.quote(command.script)
+        return text
+    }
+}

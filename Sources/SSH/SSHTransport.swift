@@ -1,0 +1,209 @@
+// The reactor: one thread, every worker connection non-blocking, one poll() over their sockets.
+import CLibSSH2
+import Engine
+import Foundation
+
+/// Implements the engine's Transport with libssh2. Use from one thread only (wakeDescriptor excepted).
+public final class SSHTransport: Transport {
+    public struct Settings {
+        public var knownHosts: String
+        public var hostKeyPolicy: HostKeyPolicy
+        /// Key files tried when an endpoint names none and the agent fails (~/.ssh/id_ed25519, id_ecdsa).
+        public var defaultIdentities: [String]
+        public var useAgent: Bool
+        public var connectTimeout: Double
+        public init(knownHosts: String, hostKeyPolicy: HostKeyPolicy, defaultIdentities: [String], useAgent: Bool, connectTimeout: Double = 30) {
+            self.knownHosts = knownHosts; self.hostKeyPolicy = hostKeyPolicy; self.defaultIdentities = defaultIdentities
+            self.useAgent = useAgent; self.connectTimeout = connectTimeout
+        }
+    }
+
+    private let settings: Settings
+    private let knownHosts: KnownHosts
+    private var connections: [Int: Connection] = [:]
+    private var operationWorker: [Int: Int] = [:]
+    private var dirty = Set<Int>()
+    private var events: [TransportEvent] = []
+    private var sessionIdentity: String?
+    private let wakeRead: Int32
+    public let wakeDescriptor: Int32
+
+    private static let initialized: Bool = { libssh2_init(0) == 0 }()
+
+    public init(settings: Settings) {
+        _ = Self.initialized
+        self.settings = settings
+        self.knownHosts = KnownHosts(path: settings.knownHosts, policy: settings.hostKeyPolicy)
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK); _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        wakeRead = fds[0]
+        wakeDescriptor = fds[1]
+    }
+
+    deinit {
+        for connection in connections.values { connection.close() }
+        Foundation.close(wakeRead)
+        Foundation.close(wakeDescriptor)
+    }
+
+    // MARK: - Transport
+
+    public func connect(worker: Int, to endpoint: Endpoint) {
+        connections[worker]?.close()
+        var identities = endpoint.identityFiles
+        var agent = false
+        if let sessionIdentity { identities = [sessionIdentity] + identities }
+        if endpoint.identityFiles.isEmpty {
+            agent = settings.useAgent
+            identities += settings.defaultIdentities.filter { FileManager.default.fileExists(atPath: $0) }
+        }
+        let connection = Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent, timeout: settings.connectTimeout)
+        connections[worker] = connection
+        do {
+            try connection.start()
+            dirty.insert(worker)
+        } catch {
+            fail(connection, "\(error)", retryable: true)
+        }
+    }
+
+    public func run(op: Int, worker: Int, command: RemoteCommand) {
+        guard let connection = connections[worker], connection.phase == .ready else {
+            events.append(.failed(op: op, message: "worker not connected"))
+            return
+        }
+        connection.operations[op] = Operation(id: op, command: command)
+        operationWorker[op] = worker
+        dirty.insert(worker)
+    }
+
+    public func cancel(op: Int) {
+        guard let worker = operationWorker.removeValue(forKey: op), let connection = connections[worker],
+              let operation = connection.operations.removeValue(forKey: op) else { return }
+        connection.closing.append(operation)
+        dirty.insert(worker)
+    }
+
+    public func disconnect(worker: Int) {
+        guard let connection = connections.removeValue(forKey: worker) else { return }
+        for op in connection.operations.keys { operationWorker[op] = nil }
+        connection.close()
+    }
+
+    public func useIdentity(_ path: String) { sessionIdentity = path }
+
+    public func wait(timeout: Double) -> [TransportEvent] {
+        for worker in dirty { advance(worker) }
+        dirty.removeAll()
+        if events.isEmpty {
+            poll(timeout: timeout)
+        }
+        let out = events
+        events.removeAll(keepingCapacity: true)
+        return out
+    }
+
+    // MARK: - Reactor
+
+    private func poll(timeout: Double) {
+        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        var workers: [Int] = []
+        var wait = timeout
+        let now = monotonicNow()
+        for (worker, connection) in connections {
+            let events = connection.pollEvents
+            guard events != 0 else { continue }
+            fds.append(pollfd(fd: connection.socket, events: events, revents: 0))
+            workers.append(worker)
+            if connection.phase != .ready { wait = min(wait, max(0, connection.deadline - now)) }
+        }
+        let n = Foundation.poll(&fds, nfds_t(fds.count), Int32(max(0, wait) * 1000 + 0.999))
+        if n > 0 && fds[0].revents != 0 {
+            var sink = [UInt8](repeating: 0, count: 256)
+            while read(wakeRead, &sink, sink.count) > 0 {}
+        }
+        for (index, worker) in workers.enumerated() where fds[index + 1].revents != 0 {
+            advance(worker)
+        }
+        // Setup deadlines are checked even when nothing happened on the socket.
+        let later = monotonicNow()
+        for (worker, connection) in connections where connection.phase != .ready && connection.phase != .dead && later >= connection.deadline {
+            fail(connections[worker]!, "connection timed out after \(Int(settings.connectTimeout)) seconds", retryable: true)
+        }
+    }
+
+    /// Moves everything on one connection along until nothing progresses.
+    private func advance(_ worker: Int) {
+        guard let connection = connections[worker] else { return }
+        if connection.phase != .ready {
+            do {
+                if connection.phase == .authenticating && connection.awaitingHostKey {
+                    connection.awaitingHostKey = false
+                    if let refusal = knownHosts.check(session: connection.session!, host: connection.endpoint.host, port: connection.endpoint.port) {
+                        fail(connection, refusal, retryable: false)
+                        return
+                    }
+                }
+                let ready = try connection.advanceSetup()
+                if connection.phase == .authenticating && connection.awaitingHostKey { return advance(worker) }
+                guard ready else { return }
+                events.append(.connected(worker: worker, viaAgent: connection.viaAgent))
+            } catch let error as SSHError {
+                fail(connection, error.description, retryable: !error.doing.hasPrefix("authentication"))
+                return
+            } catch {
+                fail(connection, "\(error)", retryable: true)
+                return
+            }
+        }
+        guard let session = connection.session else { return }
+        // libssh2 may pull another channel's data into its buffers while reading one, so loop until quiet.
+        var again = true
+        while again {
+            again = false
+            connection.closing.removeAll { $0.cancelStep() }
+            for (op, operation) in connection.operations {
+                var produced = false
+                let progress = operation.advance(session) { stream, bytes in
+                    produced = true
+                    events.append(.output(op: op, stream: stream, bytes: bytes))
+                }
+                if produced { again = true }
+                switch progress {
+                case .waiting: continue
+                case .finished(let status):
+                    finish(connection, op, .finished(op: op, status: status))
+                case .refused(let message):
+                    finish(connection, op, .refused(op: op, message: message))
+                case .failed(let message):
+                    operation.free()
+                    finish(connection, op, .failed(op: op, message: message))
+                case .connectionLost(let error):
+                    lose(connection, error.description)
+                    return
+                }
+                again = true
+            }
+        }
+    }
+
+    private func finish(_ connection: Connection, _ op: Int, _ event: TransportEvent) {
+        connection.operations[op] = nil
+        operationWorker[op] = nil
+        events.append(event)
+    }
+
+    private func fail(_ connection: Connection, _ message: String, retryable: Bool) {
+        connections[connection.worker] = nil
+        connection.close()
+        events.append(.connectFailed(worker: connection.worker, message: message, retryable: retryable))
+    }
+
+    private func lose(_ connection: Connection, _ message: String) {
+        connections[connection.worker] = nil
+        for op in connection.operations.keys { operationWorker[op] = nil }
+        connection.close()
+        events.append(.disconnected(worker: connection.worker, message: message))
+    }
+}

@@ -1,0 +1,139 @@
+// cloudtask: the classic batch front end. Parses options, reads jobs from stdin, resolves workers,
+// then hands everything to the engine's Runner over the SSH transport. Errors become one line and an exit code here.
+import Engine
+import Foundation
+import SSH
+
+let version = "0.1.0"
+nonisolated(unsafe) var wakeDescriptor: Int32 = -1
+
+func fail(_ message: String, code: Int32 = 2) -> Never {
+    FileHandle.standardError.write(Data("cloudtask: \(message)\n".utf8))
+    exit(code)
+}
+
+/// Reads all of stdin as bytes.
+func readStandardInput() -> [UInt8] {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = read(0, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return bytes
+}
+
+/// Job lines to jobs; an unterminated quote anywhere stops everything before it runs.
+func parseJobs(_ input: [UInt8], command: [String]) throws -> [JobSpec] {
+    var specs: [JobSpec] = []
+    for line in JobLine.lines(input) {
+        guard let words = try JobLine.words(line.bytes, lineNumber: line.number) else { continue }
+        let text = ShellQuote.jobText(command: command, words: words, rawLine: line.bytes)
+        let trimmed = Array(line.bytes.drop(while: { $0 == 32 || $0 == 9 }))
+        specs.append(JobSpec(number: specs.count + 1, input: trimTrailing(trimmed), text: text))
+    }
+    return specs
+}
+
+func trimTrailing(_ bytes: [UInt8]) -> [UInt8] {
+    var end = bytes.count
+    while end > 0 && (bytes[end - 1] == 32 || bytes[end - 1] == 9) { end -= 1 }
+    return Array(bytes[0..<end])
+}
+
+/// Each address becomes an endpoint: user@host:port in the address beats --user/--port, which beat ~/.ssh/config.
+func endpoints(_ config: TaskConfig, home: String) throws -> [Endpoint] {
+    guard let value = config.workers.first else { return [] }
+    let addresses = try WorkerList.parse(value)
+    let sshConfig = SSHConfig.load(path: home + "/.ssh/config", home: home)
+    let localUser = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+    return addresses.map { address in
+        let entry = sshConfig.resolve(host: address.host, localUser: address.user ?? config.user ?? localUser)
+        let user = address.user ?? config.user ?? entry.user ?? localUser
+        let port = address.port ?? config.port ?? entry.port ?? 22
+        var identities = config.sshIdentity.map { [$0] } ?? []
+        if identities.isEmpty { identities = entry.identityFiles.filter { FileManager.default.fileExists(atPath: $0) } }
+        return Endpoint(label: address.description, host: entry.hostName ?? address.host, port: port, user: user, identityFiles: identities)
+    }
+}
+
+/// The original's confirmation: asked on the terminal, since stdin holds the jobs.
+func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int) -> Bool {
+    var text = "About to launch \(jobs.count) jobs on \(split) of \(endpoints.count) workers (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
+    let rows: [(String, String)] = [
+        ("command", config.command.joined(separator: " ")), ("workers", endpoints.map(\.label).joined(separator: " ")),
+        ("split", String(split)), ("slots", String(config.slots)), ("timeout", String(config.timeout)),
+        ("retries", String(config.retries)), ("strikes", String(config.strikes)), ("pre", config.pre ?? ""),
+        ("post", config.post ?? ""), ("overlay", config.overlay ?? ""), ("host-key-policy", config.hostKeyPolicy),
+    ]
+    text += "  Parameter        Value\n  ---------        -----\n"
+    for (name, value) in rows where !value.isEmpty { text += "  " + name.padding(toLength: 17, withPad: " ", startingAt: 0) + value + "\n" }
+    text += "\nIs this really what you want? [yes/no] "
+    FileHandle.standardError.write(Data(text.utf8))
+    guard let tty = FileHandle(forReadingAtPath: "/dev/tty") else { return false }
+    var answer: [UInt8] = []
+    while true {
+        let byte = tty.readData(ofLength: 1)
+        if byte.isEmpty || byte.first == 10 { break }
+        answer += byte
+    }
+    return String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased() == "yes"
+}
+
+// MARK: - Main
+
+let environment = ProcessInfo.processInfo.environment
+let home = environment["HOME"] ?? NSHomeDirectory()
+let parsed: (TaskConfig, RunFlags)
+do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) } catch { fail("\(error)") }
+var (config, flags) = parsed
+if flags.help { print(Options.help(program: "cloudtask"), terminator: ""); exit(0) }
+if flags.version { print("cloudtask \(version)"); exit(0) }
+if flags.resume != nil || flags.retry != nil { fail("--resume and --retry are not available yet in this version") }
+
+let jobs: [JobSpec]
+do { jobs = try parseJobs(readStandardInput(), command: config.command) } catch { fail("stdin: \(error); nothing was run") }
+guard !jobs.isEmpty else { FileHandle.standardError.write(Data("cloudtask: no jobs, nothing to do\n".utf8)); exit(0) }
+
+let workerEndpoints: [Endpoint]
+do { workerEndpoints = try endpoints(config, home: home) } catch { fail("--workers: \(error)") }
+if workerEndpoints.isEmpty { fail("no workers: give --workers=ADDRESSES or a file (launching workers comes with providers)") }
+var split = config.split ?? workerEndpoints.count
+if split > workerEndpoints.count { fail("--split=\(split) exceeds the \(workerEndpoints.count) workers given (--workers); launching more needs a provider") }
+split = min(split, jobs.count)
+
+if flags.dryRun {
+    for job in jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
+    FileHandle.standardError.write(Data("workers (\(split) at once, \(config.slots) slots each): \(workerEndpoints.map { "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " "))\n".utf8))
+    exit(0)
+}
+if isatty(2) == 1 && !flags.force && !confirm(config, jobs: jobs, endpoints: workerEndpoints, split: split) {
+    fail("aborted, nothing was run", code: 1)
+}
+
+let sessionsRoot = config.sessions ?? home + "/.cloudtask"
+let session: Session
+do { session = try Session.create(root: sessionsRoot, config: config) } catch { fail("sessions: \(error)") }
+
+let policy = HostKeyPolicy(rawValue: config.hostKeyPolicy)!
+if policy == .off { FileHandle.standardError.write(Data("cloudtask: warning: host keys are not checked (--host-key-policy=off)\n".utf8)) }
+let transport = SSHTransport(settings: .init(
+    knownHosts: config.knownHosts ?? home + "/.ssh/known_hosts", hostKeyPolicy: policy,
+    defaultIdentities: [home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa"],
+    useAgent: environment["SSH_AUTH_SOCK"] != nil))
+wakeDescriptor = transport.wakeDescriptor
+
+signal(SIGPIPE, SIG_IGN)
+let onSignal: @convention(c) (Int32) -> Void = { _ in
+    Runner.interrupts += 1
+    var byte: UInt8 = 1
+    _ = write(wakeDescriptor, &byte, 1)
+}
+signal(SIGINT, onSignal)
+signal(SIGTERM, onSignal)
+
+let runner = Runner(config: config, jobs: jobs, endpoints: workerEndpoints, split: split, transport: transport, session: session)
+let summary = runner.run()
+exit(summary.exitCode)
