@@ -1,0 +1,62 @@
+// Swift's view of liblua5.4: the public headers, plus C for what Swift cannot call or must not be.
+// Only the LuaVM module imports this.
+#ifndef CLOUDTASK_CLUA_SHIM_H
+#define CLOUDTASK_CLUA_SHIM_H
+
+#include <lua.h>
+#include <lualib.h>
+#include <lauxlib.h>
+
+// lua_pcall is a macro over lua_pcallk.
+static inline int ct_lua_pcall(lua_State *L, int nargs, int nresults, int msgh) {
+    return lua_pcall(L, nargs, nresults, msgh);
+}
+
+// lua_pushglobaltable is a macro (LUA_REGISTRYINDEX is too complex for Swift to import).
+static inline void ct_lua_pushglobaltable(lua_State *L) {
+    lua_pushglobaltable(L);
+}
+
+// Message handler for lua_pcall (as in lua.c): runs inside Lua's error machinery, so it is C; appends a traceback.
+static inline int ct_lua_msghandler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+// luaL_tolstring may run a __tostring metamethod that raises, so it runs as a C function under lua_pcall.
+static inline int ct_lua_tostring(lua_State *L) {
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+// A Swift function registered in Lua: returns how many results it pushed, or -1 after pushing an error message.
+typedef int (*ct_lua_swift_function)(lua_State *L, void *context);
+
+// What a trampoline's first upvalue (a full userdata) holds.
+typedef struct {
+    ct_lua_swift_function call;
+    void *context;
+} ct_lua_binding;
+
+// Calls a Swift binding and raises its error here, after the Swift frame returned:
+// a Lua error must never longjmp through Swift frames. Adds the caller's position as luaL_error does.
+static inline int ct_lua_trampoline(lua_State *L) {
+    const ct_lua_binding *binding = (const ct_lua_binding *)lua_touserdata(L, lua_upvalueindex(1));
+    int results = binding->call(L, binding->context);
+    if (results >= 0)
+        return results;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+#endif
