@@ -304,8 +304,13 @@ public final class Runner {
                 assigned = true
             }
         }
+        // An idle worker leaves when nothing is queued and no running job may still come back as a retry.
+        let retriesPossible = config.retries > 0 && ops.values.contains { op in
+            if case let .job(number, _, _, _, _, _, _) = op { return jobs[number - 1].retried < config.retries }
+            return false
+        }
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
-            if worker.phase == .retiring || queue.isEmpty { teardown(worker) }
+            if worker.phase == .retiring || (queue.isEmpty && !retriesPossible) { teardown(worker) }
         }
     }
 
