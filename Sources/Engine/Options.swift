@@ -30,6 +30,8 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var keepOrder = false
     public var lineBuffer = false
     public var pty = false
+    public var halt: String?
+    public var pingInterval: Double?
     public init() {}
 }
 
@@ -45,7 +47,7 @@ public struct RunFlags: Sendable {
 }
 
 public enum Options {
-    enum Kind: Sendable { case flag, count(min: Int), seconds, port, text, file, directory, policy, workers }
+    enum Kind: Sendable { case flag, halt, count(min: Int), seconds, port, text, file, directory, policy, workers }
 
     struct Spec: Sendable {
         let name: String
@@ -69,6 +71,8 @@ public enum Options {
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
         Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
         Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
+        Spec(name: "halt", kind: .halt, value: "N|N%", help: "stop starting jobs after N failed jobs (or N% of all jobs); running jobs finish, the rest stay pending", task: true) { c, _, v in c.halt = v },
+        Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer and it is declared dead (default 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
         Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
         Spec(name: "host-key-policy", kind: .policy, value: "POLICY", help: "accept-new (default: record unknown keys, refuse changed ones), strict, or off", task: true) { c, _, v in c.hostKeyPolicy = v },
         Spec(name: "known-hosts", kind: .text, value: "FILE", help: "known_hosts file (default ~/.ssh/known_hosts)", task: true) { c, _, v in c.knownHosts = v },
@@ -86,8 +90,8 @@ public enum Options {
 
     /// Parses `arguments` (without the program name) over the defaults from `environment`.
     /// Options come first; the first non-option word and everything after it is the command.
-    public static func parse(_ arguments: [String], environment: [String: String]) throws -> (TaskConfig, RunFlags) {
-        var config = TaskConfig()
+    public static func parse(_ arguments: [String], environment: [String: String], base: TaskConfig = TaskConfig()) throws -> (TaskConfig, RunFlags) {
+        var config = base
         var flags = RunFlags()
         for spec in specs where spec.task {
             let variable = "CLOUDTASK_" + spec.name.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -169,6 +173,12 @@ public enum Options {
                 throw UsageError("\(source)=\(raw): no such directory")
             }
             return path
+        case .halt:
+            let number = value.hasSuffix("%") ? String(value.dropLast()) : value
+            guard let n = Double(number), n > 0, n.isFinite, value.hasSuffix("%") ? n <= 100 : Int(number) != nil else {
+                throw UsageError("\(source)=\(raw): expected a number of failed jobs (1 or more) or a percentage like 10%")
+            }
+            return value
         case .policy:
             guard HostKeyPolicy(rawValue: value) != nil else {
                 throw UsageError("\(source)=\(raw): expected one of " + HostKeyPolicy.allCases.map(\.rawValue).joined(separator: ", "))

@@ -18,16 +18,19 @@ public struct RunSummary: Sendable {
 }
 
 public final class Runner {
-    enum JobState: Equatable { case pending, running, exited(Int), signaled(String), timeout, lost }
-
     final class Job {
         let spec: JobSpec
-        var state = JobState.pending
-        var retried = 0
-        var deaths = 0
+        var state: JobState
+        var retried: Int
+        var deaths: Int
         var avoid: Int?
-        init(_ spec: JobSpec) { self.spec = spec }
-        var finished: Bool { state != .pending && state != .running }
+        init(_ saved: SavedJob) {
+            spec = saved.spec
+            state = saved.state == .running ? .pending : saved.state
+            retried = saved.retried
+            deaths = saved.deaths
+        }
+        var finished: Bool { state.finished }
     }
 
     enum Phase { case spare, connecting, setup, ready, retiring, teardown, done, failed }
@@ -45,6 +48,8 @@ public final class Runner {
         var viaAgent = false
         var steps: [Step] = []
         var jobsDone = 0
+        var lastHeard = 0.0
+        var pinging = false
         init(id: Int, endpoint: Endpoint, slots: Int) {
             self.id = id; self.endpoint = endpoint; self.slots = Array(repeating: nil, count: slots); cap = slots
         }
@@ -55,6 +60,7 @@ public final class Runner {
     enum Op {
         case job(number: Int, worker: Int, slot: Int, started: Double, deadline: Double?, out: Spool, err: Spool)
         case step(worker: Int, step: Step, deadline: Double?, output: [UInt8])
+        case ping(worker: Int, sent: Double)
     }
 
     /// A finished attempt whose output and status line wait for the journal's fsync.
@@ -84,20 +90,53 @@ public final class Runner {
     private var aborting = false
     private var jobsFileWritten = 0.0
     private var sessionKey: String?
+    /// A session key from an earlier run of this session may still be authorized: remove it everywhere.
+    private var staleKey = false
+    private let fresh: Bool
+    private let reset: Bool
+    private var failures = 0
+    private var halted = false
+    private let haltLimit: Int?
+    private let pingInterval: Double
     private let started = Date()
     /// Set from a signal handler through `interrupt()`; read by the loop.
     nonisolated(unsafe) public static var interrupts: Int32 = 0
 
-    public init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, transport: Transport, session: Session) {
+    /// A new session's run: every job is journaled first.
+    public convenience init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, transport: Transport, session: Session) {
+        let saved = jobs.map { SavedJob(spec: $0, state: .pending, retried: 0, deaths: 0) }
+        self.init(config: config, saved: saved, fresh: true, endpoints: endpoints, split: split, transport: transport, session: session)
+    }
+
+    /// A run over jobs the journal already holds (resume, retry): finished jobs keep their results.
+    /// With `reset` (--retry), the jobs handed in as pending are journaled as reset when the run starts.
+    public init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int, transport: Transport, session: Session,
+                reset: Bool = false) {
+        self.reset = reset
         self.config = config
         self.transport = transport
         self.session = session
         self.console = Console()
+        self.fresh = fresh
         console.session = session
-        self.jobs = jobs.map(Job.init)
+        self.jobs = saved.map(Job.init)
         self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: config.slots) }
         self.split = split
-        for job in self.jobs { queue.pushBack(job.spec.number - 1) }
+        self.haltLimit = config.halt.map { Runner.haltLimit($0, total: saved.count) }
+        self.pingInterval = config.pingInterval ?? 30
+        for job in self.jobs where !job.finished { queue.pushBack(job.spec.number - 1) }
+        let key = session.path + "/id_ed25519"
+        if FileManager.default.fileExists(atPath: key) && FileManager.default.fileExists(atPath: key + ".pub") {
+            sessionKey = key
+            staleKey = true
+            transport.useIdentity(key)
+        }
+    }
+
+    /// `--halt` as a number of failed jobs: "N" or "N%" of all jobs (at least 1).
+    static func haltLimit(_ value: String, total: Int) -> Int {
+        if value.hasSuffix("%"), let percent = Double(value.dropLast()) { return max(1, Int((percent * Double(total) / 100).rounded(.up))) }
+        return max(1, Int(value) ?? 1)
     }
 
     // MARK: - The loop
@@ -105,7 +144,9 @@ public final class Runner {
     /// Runs every job; returns the summary after the session files are written.
     public func run() -> RunSummary {
         console.status("\(timestamp()) :: session \(session.id) (pid \(getpid()))")
-        for job in jobs { recordJob(job) }
+        if fresh { for job in jobs { recordJob(job) } }
+        if reset { for job in jobs where !job.finished { session.record([("reset", .int(job.spec.number))]) } }
+        session.record([("run", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
         var handledInterrupts: Int32 = 0
         while true {
@@ -115,6 +156,7 @@ public final class Runner {
                 interrupted(force: interrupts > 1)
             }
             reconnectDue()
+            pingWorkers()
             ensureWorkers()
             dispatch()
             if done() { break }
@@ -125,6 +167,7 @@ public final class Runner {
             flushCompletions()
             if Date().timeIntervalSince1970 - jobsFileWritten >= 1 { writeJobsFile() }
         }
+        session.record([("stop", .int(Int(getpid()))), ("at", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
         flushCompletions()
         flushHeld()
@@ -143,8 +186,12 @@ public final class Runner {
         for op in ops.values {
             switch op {
             case .job(_, _, _, _, let deadline?, _, _), .step(_, _, let deadline?, _): wait = min(wait, deadline - now)
+            case .ping(_, let sent): wait = min(wait, sent + 2 * pingInterval - now)
             default: break
             }
+        }
+        for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running > 0 && !worker.pinging {
+            wait = min(wait, worker.lastHeard + pingInterval - now)
         }
         for worker in workers { if let at = worker.reconnectAt { wait = min(wait, at - now) } }
         return max(0, wait)
@@ -154,7 +201,7 @@ public final class Runner {
 
     /// Brings workers in while there is work and fewer than `split` are in use.
     private func ensureWorkers() {
-        guard !aborting, !queue.isEmpty else { return }
+        guard !aborting, !halted, !queue.isEmpty else { return }
         var inUse = workers.filter { [.connecting, .setup, .ready].contains($0.phase) }.count
         for worker in workers where worker.phase == .spare && inUse < split {
             worker.phase = .connecting
@@ -177,13 +224,14 @@ public final class Runner {
 
     private func connected(_ worker: Worker, viaAgent: Bool) {
         guard worker.phase == .connecting else { return }
-        worker.viaAgent = viaAgent
+        worker.viaAgent = viaAgent || staleKey
+        worker.lastHeard = monotonic()
         if aborting { return teardown(worker) }
         worker.phase = .setup
         worker.steps = []
         if viaAgent {
             if sessionKey == nil { sessionKey = makeSessionKey() }
-            if sessionKey != nil { worker.steps.append(.authorizeKey) } else { worker.viaAgent = false }
+            if sessionKey != nil { worker.steps.append(.authorizeKey) } else { worker.viaAgent = staleKey }
         }
         if config.overlay != nil { worker.steps.append(.overlay) }
         if config.pre != nil { worker.steps.append(.pre) }
@@ -282,18 +330,42 @@ public final class Runner {
             case .job(let number, worker.id, _, _, _, _, _):
                 ops[op] = nil
                 lostJob(number, worker)
-            case .step(worker.id, _, _, _):
+            case .step(worker.id, _, _, _), .ping(worker.id, _):
                 ops[op] = nil
             default: break
             }
         }
         worker.slots = worker.slots.map { _ in nil }
+        worker.pinging = false
+    }
+
+    // MARK: - Liveness
+
+    /// libssh2 1.10 does not report keepalive replies, so a worker not heard from for a ping interval
+    /// gets a cheap command; two intervals without its answer and the worker is declared dead.
+    private func pingWorkers() {
+        let now = monotonic()
+        for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && !worker.pinging {
+            guard worker.running > 0, now - worker.lastHeard >= pingInterval else { continue }
+            let op = nextOp
+            nextOp += 1
+            worker.pinging = true
+            ops[op] = .ping(worker: worker.id, sent: now)
+            transport.run(op: op, worker: worker.id, command: RemoteCommand(script: Array(":".utf8)))
+        }
+    }
+
+    private func answered(_ op: Int, _ worker: Int) {
+        ops[op] = nil
+        workers[worker].pinging = false
+        workers[worker].lastHeard = monotonic()
     }
 
     // MARK: - Jobs
 
     private func dispatch() {
         guard !aborting else { return }
+        if halted { return retireIdle() }
         var assigned = true
         while assigned && !queue.isEmpty {
             assigned = false
@@ -304,13 +376,17 @@ public final class Runner {
                 assigned = true
             }
         }
-        // An idle worker leaves when nothing is queued and no running job may still come back as a retry.
+        retireIdle()
+    }
+
+    /// An idle worker leaves when nothing is queued and no running job may still come back as a retry.
+    private func retireIdle() {
         let retriesPossible = config.retries > 0 && ops.values.contains { op in
             if case let .job(number, _, _, _, _, _, _) = op { return jobs[number - 1].retried < config.retries }
             return false
         }
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
-            if worker.phase == .retiring || (queue.isEmpty && !retriesPossible) { teardown(worker) }
+            if worker.phase == .retiring || halted || (queue.isEmpty && !retriesPossible) { teardown(worker) }
         }
     }
 
@@ -326,6 +402,7 @@ public final class Runner {
         let op = nextOp
         nextOp += 1
         job.state = .running
+        if worker.running == 0 { worker.lastHeard = monotonic() }
         worker.slots[slot] = op
         let dir = session.path
         ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
@@ -343,7 +420,8 @@ public final class Runner {
         worker.slots[slot] = nil
         worker.jobsDone += 1
         job.state = state
-        var fields: [(String, JSONValue)] = [("end", .int(number)), ("seconds", .double(monotonic() - started))]
+        worker.lastHeard = monotonic()
+        var fields: [(String, JSONValue)] = [("end", .int(number)), ("seconds", .double(monotonic() - started)), ("at", .double(Date().timeIntervalSince1970))]
         switch state {
         case .exited(let code): fields.append(("exit", .int(code)))
         case .signaled(let name): fields.append(("signal", .string(name)))
@@ -358,7 +436,7 @@ public final class Runner {
             worker.strikes = 0
         } else {
             worker.strikes += 1
-            if job.retried < config.retries {
+            if job.retried < config.retries && !halted {
                 job.retried += 1
                 job.state = .pending
                 job.avoid = worker.id
@@ -366,6 +444,13 @@ public final class Runner {
                 session.record([("retry", .int(number))])
                 line += "\n\(worker.label): will retry (\(job.retried) of \(config.retries))"
                 final = false
+            }
+            if final, let limit = haltLimit, !halted {
+                failures += 1
+                if failures >= limit {
+                    halted = true
+                    line += "\n\(timestamp()) :: session \(session.id): halting after \(failures) failed jobs (--halt=\(config.halt!)); running jobs finish, the rest stay pending"
+                }
             }
             if config.strikes > 0 && worker.strikes >= config.strikes && worker.phase == .ready {
                 line += "\n\(worker.label): terminating worker after \(worker.strikes) strikes"
@@ -381,7 +466,7 @@ public final class Runner {
         job.deaths += 1
         if job.deaths >= 3 {
             job.state = .lost
-            session.record([("end", .int(number)), ("lost", .bool(true))])
+            session.record([("end", .int(number)), ("lost", .bool(true)), ("at", .double(Date().timeIntervalSince1970))])
             console.status("\(worker.label): lost # \(String(decoding: job.spec.text, as: UTF8.self)) (its worker died 3 times)")
         } else {
             job.state = .pending
@@ -401,6 +486,10 @@ public final class Runner {
                 transport.cancel(op: op)
                 ops[op] = nil
                 stepFinished(workers[worker], step, nil, output, "timed out")
+            case .ping(let id, let sent) where now - sent >= 2 * pingInterval:
+                let worker = workers[id]
+                guard ![.done, .failed, .spare].contains(worker.phase) else { ops[op] = nil; continue }
+                retire(worker, .failed, "worker died: no answer for \(Int((now - worker.lastHeard).rounded())) seconds (--ping-interval=\(pingInterval.formatted()))")
             default: break
             }
         }
@@ -428,14 +517,15 @@ public final class Runner {
             retire(worker, .failed, "worker died: \(message)")
         case .output(let op, let stream, let bytes):
             switch ops[op] {
-            case .job(let number, _, _, _, _, let out, let err)?:
+            case .job(let number, let worker, _, _, _, let out, let err)?:
+                workers[worker].lastHeard = monotonic()
                 (stream == .stdout ? out : err).append(bytes)
                 if config.lineBuffer { streamLines(number, stream, bytes) }
             case .step(let worker, let step, let deadline, var output)?:
                 output += bytes
                 if output.count > 4096 { output.removeFirst(output.count - 4096) }
                 ops[op] = .step(worker: worker, step: step, deadline: deadline, output: output)
-            case nil: break
+            case .ping?, nil: break
             }
         case .finished(let op, let status):
             switch ops[op] {
@@ -447,6 +537,8 @@ public final class Runner {
             case .step(let worker, let step, _, let output)?:
                 ops[op] = nil
                 stepFinished(workers[worker], step, status, output)
+            case .ping(let worker, _)?:
+                answered(op, worker)
             case nil: break
             }
         case .refused(let op, let message):
@@ -457,10 +549,12 @@ public final class Runner {
                 worker.cap = max(1, worker.running)
                 jobs[number - 1].state = .pending
                 queue.pushFront(number - 1)
-                session.record([("requeue", .int(number))])
+                session.record([("requeue", .int(number)), ("refused", .bool(true))])
                 console.status("\(worker.label): channel refused (\(message)): running at most \(worker.cap) jobs at once")
             case .step(let worker, let step, _, let output)?:
                 stepFinished(workers[worker], step, nil, output, "refused: \(message)")
+            case .ping(let worker, _)?:
+                answered(op, worker) // a refusal is an answer: sshd is alive
             case nil: break
             }
         case .failed(let op, let message):
@@ -472,6 +566,8 @@ public final class Runner {
                 lostJob(number, worker)
             case .step(let worker, let step, _, let output)?:
                 stepFinished(workers[worker], step, nil, output, message)
+            case .ping(let worker, _)?:
+                workers[worker].pinging = false
             case nil: break
             }
         }
@@ -621,11 +717,11 @@ public final class Runner {
             default: summary.failed += 1
             }
         }
-        summary.seconds = Date().timeIntervalSince(started)
+        summary.seconds = session.previousSeconds + Date().timeIntervalSince(started)
         let bad = summary.total - summary.ok
         console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK")
         if summary.pending > 0 {
-            let reason = workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
+            let reason = halted ? " (halted)" : workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
             console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)")
         }
         return summary

@@ -21,16 +21,7 @@ final class AppendFile {
     }
     deinit { close() }
     func close() { if fd >= 0 { Foundation.close(fd); fd = -1 } }
-    func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { buf in
-            var offset = 0
-            while offset < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + offset, buf.count - offset)
-                if n <= 0 { if errno == EINTR { continue }; return }
-                offset += n
-            }
-        }
-    }
+    func write(_ bytes: [UInt8]) { FileHandleWriter(fd: fd).write(bytes) }
     func sync() { _ = fsync(fd) }
 }
 
@@ -40,9 +31,13 @@ public final class Session {
     let journal: AppendFile
     let log: AppendFile
     private var workerLogs: [Int: AppendFile] = [:]
-    private var journalDirty = false
 
-    /// Creates the next session under `root` (ids allocated by an atomic mkdir).
+    /// Time spent in earlier runs of this session (from the journal).
+    public private(set) var previousSeconds = 0.0
+    private var lockDescriptor: Int32 = -1
+    private var journalBuffer: [UInt8] = []
+
+    /// Creates the next session under `root` (ids allocated by an atomic mkdir) and locks it.
     public static func create(root: String, config: TaskConfig) throws -> Session {
         try ensureDirectory(root)
         var id = (try? FileManager.default.contentsOfDirectory(atPath: root))?.compactMap { Int($0) }.max() ?? 0
@@ -58,12 +53,54 @@ public final class Session {
         }
     }
 
+    /// Opens saved session `id` under `root`, locks it, and replays its journal.
+    public static func open(root: String, id: Int) throws -> (Session, TaskConfig, Replay) {
+        let path = root + "/" + String(id)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw UsageError("no session \(id) in \(root)")
+        }
+        guard let conf = FileManager.default.contents(atPath: path + "/conf"),
+              let config = try? JSONDecoder().decode(TaskConfig.self, from: conf) else {
+            throw UsageError("session \(id): \(path)/conf is missing or corrupt")
+        }
+        let session = try Session(id: id, path: path)
+        guard let journal = FileManager.default.contents(atPath: path + "/journal") else {
+            throw UsageError("session \(id): cannot read \(path)/journal")
+        }
+        let replay = try Journal.replay(Array(journal), name: path + "/journal")
+        if replay.jobs.isEmpty { throw UsageError("session \(id): the journal holds no jobs") }
+        session.previousSeconds = replay.seconds
+        if journal.last != 10 && !journal.isEmpty { session.journal.write([10]) }  // end the torn line before appending
+        return (session, config, replay)
+    }
+
     init(id: Int, path: String) throws {
         self.id = id
         self.path = path
         try Session.ensureDirectory(path + "/workers")
         journal = try AppendFile(path + "/journal")
         log = try AppendFile(path + "/log")
+        try lock()
+    }
+
+    deinit { if lockDescriptor >= 0 { Foundation.close(lockDescriptor) } }
+
+    /// One controller per session: an flock on `lock`, which names the holder's pid.
+    private func lock() throws {
+        let lockPath = path + "/lock"
+        let fd = Foundation.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FileError("cannot open", lockPath) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buffer, buffer.count)
+            Foundation.close(fd)
+            let holder = String(decoding: buffer.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw UsageError("session \(id) is in use by another cloudtask (pid \(holder.isEmpty ? "?" : holder)); wait for it or stop it first")
+        }
+        ftruncate(fd, 0)
+        FileHandleWriter(fd: fd).write(Array("\(getpid())\n".utf8))
+        lockDescriptor = fd
     }
 
     static func ensureDirectory(_ path: String) throws {
@@ -97,15 +134,15 @@ public final class Session {
             value.encode(into: &line)
         }
         line += [UInt8(ascii: "}"), 10]
-        journal.write(line)
-        journalDirty = true
+        journalBuffer += line
     }
 
-    /// fsyncs the journal if anything was appended since the last call.
+    /// Writes what was recorded since the last call and fsyncs it: after this, it survives a crash.
     func syncJournal() {
-        guard journalDirty else { return }
+        guard !journalBuffer.isEmpty else { return }
+        journal.write(journalBuffer)
         journal.sync()
-        journalDirty = false
+        journalBuffer.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Logs
@@ -123,7 +160,7 @@ public final class Session {
     func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
         let target = path + "/" + name
         let temp = target + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileError("cannot write", temp) }
         let file = FileHandleWriter(fd: fd)
         file.write(bytes)

@@ -91,11 +91,42 @@ do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), enviro
 var (config, flags) = parsed
 if flags.help { print(Options.help(program: "cloudtask"), terminator: ""); exit(0) }
 if flags.version { print("cloudtask \(version)"); exit(0) }
-if flags.resume != nil || flags.retry != nil { fail("--resume and --retry are not available yet in this version") }
+let sessionsRoot = config.sessions ?? home + "/.cloudtask"
+var session: Session?
+var saved: [SavedJob]?
+var jobs: [JobSpec]
 
-let jobs: [JobSpec]
-do { jobs = try parseJobs(readStandardInput(), command: config.command) } catch { fail("stdin: \(error); nothing was run") }
-guard !jobs.isEmpty else { FileHandle.standardError.write(Data("cloudtask: no jobs, nothing to do\n".utf8)); exit(0) }
+if let id = flags.resume ?? flags.retry {
+    // A saved session: its conf is the base; only the command line overrides it, not the environment.
+    if !config.command.isEmpty { fail("--resume/--retry take no command (the session's own is used): \(config.command.joined(separator: " "))") }
+    let replay: Replay
+    do {
+        let (opened, savedConfig, journal) = try Session.open(root: sessionsRoot, id: id)
+        (session, replay) = (opened, journal)
+        config = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: [:], base: savedConfig).0
+        config.command = savedConfig.command
+        config.sessions = savedConfig.sessions
+    } catch { fail("\(error)") }
+    for note in replay.notes { FileHandle.standardError.write(Data("cloudtask: \(note)\n".utf8)) }
+    var restored = replay.jobs
+    if flags.retry != nil {
+        let retrying = restored.filter { $0.state != .exited(0) }.count
+        if retrying == 0 { print("session \(id): nothing to retry, every job exited 0"); exit(0) }
+        for i in restored.indices where restored[i].state != .exited(0) {
+            restored[i].state = .pending; restored[i].retried = 0; restored[i].deaths = 0
+        }
+        FileHandle.standardError.write(Data("cloudtask: session \(id): retrying \(retrying) of \(restored.count) jobs\n".utf8))
+    } else {
+        let unfinished = restored.filter { !$0.state.finished }.count
+        if unfinished == 0 { print("session \(id) finished"); exit(0) }
+        FileHandle.standardError.write(Data("cloudtask: session \(id): resuming \(unfinished) of \(restored.count) jobs (\(restored.count - unfinished) finished keep their results)\n".utf8))
+    }
+    saved = restored
+    jobs = restored.filter { !$0.state.finished }.map(\.spec)
+} else {
+    do { jobs = try parseJobs(readStandardInput(), command: config.command) } catch { fail("stdin: \(error); nothing was run") }
+    guard !jobs.isEmpty else { FileHandle.standardError.write(Data("cloudtask: no jobs, nothing to do\n".utf8)); exit(0) }
+}
 
 let workerEndpoints: [Endpoint]
 do { workerEndpoints = try endpoints(config, home: home) } catch { fail("--workers: \(error)") }
@@ -113,9 +144,12 @@ if isatty(2) == 1 && !flags.force && !confirm(config, jobs: jobs, endpoints: wor
     fail("aborted, nothing was run", code: 1)
 }
 
-let sessionsRoot = config.sessions ?? home + "/.cloudtask"
-let session: Session
-do { session = try Session.create(root: sessionsRoot, config: config) } catch { fail("sessions: \(error)") }
+let runSession: Session
+if let session {
+    runSession = session
+} else {
+    do { runSession = try Session.create(root: sessionsRoot, config: config) } catch { fail("sessions: \(error)") }
+}
 
 let policy = HostKeyPolicy(rawValue: config.hostKeyPolicy)!
 if policy == .off { FileHandle.standardError.write(Data("cloudtask: warning: host keys are not checked (--host-key-policy=off)\n".utf8)) }
@@ -134,6 +168,11 @@ let onSignal: @convention(c) (Int32) -> Void = { _ in
 signal(SIGINT, onSignal)
 signal(SIGTERM, onSignal)
 
-let runner = Runner(config: config, jobs: jobs, endpoints: workerEndpoints, split: split, transport: transport, session: session)
-let summary = runner.run()
-exit(summary.exitCode)
+let runner: Runner
+if let saved {
+    runner = Runner(config: config, saved: saved, fresh: false, endpoints: workerEndpoints, split: split, transport: transport, session: runSession,
+                    reset: flags.retry != nil)
+} else {
+    runner = Runner(config: config, jobs: jobs, endpoints: workerEndpoints, split: split, transport: transport, session: runSession)
+}
+exit(runner.run().exitCode)
