@@ -100,5 +100,11 @@ class IntegrationCase: XCTestCase {
         return text.split(separator: "\n").map(String.init).filter { !$0.contains("pgrep") }
     }
 
+    /// Polls until `condition` is false, at most `tries` times.
+    func waitWhile(tries: Int, every seconds: Double, _ condition: () -> Bool) {
+        var left = tries
+        while left > 0 && condition() { Thread.sleep(forTimeInterval: seconds); left -= 1 }
+    }
+
     func unique() -> String { "ct" + UUID().uuidString.prefix(8).lowercased() }
 }

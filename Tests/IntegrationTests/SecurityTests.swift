@@ -64,7 +64,7 @@ final class SecurityTests: IntegrationCase {
         agent.standardOutput = FileHandle.nullDevice
         try agent.run()
         defer { agent.terminate(); agent.waitUntilExit() }
-        for _ in 0..<50 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.05) }
+        waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
         XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
         let authorized = Env.dir + "/w3/home/.ssh/authorized_keys"
         let before = file(authorized)
