@@ -188,6 +188,52 @@ final class RecoveryTests: IntegrationCase {
         XCTAssertGreaterThanOrEqual(value, 3, "1.5 s before the kill and 1.5 s after: \(resumed.stderr)")
     }
 
+    func testResumeRemovesASessionKeyLeftByAKilledRun() throws {
+        let socket = home + "/agent.sock"
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
+        agent.arguments = ["-D", "-a", socket]
+        agent.standardOutput = FileHandle.nullDevice
+        try agent.run()
+        defer { agent.terminate(); agent.waitUntilExit() }
+        waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
+        XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
+        let authorized = Env.dir + "/w3/home/.ssh/authorized_keys"
+        let options = ["--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)", "--workers=127.0.1.3"]
+        _ = try run(options + ["sh", "-c", "sleep 1; : $0"], stdin: Array("a\nb\n".utf8), env: ["SSH_AUTH_SOCK": socket]) { process in
+            self.waitWhile(tries: 100, every: 0.05) { self.journalEnds().isEmpty }
+            kill(process.processIdentifier, SIGKILL)
+        }
+        XCTAssertTrue(file(authorized).contains("cloudtask-session-"), "the killed run left its key")
+        let resumed = try run(options + ["--ssh-identity=\(Env.key)", "--resume=1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertFalse(file(authorized).contains("cloudtask-session-"), "the resumed run removes it")
+    }
+
+    func testSecondInterruptSkipsCleanupAndKeepsTheSavedState() throws {
+        let marker = unique()
+        let r = try cloudtask(["--post=sleep 20", "sh", "-c", "sleep 30; : $0"], workers: "127.0.1.1", lines: [marker]) { process in
+            self.waitWhile(tries: 100, every: 0.1) { self.remoteProcesses(marker).isEmpty }
+            process.interrupt()
+            self.waitWhile(tries: 100, every: 0.05) { !self.sessionFile(1, "log").contains("interrupted") }
+            Thread.sleep(forTimeInterval: 0.3)
+            process.interrupt()
+        }
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(sessionFile(1, "jobs"), "PENDING\tsh -c 'sleep 30; : $0' \(marker)\n")
+        XCTAssertTrue(sessionFile(1, "journal").contains("{\"abort\":1}"))
+    }
+
+    func testResumeTakesCommandLineOverridesButNotTheEnvironment() throws {
+        _ = try cloudtask(["sh", "-c", "sleep 0.5; echo $0"], workers: "127.0.1.1", lines: ["1", "2"]) { process in
+            self.waitWhile(tries: 100, every: 0.05) { self.journalEnds().isEmpty }
+            kill(process.processIdentifier, SIGKILL)
+        }
+        let resumed = try run(base + ["--resume=1"], env: ["CLOUDTASK_TIMEOUT": "0.1", "CLOUDTASK_WORKERS": "127.0.1.99"])
+        XCTAssertEqual(resumed.status, 0, "the environment must not override a saved session: \(resumed.stderr)")
+        XCTAssertTrue(resumed.stderr.contains("127.0.1.1: exit 0"), resumed.stderr)
+    }
+
     // MARK: - Helpers
 
     /// Sends `signal` to the scratch worker's sshd listener and all its descendants; returns how many.
