@@ -106,5 +106,33 @@ class IntegrationCase: XCTestCase {
         while left > 0 && condition() { Thread.sleep(forTimeInterval: seconds); left -= 1 }
     }
 
+    /// Runs a shell command with this test's HOME; returns its exit status.
+    @discardableResult
+    func shell(_ command: String) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        p.environment = ProcessInfo.processInfo.environment.merging(["HOME": home]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try? p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// An ssh-agent holding the test key, in the foreground (-D): a daemonized agent keeps Foundation's
+    /// Process from seeing its parent exit. Returns it (terminate it when done) and its socket.
+    func startAgent() throws -> (Process, String) {
+        let socket = home + "/agent.sock"
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
+        agent.arguments = ["-D", "-a", socket]
+        agent.standardOutput = FileHandle.nullDevice
+        try agent.run()
+        waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
+        XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
+        return (agent, socket)
+    }
+
     func unique() -> String { "ct" + UUID().uuidString.prefix(8).lowercased() }
 }

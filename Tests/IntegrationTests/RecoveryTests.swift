@@ -44,15 +44,8 @@ final class RecoveryTests: IntegrationCase {
     }
 
     func testInterruptThenResumeCompletesTheRestAndRemovesTheSessionKey() throws {
-        let socket = home + "/agent.sock"
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
-        agent.arguments = ["-D", "-a", socket]
-        agent.standardOutput = FileHandle.nullDevice
-        try agent.run()
+        let (agent, socket) = try startAgent()
         defer { agent.terminate(); agent.waitUntilExit() }
-        waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
-        XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
         let marker = unique()
         let authorized = Env.dir + "/w2/home/.ssh/authorized_keys"
         let options = ["--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)", "--workers=127.0.1.2", "--slots=2"]
@@ -189,15 +182,8 @@ final class RecoveryTests: IntegrationCase {
     }
 
     func testResumeRemovesASessionKeyLeftByAKilledRun() throws {
-        let socket = home + "/agent.sock"
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
-        agent.arguments = ["-D", "-a", socket]
-        agent.standardOutput = FileHandle.nullDevice
-        try agent.run()
+        let (agent, socket) = try startAgent()
         defer { agent.terminate(); agent.waitUntilExit() }
-        waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
-        XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
         let authorized = Env.dir + "/w3/home/.ssh/authorized_keys"
         let options = ["--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)", "--workers=127.0.1.3"]
         _ = try run(options + ["sh", "-c", "sleep 1; : $0"], stdin: Array("a\nb\n".utf8), env: ["SSH_AUTH_SOCK": socket]) { process in
@@ -255,14 +241,4 @@ final class RecoveryTests: IntegrationCase {
     /// Kills the scratch worker's listener and session processes.
     func killWorkerSessions() -> Int { signalWorker(SIGKILL) }
 
-    func shell(_ command: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try? p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
 }

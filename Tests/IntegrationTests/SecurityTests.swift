@@ -56,16 +56,8 @@ final class SecurityTests: IntegrationCase {
     }
 
     func testAgentLoginAuthorizesATemporarySessionKeyAndRemovesIt() throws {
-        let socket = home + "/agent.sock"
-        // In the foreground (-D): a daemonized agent keeps Foundation's Process from seeing its parent exit.
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
-        agent.arguments = ["-D", "-a", socket]
-        agent.standardOutput = FileHandle.nullDevice
-        try agent.run()
+        let (agent, socket) = try startAgent()
         defer { agent.terminate(); agent.waitUntilExit() }
-        waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
-        XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
         let authorized = Env.dir + "/w3/home/.ssh/authorized_keys"
         let before = file(authorized)
         let seen = home + "/seen"
@@ -159,15 +151,4 @@ final class SecurityTests: IntegrationCase {
         XCTAssertTrue(try run(["--version"]).out.hasPrefix("cloudtask "))
     }
 
-    func shell(_ command: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        var environment = ProcessInfo.processInfo.environment
-        environment["HOME"] = home
-        p.environment = environment
-        try? p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
 }
