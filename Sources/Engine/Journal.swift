@@ -5,6 +5,17 @@ import Foundation
 public enum JobState: Equatable, Sendable {
     case pending, running, exited(Int), signaled(String), timeout, lost
     public var finished: Bool { self != .pending && self != .running }
+
+    /// The state as the `jobs` file writes it.
+    public var jobsFileText: String {
+        switch self {
+        case .pending, .running: return "PENDING"
+        case .exited(let code): return "EXIT=\(code)"
+        case .signaled(let name): return "SIGNAL=\(name)"
+        case .timeout: return "TIMEOUT"
+        case .lost: return "LOST"
+        }
+    }
 }
 
 /// One job read back from a journal.
@@ -21,6 +32,8 @@ public struct Replay: Sendable {
     public var seconds = 0.0
     public var notes: [String] = []
     public var generatorOpen = false
+    /// Whether a run record follows the job records: without it the job list may be cut short.
+    public var started = false
 }
 
 public enum Journal {
@@ -58,7 +71,7 @@ public enum Journal {
                 replay.jobs.append(SavedJob(spec: JobSpec(number: number, input: input, text: text), state: .pending, retried: 0, deaths: 0))
                 continue
             }
-            if let at = object["run"] as? Double { closeRun(); runStart = at; lastAt = at; continue }
+            if let at = object["run"] as? Double { closeRun(); runStart = at; lastAt = at; replay.started = true; continue }
             func job(_ key: String) throws -> Int? {
                 guard let number = object[key] as? Int else { return nil }
                 guard number >= 1 && number <= replay.jobs.count else { throw UsageError("\(name): line \(index + 1): unknown job \(number)") }

@@ -677,24 +677,17 @@ public final class Runner {
     }
 
     private func writeJobsFile() {
-        var bytes: [UInt8] = []
-        for job in jobs {
-            bytes += Array(stateText(job.state, jobsFile: true).utf8)
-            bytes.append(9)
-            bytes += JobsFileText.escape(job.spec.text)
-            bytes.append(10)
-        }
-        try? session.writeAtomically("jobs", bytes)
+        session.writeJobs(jobs.map { ($0.state, $0.spec.text) })
         jobsFileWritten = Date().timeIntervalSince1970
     }
 
-    private func stateText(_ state: JobState, jobsFile: Bool = false) -> String {
+    private func stateText(_ state: JobState) -> String {
         switch state {
         case .pending, .running: return "PENDING"
-        case .exited(let code): return jobsFile ? "EXIT=\(code)" : "exit \(code)"
-        case .signaled(let name): return jobsFile ? "SIGNAL=\(name)" : "signal \(name)"
-        case .timeout: return jobsFile ? "TIMEOUT" : "timeout"
-        case .lost: return jobsFile ? "LOST" : "lost"
+        case .exited(let code): return "exit \(code)"
+        case .signaled(let name): return "signal \(name)"
+        case .timeout: return "timeout"
+        case .lost: return "lost"
         }
     }
 

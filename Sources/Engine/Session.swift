@@ -22,6 +22,7 @@ final class AppendFile {
     deinit { close() }
     func close() { if fd >= 0 { Foundation.close(fd); fd = -1 } }
     func write(_ bytes: [UInt8]) { FileHandleWriter(fd: fd).write(bytes) }
+    func truncate(to length: off_t) { _ = ftruncate(fd, length) }
     func sync() { _ = fsync(fd) }
 }
 
@@ -36,6 +37,7 @@ public final class Session {
     public private(set) var previousSeconds = 0.0
     private var lockDescriptor: Int32 = -1
     private var journalBuffer: [UInt8] = []
+    private var tornLength: off_t?
 
     /// Creates the next session under `root` (ids allocated by an atomic mkdir) and locks it.
     public static func create(root: String, config: TaskConfig) throws -> Session {
@@ -70,8 +72,12 @@ public final class Session {
         }
         let replay = try Journal.replay(Array(journal), name: path + "/journal")
         if replay.jobs.isEmpty { throw UsageError("session \(id): the journal holds no jobs") }
+        guard replay.started else {
+            throw UsageError("session \(id) never started: its controller died while journaling the jobs; run the batch again")
+        }
         session.previousSeconds = replay.seconds
-        if journal.last != 10 && !journal.isEmpty { session.journal.write([10]) }  // end the torn line before appending
+        // A torn last line is cut off before the first append, not when opening: --retry changes nothing before it runs.
+        if let end = journal.lastIndex(of: 10), end != journal.count - 1 { session.tornLength = off_t(end + 1) }
         return (session, config, replay)
     }
 
@@ -140,6 +146,10 @@ public final class Session {
     /// Writes what was recorded since the last call and fsyncs it: after this, it survives a crash.
     func syncJournal() {
         guard !journalBuffer.isEmpty else { return }
+        if let length = tornLength {
+            journal.truncate(to: length)
+            tornLength = nil
+        }
         journal.write(journalBuffer)
         journal.sync()
         journalBuffer.removeAll(keepingCapacity: true)
@@ -154,6 +164,18 @@ public final class Session {
         let file = (try? AppendFile(path + "/workers/" + String(number))) ?? log
         workerLogs[number] = file
         return file
+    }
+
+    /// Rewrites the `jobs` view: one `STATE<TAB>JOB` line per job, in input order.
+    public func writeJobs(_ jobs: [(state: JobState, text: [UInt8])]) {
+        var bytes: [UInt8] = []
+        for job in jobs {
+            bytes += Array(job.state.jobsFileText.utf8)
+            bytes.append(9)
+            bytes += JobsFileText.escape(job.text)
+            bytes.append(10)
+        }
+        try? writeAtomically("jobs", bytes)
     }
 
     /// Replaces `name` in the session folder: temp file, fsync, rename.

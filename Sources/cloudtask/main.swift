@@ -111,14 +111,20 @@ if let id = flags.resume ?? flags.retry {
     var restored = replay.jobs
     if flags.retry != nil {
         let retrying = restored.filter { $0.state != .exited(0) }.count
-        if retrying == 0 { print("session \(id): nothing to retry, every job exited 0"); exit(0) }
+        if retrying == 0 {
+            session?.writeJobs(restored.map { ($0.state, $0.spec.text) })  // the view may predate the last results
+            print("session \(id): nothing to retry, every job exited 0"); exit(0)
+        }
         for i in restored.indices where restored[i].state != .exited(0) {
             restored[i].state = .pending; restored[i].retried = 0; restored[i].deaths = 0
         }
         FileHandle.standardError.write(Data("cloudtask: session \(id): retrying \(retrying) of \(restored.count) jobs\n".utf8))
     } else {
         let unfinished = restored.filter { !$0.state.finished }.count
-        if unfinished == 0 { print("session \(id) finished"); exit(0) }
+        if unfinished == 0 {
+            session?.writeJobs(restored.map { ($0.state, $0.spec.text) })
+            print("session \(id) finished"); exit(0)
+        }
         FileHandle.standardError.write(Data("cloudtask: session \(id): resuming \(unfinished) of \(restored.count) jobs (\(restored.count - unfinished) finished keep their results)\n".utf8))
     }
     saved = restored
