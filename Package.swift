@@ -6,6 +6,7 @@ let package = Package(
     name: "CloudTask",
     products: [
         .executable(name: "cloudtask", targets: ["cloudtask"]),
+        .executable(name: "ctsh", targets: ["ctsh"]),
     ],
     targets: [
         // MARK: - C libraries, one system-library target each
@@ -23,8 +24,12 @@ let package = Package(
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
 
+        // MARK: - Bindings: the engine as Lua functions, and the REPL
+        .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor"]),
+
         // MARK: - Front ends
         .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH"]),
+        .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),

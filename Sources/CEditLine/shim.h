@@ -3,6 +3,7 @@
 #ifndef CLOUDTASK_CEDITLINE_SHIM_H
 #define CLOUDTASK_CEDITLINE_SHIM_H
 
+#include <stdio.h>
 #include <editline/readline.h>
 
 // history_base is a mutable global, which Swift 6 will not read directly.
@@ -13,6 +14,21 @@ static inline int ct_history_base(void) {
 // history_length is a mutable global, which Swift 6 will not read directly.
 static inline int ct_history_length(void) {
     return history_length;
+}
+
+// rl_getc_function is a mutable global, set here so the REPL can wait on stdin and do background work.
+static inline void ct_set_getc_function(int (*function)(FILE *)) {
+    rl_getc_function = function;
+}
+
+// rl_completion_entry_function is a mutable global.
+static inline void ct_set_completion_function(char *(*function)(const char *, int)) {
+    rl_completion_entry_function = function;
+}
+
+// rl_catch_signals is a mutable global; the shell handles SIGINT itself.
+static inline void ct_set_catch_signals(int value) {
+    rl_catch_signals = value;
 }
 
 #endif

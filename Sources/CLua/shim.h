@@ -3,6 +3,7 @@
 #ifndef CLOUDTASK_CLUA_SHIM_H
 #define CLOUDTASK_CLUA_SHIM_H
 
+#include <signal.h>
 #include <lua.h>
 #include <lualib.h>
 #include <lauxlib.h>
@@ -58,5 +59,20 @@ static inline int ct_lua_trampoline(lua_State *L) {
     }
     return lua_error(L);
 }
+
+// Ctrl-C for running Lua code: a signal handler may only set a flag; a count hook checks it and raises
+// "interrupted" from inside the Lua VM (no Swift frame between the hook and the enclosing pcall).
+static volatile sig_atomic_t ct_lua_interrupted = 0;
+static inline void ct_lua_interrupt(void) { ct_lua_interrupted = 1; }
+static inline void ct_lua_clear_interrupt(void) { ct_lua_interrupted = 0; }
+static inline void ct_lua_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    if (ct_lua_interrupted) {
+        ct_lua_interrupted = 0;
+        luaL_error(L, "interrupted");
+    }
+}
+// lua_sethook with the hook above, every 1000 instructions.
+static inline void ct_lua_enable_interrupts(lua_State *L) { lua_sethook(L, ct_lua_hook, LUA_MASKCOUNT, 1000); }
 
 #endif

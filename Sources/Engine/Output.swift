@@ -9,12 +9,17 @@ final class Spool {
     private var fd: Int32 = -1
     private let directory: String
     private(set) var count = 0
+    /// The last bytes written, for reports and callbacks.
+    private(set) var tail: [UInt8] = []
+    static let tailLimit = 2048
 
     init(directory: String) { self.directory = directory }
     deinit { if fd >= 0 { close(fd) } }
 
     func append(_ bytes: [UInt8]) {
         count += bytes.count
+        tail += bytes.suffix(Spool.tailLimit)
+        if tail.count > 2 * Spool.tailLimit { tail.removeFirst(tail.count - Spool.tailLimit) }
         if fd < 0 && memory.count + bytes.count <= Spool.memoryLimit {
             memory += bytes
             return

@@ -10,6 +10,21 @@ public struct JobSpec: Sendable {
     public init(number: Int, input: [UInt8], text: [UInt8]) { self.number = number; self.input = input; self.text = text }
 }
 
+/// One finished attempt, as on_result callbacks see it.
+public struct JobResult: Sendable {
+    public let number: Int
+    public let input: [UInt8]
+    public let text: [UInt8]
+    public let state: JobState
+    /// False when the job will be retried.
+    public let final: Bool
+    public let worker: String
+    public let seconds: Double
+    public let attempt: Int
+    /// The last few KiB of stdout, then of stderr.
+    public let tail: [UInt8]
+}
+
 /// What a run ended with.
 public struct RunSummary: Sendable {
     public var total = 0, ok = 0, failed = 0, timeouts = 0, pending = 0, lost = 0
@@ -99,6 +114,11 @@ public final class Runner {
     private let haltLimit: Int?
     private let pingInterval: Double
     private let started = Date()
+    private var handledInterrupts = Runner.interrupts
+    /// Jobs already in the journal (all of them when resuming); the rest are journaled by `start`.
+    private var journaled = 0
+    private var startedRun = false
+    private var results: [JobResult] = []
     /// Set from a signal handler through `interrupt()`; read by the loop.
     nonisolated(unsafe) public static var interrupts: Int32 = 0
 
@@ -125,6 +145,7 @@ public final class Runner {
         self.haltLimit = config.halt.map { Runner.haltLimit($0, total: saved.count) }
         self.pingInterval = config.pingInterval ?? 30
         for job in self.jobs where !job.finished { queue.pushBack(job.spec.number - 1) }
+        if !fresh { journaled = self.jobs.count }
         let key = session.path + "/id_ed25519"
         if FileManager.default.fileExists(atPath: key) && FileManager.default.fileExists(atPath: key + ".pub") {
             sessionKey = key
@@ -143,36 +164,91 @@ public final class Runner {
 
     /// Runs every job; returns the summary after the session files are written.
     public func run() -> RunSummary {
+        start()
+        while step() {}
+        return finish()
+    }
+
+    /// Journals the run's beginning (and, for a new session, every job) before anything is dispatched.
+    public func start() {
+        startedRun = true
         console.status("\(timestamp()) :: session \(session.id) (pid \(getpid()))")
-        if fresh { for job in jobs { recordJob(job) } }
+        for job in jobs[journaled...] { recordJob(job) }
         if reset { for job in jobs where !job.finished { session.record([("reset", .int(job.spec.number))]) } }
         session.record([("run", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
-        var handledInterrupts: Int32 = 0
-        while true {
-            let interrupts = Runner.interrupts
-            if interrupts != handledInterrupts {
-                handledInterrupts = interrupts
-                interrupted(force: interrupts > 1)
-            }
-            reconnectDue()
-            pingWorkers()
-            ensureWorkers()
-            dispatch()
-            if done() { break }
-            let events = transport.wait(timeout: waitTimeout())
-            for event in events { handle(event) }
-            expireDeadlines()
-            session.syncJournal()
-            flushCompletions()
-            if Date().timeIntervalSince1970 - jobsFileWritten >= 1 { writeJobsFile() }
+    }
+
+    /// One turn of the loop: waits up to `timeout` (at most until the next deadline) for events and handles them.
+    /// Returns false once the run is over (every worker done and nothing running).
+    public func step(timeout: Double = 1) -> Bool {
+        let interrupts = Runner.interrupts
+        if interrupts != handledInterrupts {
+            handledInterrupts = interrupts
+            interrupted(force: interrupts > 1)
         }
+        reconnectDue()
+        pingWorkers()
+        ensureWorkers()
+        dispatch()
+        if done() { return false }
+        let events = transport.wait(timeout: min(timeout, waitTimeout()))
+        for event in events { handle(event) }
+        expireDeadlines()
+        session.syncJournal()
+        flushCompletions()
+        if Date().timeIntervalSince1970 - jobsFileWritten >= 1 { writeJobsFile() }
+        return true
+    }
+
+    /// Closes the run: journal, remaining output, the jobs view, the summary line.
+    public func finish() -> RunSummary {
         session.record([("stop", .int(Int(getpid()))), ("at", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
         flushCompletions()
         flushHeld()
         writeJobsFile()
         return summarize()
+    }
+
+    // MARK: - Steering from outside (ctsh)
+
+    /// Adds a job while the run goes on (a generator, or an on_result callback); it is journaled before dispatch.
+    @discardableResult
+    public func add(input: [UInt8], text: [UInt8]) -> Int {
+        let job = Job(SavedJob(spec: JobSpec(number: jobs.count + 1, input: input, text: text), state: .pending, retried: 0, deaths: 0))
+        jobs.append(job)
+        if startedRun || !fresh { recordJob(job) }
+        queue.pushBack(job.spec.number - 1)
+        return job.spec.number
+    }
+
+    /// While true, idle workers wait for more jobs instead of leaving (a generator is still producing).
+    public var expectingMore = false
+
+    /// Jobs queued and not yet started.
+    public var queued: Int { queue.count }
+
+    /// Workers used at once; raising it brings spares in, lowering it retires workers after their current job.
+    public var workersInUse: Int {
+        get { split }
+        set {
+            split = max(1, newValue)
+            var active = workers.filter { [.connecting, .setup, .ready].contains($0.phase) }
+            while active.count > split, let worker = active.popLast() {
+                if worker.phase == .ready { worker.phase = .retiring } else { teardown(worker) }
+            }
+        }
+    }
+
+    /// Stops the run as Ctrl-C does: running jobs stopped and pending again, workers cleaned up.
+    public func abort() { interrupted(force: false) }
+
+    /// Finished attempts since the last call, for on_result callbacks (collected only when `collectResults`).
+    public var collectResults = false
+    public func takeResults() -> [JobResult] {
+        defer { results.removeAll() }
+        return results
     }
 
     private func done() -> Bool {
@@ -201,7 +277,7 @@ public final class Runner {
 
     /// Brings workers in while there is work and fewer than `split` are in use.
     private func ensureWorkers() {
-        guard !aborting, !halted, !queue.isEmpty else { return }
+        guard !aborting, !halted, !queue.isEmpty || (expectingMore && !workers.contains { $0.phase == .ready }) else { return }
         var inUse = workers.filter { [.connecting, .setup, .ready].contains($0.phase) }.count
         for worker in workers where worker.phase == .spare && inUse < split {
             worker.phase = .connecting
@@ -386,7 +462,7 @@ public final class Runner {
             return false
         }
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
-            if worker.phase == .retiring || halted || (queue.isEmpty && !retriesPossible) { teardown(worker) }
+            if worker.phase == .retiring || halted || (queue.isEmpty && !retriesPossible && !expectingMore) { teardown(worker) }
         }
     }
 
@@ -458,6 +534,11 @@ public final class Runner {
             }
         }
         completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err, final: final))
+        if collectResults {
+            results.append(JobResult(number: number, input: job.spec.input, text: job.spec.text, state: state, final: final,
+                                     worker: worker.label, seconds: monotonic() - started, attempt: job.retried + (final ? 1 : 0),
+                                     tail: out.tail + err.tail))
+        }
     }
 
     /// A running job lost its worker: back to the queue, unless that happened three times.
@@ -668,6 +749,7 @@ public final class Runner {
     // MARK: - Session files
 
     private func recordJob(_ job: Job) {
+        journaled += 1
         if let text = String(validatingUTF8: job.spec.input.map { CChar(bitPattern: $0) } + [0]), !job.spec.input.contains(0) {
             session.record([("job", .int(job.spec.number)), ("input", .string(text)), ("text", .bytes(job.spec.text))])
         } else {
@@ -762,6 +844,7 @@ struct JobQueue {
     private var items: [Int] = []
     private var head = 0
     var isEmpty: Bool { head == items.count }
+    var count: Int { items.count - head }
     mutating func pushBack(_ index: Int) { items.append(index) }
     mutating func pushFront(_ index: Int) {
         if head > 0 { head -= 1; items[head] = index } else { items.insert(index, at: 0) }

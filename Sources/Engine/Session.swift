@@ -143,6 +143,11 @@ public final class Session {
         journalBuffer += line
     }
 
+    /// Journals whether a job generator is still producing (so a resume can say inputs may be missing).
+    public func noteGenerator(open: Bool) {
+        record([("generator", .string(open ? "open" : "done"))])
+    }
+
     /// Writes what was recorded since the last call and fsyncs it: after this, it survives a crash.
     func syncJournal() {
         guard !journalBuffer.isEmpty else { return }

@@ -21,6 +21,47 @@ public final class LineEditor {
 
     deinit { close() }
 
+    // MARK: - Waiting, interrupts and completion
+
+    /// Called about every 50 ms while the prompt waits for a key (background tasks run here).
+    nonisolated(unsafe) public static var idle: (() -> Void)?
+    /// Candidates for the word being completed (tab).
+    nonisolated(unsafe) public static var completer: ((String) -> [String])?
+    /// Set by a SIGINT handler: the line being edited is dropped (readLine returns "" and `cancelled` is true).
+    nonisolated(unsafe) public static var interruptPending: Int32 = 0
+    nonisolated(unsafe) public private(set) static var cancelled = false
+    nonisolated(unsafe) private static var candidates: [String] = []
+
+    /// Installs the waiting and completion hooks; the caller handles SIGINT (see `interruptPending`).
+    public func installHooks() {
+        ct_set_catch_signals(0)
+        ct_set_getc_function { _ in
+            while true {
+                if LineEditor.interruptPending != 0 {
+                    LineEditor.interruptPending = 0
+                    LineEditor.cancelled = true
+                    return 10
+                }
+                var fds = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&fds, 1, 50)
+                if ready > 0 {
+                    var byte: UInt8 = 0
+                    let n = read(0, &byte, 1)
+                    if n == 1 { return Int32(byte) }
+                    if n == 0 { return EOF }
+                    if errno != EINTR && errno != EAGAIN { return EOF }
+                } else if ready == 0 {
+                    LineEditor.idle?()
+                }
+            }
+        }
+        ct_set_completion_function { text, state in
+            if state == 0 { LineEditor.candidates = LineEditor.completer?(text.map { String(cString: $0) } ?? "") ?? [] }
+            guard Int(state) < LineEditor.candidates.count else { return nil }
+            return strdup(LineEditor.candidates[Int(state)])
+        }
+    }
+
     /// Frees the in-memory history; later calls on this object are a programming error.
     public func close() {
         guard isOpen else { return }
@@ -31,6 +72,7 @@ public final class LineEditor {
     /// Shows `prompt` and returns the line typed, without its newline; nil at end of input.
     public func readLine(prompt: String) -> String? {
         checkOpen()
+        LineEditor.cancelled = false
         guard let line = readline(prompt) else { return nil }
         defer { free(line) }
         return String(cString: line)

@@ -69,6 +69,17 @@ public final class LuaState {
         guard status == LUA_OK else { throw failure(L, status, "running \(path)") }
     }
 
+    // MARK: - Interrupts
+
+    /// Lets `interrupt()` stop running Lua code with the error "interrupted".
+    public func enableInterrupts() { ct_lua_enable_interrupts(handle()) }
+
+    /// Async-signal-safe: running Lua code raises "interrupted" within 1000 instructions.
+    public static func interrupt() { ct_lua_interrupt() }
+
+    /// Forgets an interrupt nobody consumed (Ctrl-C while no Lua code ran).
+    public static func clearInterrupt() { ct_lua_clear_interrupt() }
+
     // MARK: - Swift functions
 
     /// Makes `fn` callable from Lua as the global `name`. Errors it throws become Lua errors

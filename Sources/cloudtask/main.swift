@@ -43,22 +43,6 @@ func trimTrailing(_ bytes: [UInt8]) -> [UInt8] {
     return Array(bytes[0..<end])
 }
 
-/// Each address becomes an endpoint: user@host:port in the address beats --user/--port, which beat ~/.ssh/config.
-func endpoints(_ config: TaskConfig, home: String) throws -> [Endpoint] {
-    guard let value = config.workers.first else { return [] }
-    let addresses = try WorkerList.parse(value)
-    let sshConfig = SSHConfig.load(path: home + "/.ssh/config", home: home)
-    let localUser = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-    return addresses.map { address in
-        let entry = sshConfig.resolve(host: address.host, localUser: address.user ?? config.user ?? localUser)
-        let user = address.user ?? config.user ?? entry.user ?? localUser
-        let port = address.port ?? config.port ?? entry.port ?? 22
-        var identities = config.sshIdentity.map { [$0] } ?? []
-        if identities.isEmpty { identities = entry.identityFiles.filter { FileManager.default.fileExists(atPath: $0) } }
-        return Endpoint(label: address.description, host: entry.hostName ?? address.host, port: port, user: user, identityFiles: identities)
-    }
-}
-
 /// The original's confirmation: asked on the terminal, since stdin holds the jobs.
 func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int) -> Bool {
     var text = "About to launch \(jobs.count) jobs on \(split) of \(endpoints.count) workers (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
@@ -135,7 +119,9 @@ if let id = flags.resume ?? flags.retry {
 }
 
 let workerEndpoints: [Endpoint]
-do { workerEndpoints = try endpoints(config, home: home) } catch { fail("--workers: \(error)") }
+do {
+    workerEndpoints = try Endpoints.resolve(config, home: home, localUser: environment["USER"] ?? NSUserName())
+} catch { fail("--workers: \(error)") }
 if workerEndpoints.isEmpty { fail("no workers: give --workers=ADDRESSES or a file (launching workers comes with providers)") }
 var split = config.split ?? workerEndpoints.count
 if split > workerEndpoints.count { fail("--split=\(split) exceeds the \(workerEndpoints.count) workers given (--workers); launching more needs a provider") }

@@ -121,10 +121,9 @@ final class RecoveryPropertyTests: XCTestCase {
         XCTAssertEqual(transport.jobsRun.sorted(), [1, 1, 2, 2, 3, 3])
     }
 
-    /// The minimal story behind most property failures: the controller dies mid-record, `--resume` works
-    /// (the torn last line is ignored with a note), but from then on the journal is corrupt, because
-    /// Session.open ends the torn line with a newline instead of dropping it, so the torn bytes become a
-    /// middle line that every later replay rejects.
+    /// A torn last line (the controller died mid-record) is ignored by the replay with a note, left alone by
+    /// Session.open (a --retry or --resume that finds nothing to do changes nothing on disk), and cut off just
+    /// before the first append, so the journal stays readable for every later resume.
     func testResumeAfterATornRecordLeavesAReadableJournal() throws {
         let root = Self.tempRoot("ct-torn")
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -139,7 +138,17 @@ final class RecoveryPropertyTests: XCTestCase {
         let journal = try XCTUnwrap(FileManager.default.contents(atPath: journalPath).map(Array.init))
         // Keep the job records and the run record, then 7 bytes of the next record.
         let newlines = journal.indices.filter { journal[$0] == 10 }
-        XCTAssertEqual(truncate(journalPath, off_t(newlines[3] + 8)), 0)
+        let whole = Array(journal[...newlines[3]])
+        let torn = Array(journal[..<(newlines[3] + 8)])
+        XCTAssertEqual(truncate(journalPath, off_t(torn.count)), 0)
+
+        // Opening (and finding nothing to do, or stopping before the run) writes nothing.
+        do {
+            let (session, _, replay) = try Session.open(root: root, id: 1)
+            XCTAssertEqual(replay.notes.count, 1, "\(replay.notes)")
+            session.writeJobs(replay.jobs.map { ($0.state, $0.spec.text) })
+        }
+        XCTAssertEqual(FileManager.default.contents(atPath: journalPath).map(Array.init), torn, "Session.open changed the journal")
 
         var summary: RunSummary?
         do {
@@ -153,14 +162,61 @@ final class RecoveryPropertyTests: XCTestCase {
         }
         XCTAssertEqual(summary?.ok, 3)
         let after = try XCTUnwrap(FileManager.default.contents(atPath: journalPath).map(Array.init))
+        XCTAssertTrue(after.starts(with: whole), "the whole records before the torn line changed")
+        let next = after[whole.count...].prefix { $0 != 10 }
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(next)), "the torn bytes are still there: \(String(decoding: next, as: UTF8.self))")
         XCTAssertNoThrow(try Journal.replay(after, name: journalPath), "a second --resume or --retry of this session would fail")
-        XCTAssertNoThrow(try Session.open(root: root, id: 1))
+        let (_, _, again) = try Session.open(root: root, id: 1)
+        XCTAssertEqual(again.notes, [])
+        XCTAssertEqual(again.jobs.map(\.state), [.exited(0), .exited(0), .exited(0)])
+    }
+
+    /// A whole last record that lost only its newline is a record to Journal.replay, so a resume trusts it (here:
+    /// job 1 exited 0, so it is not run again). The resume's first append must not cut it off as if it were torn,
+    /// or the journal forgets a result nobody will reproduce: the job reads as never finished, and the next
+    /// resume runs it again.
+    func testResumeKeepsAWholeLastRecordMissingItsNewline() throws {
+        let root = Self.tempRoot("ct-whole-tail")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let config = TaskConfig()
+        let journalPath = root + "/1/journal"
+        var journal = Array("""
+        {"job":1,"input":"j1","text":"echo j1"}
+        {"job":2,"input":"j2","text":"echo j2"}
+        {"run":1700000000.000}
+        {"start":1,"worker":"w1","attempt":1}
+        {"end":1,"seconds":0.010,"at":1700000001.000,"exit":0}
+        """.utf8)
+        XCTAssertNotEqual(journal.last, 10)
+        do {
+            let session = try Session.create(root: root, config: config)
+            XCTAssertEqual(session.path + "/journal", journalPath)
+            XCTAssertTrue(FileManager.default.createFile(atPath: journalPath, contents: Data(journal)))
+        }
+
+        let transport = FakeTransport(seed: 3, outcomes: .perJob, failPercent: 0)
+        do {
+            let (opened, saved, replay) = try Session.open(root: root, id: 1)
+            XCTAssertEqual(replay.notes, [], "a whole record is not a truncation")
+            XCTAssertEqual(replay.jobs.map(\.state), [.exited(0), .pending])
+            Self.quietly(true) {
+                _ = Runner(config: saved, saved: replay.jobs, fresh: false, endpoints: [Self.endpoint(0)], split: 1,
+                           transport: transport, session: opened).run()
+            }
+        }
+        XCTAssertEqual(transport.jobsRun, [2], "only the unfinished job runs")
+        let after = try XCTUnwrap(FileManager.default.contents(atPath: journalPath).map(Array.init))
+        journal.append(10)
+        XCTAssertTrue(after.starts(with: journal), "the resume cut off job 1's end record; the journal now starts:\n\(String(decoding: after.prefix(journal.count + 60), as: UTF8.self))")
+        let (_, _, again) = try Session.open(root: root, id: 1)
+        XCTAssertEqual(again.jobs.map(\.state), [.exited(0), .exited(0)], "job 1's result is lost; a resume would run it again")
     }
 
     /// A fresh run journals every job, then a `run` record, in one write before any job starts. If the
-    /// controller dies inside that write, the journal holds only some of the jobs: a resume must not
-    /// quietly run that prefix as if it were the whole input.
-    func testCrashDuringTheFirstJournalWriteLosesNoJobs() throws {
+    /// controller dies inside that write, the journal may hold only some of the jobs: Session.open refuses the
+    /// session (the batch must be run again) rather than run that prefix as if it were the whole input, and
+    /// changes nothing on disk. A cut after the last job record but before the `run` record is refused the same way.
+    func testCrashDuringTheFirstJournalWriteIsRefused() throws {
         let root = Self.tempRoot("ct-first-write")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let specs = (1...5).map { JobSpec(number: $0, input: Array("job\($0)".utf8), text: Array("echo job\($0)".utf8)) }
@@ -172,16 +228,15 @@ final class RecoveryPropertyTests: XCTestCase {
         }
         let journalPath = root + "/1/journal"
         let journal = try XCTUnwrap(FileManager.default.contents(atPath: journalPath).map(Array.init))
-        // Cut inside job 4's record: jobs 1-3 are whole, no job has started.
         let lines = journal.indices.filter { journal[$0] == 10 }
-        let cut = lines[2] + 10
-        XCTAssertEqual(truncate(journalPath, off_t(cut)), 0)
-        do {
-            let (_, _, replay) = try Session.open(root: root, id: 1)
-            XCTAssertEqual(replay.jobs.count, specs.count,
-                           "the journal was cut inside the job records (before the first `run` record), and Session.open returned \(replay.jobs.count) of \(specs.count) jobs with only the note \(replay.notes); a resume would silently drop the rest of the input")
-        } catch {
-            // Refusing (the session never started) is fine too.
+        // Inside job 4's record; after job 5's record; inside the run record.
+        for cut in [lines[2] + 10, lines[4] + 1, lines[4] + 5] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: journalPath, contents: Data(journal[..<cut])))
+            XCTAssertThrowsError(try Session.open(root: root, id: 1), "cut at \(cut)") { error in
+                XCTAssertTrue(error is UsageError, "\(type(of: error))")
+                XCTAssertEqual("\(error)", "session 1 never started: its controller died while journaling the jobs; run the batch again")
+            }
+            XCTAssertEqual(FileManager.default.contents(atPath: journalPath).map(Array.init), Array(journal[..<cut]), "cut at \(cut): the refusal changed the journal")
         }
     }
 
@@ -200,7 +255,7 @@ final class RecoveryPropertyTests: XCTestCase {
         do {
             let created = try Session.create(root: root, config: TaskConfig())
             id = created.id
-            let journal = Array("{\"job\":1,\"input\":\"a\",\"text\":\"a\"}\n".utf8)
+            let journal = Array("{\"job\":1,\"input\":\"a\",\"text\":\"a\"}\n{\"run\":1700000000.000}\n".utf8)
             XCTAssertTrue(FileManager.default.createFile(atPath: created.path + "/journal", contents: Data(journal)))
             XCTAssertThrowsError(try Session.open(root: root, id: id)) { error in
                 let text = "\(error)"
@@ -257,9 +312,12 @@ struct Stats: CustomStringConvertible {
     var scenarios = 0, jobs = 0, rounds = 0, resumes = 0, retries = 0, skipped = 0, completions = 0
     var midLineCuts = 0, protectedJobs = 0, jobRuns = 0, chaotic = 0, aborted = 0
     var forfeitedRetries = 0
+    /// Crashes that cut the journal before its first `run` record: Session.open refuses, the user runs the batch again.
+    var neverStarted = 0, cutsInJobRecords = 0
     var finalStates: [String: Int] = [:]
     mutating func add(_ o: Stats) {
         forfeitedRetries += o.forfeitedRetries
+        neverStarted += o.neverStarted; cutsInJobRecords += o.cutsInJobRecords
         finalStates.merge(o.finalStates, uniquingKeysWith: +)
         scenarios += o.scenarios; jobs += o.jobs; rounds += o.rounds; resumes += o.resumes; retries += o.retries
         skipped += o.skipped; completions += o.completions; midLineCuts += o.midLineCuts
@@ -267,7 +325,7 @@ struct Stats: CustomStringConvertible {
     }
     var description: String {
         "\(jobs) jobs, \(rounds) controller runs (\(resumes) resumes, \(retries) retries, \(completions) completion runs, \(skipped) found nothing to do), "
-            + "\(midLineCuts) mid-line cuts, \(protectedJobs) finished jobs carried over, \(jobRuns) job commands, \(chaotic) chaotic, \(aborted) stopped early on a violation, "
+            + "\(midLineCuts) mid-line cuts, \(neverStarted) sessions refused as never started (\(cutsInJobRecords) cut inside the job records), \(protectedJobs) finished jobs carried over, \(jobRuns) job commands, \(chaotic) chaotic, \(aborted) stopped early on a violation, "
             + "\(forfeitedRetries) failures made final by a cut between their end and retry records; final states \(finalStates.sorted { $0.key < $1.key })"
     }
 }
@@ -291,6 +349,9 @@ final class Scenario {
     var round = 0
     var lastRoundSkipped = false
     var failed = false
+    /// The last crash cut the journal before its first `run` record: Session.open refuses the session
+    /// (the user runs the batch again), so the story ends there.
+    var neverStarted = false
 
     var path: String { root + "/" + String(sessionID) }
     var journalPath: String { path + "/journal" }
@@ -392,7 +453,10 @@ final class Scenario {
             round += 1
             guard let minimum = crash() else { return stop() }
             let kind: Kind = rng.chance(0.2) ? .retry : .resume
-            guard resume(kind, transport: transport(chaotic: true), crashedAt: minimum) else { return stop() }
+            guard resume(kind, transport: transport(chaotic: true), crashedAt: minimum) else {
+                if !neverStarted { stop() }
+                return
+            }
         }
         // Whatever is still pending (dead workers, strikes, halt) gets calm resumes until done.
         var rounds = 0
@@ -444,7 +508,9 @@ final class Scenario {
             violate("journal missing", journalPath)
             return nil
         }
-        // A crash loses only what the last run wrote: the job records (round 0) or the previous cut are durable.
+        // A crash loses only what the last run wrote: what earlier runs left is durable. Round 0's job records
+        // are written with its `run` record, so they are not, but most cuts keep them (the interesting stories
+        // start after the `run` record); the rest show that a session cut before its `run` record is refused.
         var minimum = durableLength
         if round == 1 {
             var lines = 0
@@ -458,12 +524,18 @@ final class Scenario {
         let boundaries = [minimum] + journal.indices.filter { $0 >= minimum && journal[$0] == 10 }.map { $0 + 1 }
         var cut: Int
         switch rng.int(0...9) {
-        case 0: cut = minimum
+        case 0:
+            cut = minimum
+            // Round 0 journals its jobs and its `run` record in one write: a crash can cut inside the jobs too.
+            if round == 1 && rng.chance(0.3) {
+                cut = rng.int(0...minimum)
+                if cut < minimum { stats.cutsInJobRecords += 1 }
+            }
         case 1: cut = journal.count
         case 2, 3: cut = rng.pick(boundaries)
         default: cut = rng.int(minimum...journal.count)
         }
-        if Scenario.lineCutsOnly { cut = boundaries.last { $0 <= cut } ?? minimum }
+        if Scenario.lineCutsOnly { cut = journal[..<cut].lastIndex(of: 10).map { $0 + 1 } ?? 0 }
         if cut > 0 && journal[cut - 1] != 10 { stats.midLineCuts += 1 }
         // Informational: a failed attempt whose `retry` record was cut off becomes the job's final result.
         let kept = finalResults(Array(journal[..<cut]))
@@ -496,36 +568,47 @@ final class Scenario {
     static let lineCutsOnly = ProcessInfo.processInfo.environment["CLOUDTASK_PROP_LINE_CUTS_ONLY"] == "1"
 
     /// A later controller: --resume (or --retry) of the session, as Sources/cloudtask/main.swift does it.
+    /// Returns false when the story ends here: on a violation, or (with `neverStarted`) when the session was
+    /// rightly refused because the crash cut its journal before the first `run` record.
     func resume(_ kind: Kind, transport: FakeTransport, crashedAt: Int?) -> Bool {
         let prefix = FileManager.default.contents(atPath: journalPath).map(Array.init) ?? []
         let expected = finalResults(prefix)
+        let found = Self.records(prefix)
+        let started = found.contains { $0["run"] != nil }
+        let cutText = crashedAt.map { "journal cut at byte \($0)" } ?? "no crash before this run"
         var protected: [Int: JobState] = [:]
         var summary: RunSummary?
         do {
             let (session, savedConfig, replay) = try Session.open(root: root, id: sessionID)
+            guard started else {
+                violate("never-started session opened", "the journal has no `run` record (\(cutText)), yet Session.open returned \(replay.jobs.count) of \(n) jobs; journal tail:\n\(Self.tail(prefix))")
+                return false
+            }
             if savedConfig != config { violate("conf changes", "Session.open returned a different TaskConfig") }
             checkReplayAgainstJournal(replay, expected, prefix)
             var restored = replay.jobs
+            var nothingToDo = false
             switch kind {
             case .retry:
                 for saved in restored where saved.state == .exited(0) { protected[saved.spec.number] = saved.state }
-                if restored.allSatisfy({ $0.state == .exited(0) }) {
-                    stats.skipped += 1
-                    lastRoundSkipped = true
-                    return true   // main: "nothing to retry"
+                nothingToDo = restored.allSatisfy { $0.state == .exited(0) }   // main: "nothing to retry"
+                if !nothingToDo {
+                    for i in restored.indices where restored[i].state != .exited(0) {
+                        restored[i].state = .pending; restored[i].retried = 0; restored[i].deaths = 0
+                    }
+                    stats.retries += 1
                 }
-                for i in restored.indices where restored[i].state != .exited(0) {
-                    restored[i].state = .pending; restored[i].retried = 0; restored[i].deaths = 0
-                }
-                stats.retries += 1
             case .resume, .fresh:
                 for saved in restored where saved.state.finished { protected[saved.spec.number] = saved.state }
-                if restored.allSatisfy({ $0.state.finished }) {
-                    stats.skipped += 1
-                    lastRoundSkipped = true
-                    return true   // main: "session N finished"
-                }
-                stats.resumes += 1
+                nothingToDo = restored.allSatisfy { $0.state.finished }   // main: "session N finished"
+                if !nothingToDo { stats.resumes += 1 }
+            }
+            if nothingToDo {
+                stats.skipped += 1
+                lastRoundSkipped = true
+                session.writeJobs(restored.map { ($0.state, $0.spec.text) })
+                checkJournalUntouched(prefix, "a resume that found nothing to do")
+                return true
             }
             let pending = restored.filter { !$0.state.finished }.count
             let runner = Runner(config: savedConfig, saved: restored, fresh: false, endpoints: endpoints,
@@ -533,14 +616,29 @@ final class Scenario {
                                 reset: kind == .retry)
             summary = runner.run()
         } catch {
-            let cutText = crashedAt.map { "journal cut at byte \($0)" } ?? "no crash before this run"
+            guard started else {
+                // Right: the job records may be cut short, so the session cannot be trusted; the batch is run again.
+                let message = "\(error)"
+                let want = "session \(sessionID) never started: its controller died while journaling the jobs; run the batch again"
+                // With not even one whole job record, Session.open's earlier "holds no jobs" refusal answers first.
+                let alsoFine = found.contains { $0["job"] != nil } ? want : "session \(sessionID): the journal holds no jobs"
+                if !(error is UsageError) || (message != want && message != alsoFine) {
+                    violate("never-started session refused with the wrong error", "Session.open threw \(type(of: error)) \"\(message)\" (\(cutText)), want \"\(want)\"")
+                }
+                checkJournalUntouched(prefix, "a refused resume")
+                neverStarted = true
+                stats.neverStarted += 1
+                return false
+            }
             violate("resume refused", "Session.open threw \"\(error)\" (\(cutText)); journal tail:\n\(Self.tail(prefix))")
             return false
         }
         lastRoundSkipped = false
         stats.rounds += 1
         stats.protectedJobs += protected.count
-        return afterRound(summary: summary, transport: transport, startLength: prefix.count, protected: protected)
+        let ownStart = checkKeptPrefix(prefix)
+        durableLength = ownStart
+        return afterRound(summary: summary, transport: transport, startLength: ownStart, protected: protected)
     }
 
     // MARK: Checks
@@ -711,17 +809,57 @@ final class Scenario {
             }
         }
         // A cut mid-record leaves exactly one note; a cut at a record boundary none.
-        let torn: Bool = {
-            guard let last = prefix.last, last != 10 else { return false }
-            let start = (prefix.lastIndex(of: 10) ?? -1) + 1
-            return (try? JSONSerialization.jsonObject(with: Data(prefix[start...]))) == nil
-        }()
+        let torn = Self.tornTail(prefix) != nil
         if replay.notes.count != (torn ? 1 : 0) {
             violate("replay notes wrong", "torn last line \(torn), notes \(replay.notes)")
         }
     }
 
+    /// Opening a session and finding nothing to do (or being refused) writes nothing to the journal:
+    /// not even the torn last line is cut off, that waits for the first append.
+    func checkJournalUntouched(_ before: [UInt8], _ what: String) {
+        let after = FileManager.default.contents(atPath: journalPath).map(Array.init) ?? []
+        if after != before {
+            violate("journal changed by \(what)", "\(before.count) bytes before, \(after.count) after; tail before:\n\(Self.tail(before))\n  after:\n\(Self.tail(after))")
+        }
+    }
+
+    /// A resume that ran keeps every whole record of the journal it found, byte for byte: a torn last line is
+    /// cut off before its first record, while a last record missing only its newline is whole (Journal.replay
+    /// counts it, so the resume trusts it) and must stay. Returns the offset where this run's own records begin.
+    func checkKeptPrefix(_ prefix: [UInt8]) -> Int {
+        let after = FileManager.default.contents(atPath: journalPath).map(Array.init) ?? []
+        let lineStart = (prefix.lastIndex(of: 10) ?? -1) + 1
+        let kept: [UInt8]
+        if Self.tornTail(prefix) != nil {
+            kept = Array(prefix[..<lineStart])
+        } else {
+            kept = prefix.last.map { $0 == 10 ? prefix : prefix + [10] } ?? prefix
+        }
+        if after.starts(with: kept) {
+            if Self.tornTail(prefix) != nil, after.count > kept.count,
+               (try? JSONSerialization.jsonObject(with: Data(after[kept.count...].prefix { $0 != 10 }))) == nil {
+                violate("torn journal line kept by a resume", "the line after byte \(kept.count) does not parse:\n\(Self.tail(Array(after.prefix(kept.count + 200))))")
+            }
+            return kept.count
+        }
+        let common = zip(after, kept).prefix { $0 == $1 }.count
+        let lostFrom = (kept[..<common].lastIndex(of: 10) ?? -1) + 1
+        let lost = kept[lostFrom...].split(separator: 10).map { String(decoding: $0.prefix(160), as: UTF8.self) }
+        violate("durable journal records lost by a resume",
+                "the journal found (\(prefix.count) bytes, \(Self.tornTail(prefix) == nil ? "no torn last line" : "torn last line")) lost from byte \(lostFrom): \(lost)")
+        return after.starts(with: prefix[..<lineStart]) ? lineStart : lostFrom
+    }
+
     // MARK: Journal helpers
+
+    /// The torn last line of a journal (the controller died while writing it): bytes after the last newline that
+    /// do not parse as a record. Nil when the journal ends with a newline or with a whole record missing its newline.
+    static func tornTail(_ bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        guard let last = bytes.last, last != 10 else { return nil }
+        let tail = bytes[((bytes.lastIndex(of: 10) ?? -1) + 1)...]
+        return (try? JSONSerialization.jsonObject(with: Data(tail))) is [String: Any] ? nil : tail
+    }
 
     func replayJournal() -> Replay? {
         guard let bytes = FileManager.default.contents(atPath: journalPath) else {

@@ -1,0 +1,285 @@
+// The engine's primitives as Lua functions (__ct_*); the prelude (Prelude.swift) builds the user-facing
+// bindings (workers, task, split, abort, resume, sessions) on top of them in Lua.
+import Engine
+import Foundation
+import LuaVM
+import SSH
+
+/// One task the shell started: its engine run and what it needs to accept more jobs.
+final class TaskHandle {
+    let runner: Runner
+    let session: Session
+    let command: [String]
+    var started = false
+    var summary: RunSummary?
+    init(runner: Runner, session: Session, command: [String]) { self.runner = runner; self.session = session; self.command = command }
+}
+
+public final class Bindings {
+    let lua: LuaState
+    let home: String
+    let environment: [String: String]
+    private var tasks: [Int: TaskHandle] = [:]
+    private var nextHandle = 1
+
+    public init(lua: LuaState, environment: [String: String]) {
+        self.lua = lua
+        self.environment = environment
+        self.home = environment["HOME"] ?? NSHomeDirectory()
+        register()
+    }
+
+    /// Aborts every task still running (the shell is exiting): jobs stopped, workers cleaned up, sessions saved.
+    public func shutdown() {
+        for handle in tasks.values where handle.started && handle.summary == nil {
+            handle.runner.abort()
+            while handle.runner.step(timeout: 0.2) {}
+            handle.summary = handle.runner.finish()
+        }
+    }
+
+    // MARK: - Configuration
+
+    /// A Lua options table as cloudtask arguments, so validation and messages are the CLI's own.
+    func config(from table: [LuaValue: LuaValue], base: TaskConfig = TaskConfig(), function: String) throws -> TaskConfig {
+        var arguments: [String] = []
+        for (key, value) in table {
+            guard case .string(let name) = key else { continue }
+            let option = name.replacingOccurrences(of: "_", with: "-")
+            if ["command", "jobs", "on_result", "identity"].contains(name) { continue }
+            switch value {
+            case .bool(true): arguments.append("--\(option)")
+            case .bool(false), .nil: continue
+            case .integer(let n): arguments.append("--\(option)=\(n)")
+            case .number(let n): arguments.append("--\(option)=\(n)")
+            case .string(let s): arguments.append("--\(option)=\(s)")
+            case .table(let entries):
+                guard name == "workers" else { throw BindingError("bad field '\(name)' to '\(function)' (not a table option)") }
+                let list = entries.sorted { ($0.key.integer ?? 0) < ($1.key.integer ?? 0) }.compactMap { $0.value.text }
+                arguments.append("--workers=\(list.joined(separator: " "))")
+            }
+        }
+        if case .string(let identity)? = table[.string("identity")] { arguments.append("--ssh-identity=\(identity)") }
+        do {
+            var (config, _) = try Options.parse(arguments, environment: [:], base: base)
+            config.command = command(table[.string("command")])
+            return config
+        } catch let error as UsageError {
+            throw BindingError("bad option to '\(function)': \(error.message)")
+        }
+    }
+
+    func command(_ value: LuaValue?) -> [String] {
+        switch value {
+        case .string(let text)?: return [text]
+        case .table(let entries)?: return entries.sorted { ($0.key.integer ?? 0) < ($1.key.integer ?? 0) }.compactMap { $0.value.text }
+        default: return []
+        }
+    }
+
+    func transport(_ config: TaskConfig) -> SSHTransport {
+        SSHTransport(settings: .init(
+            knownHosts: config.knownHosts ?? home + "/.ssh/known_hosts",
+            hostKeyPolicy: HostKeyPolicy(rawValue: config.hostKeyPolicy) ?? .acceptNew,
+            defaultIdentities: [home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa"],
+            useAgent: environment["SSH_AUTH_SOCK"] != nil))
+    }
+
+    func endpoints(_ config: TaskConfig) throws -> [Endpoint] {
+        do { return try Endpoints.resolve(config, home: home, localUser: environment["USER"] ?? NSUserName()) }
+        catch { throw BindingError("bad workers: \(error)") }
+    }
+
+    var sessionsRoot: String { environment["CLOUDTASK_SESSIONS"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.cloudtask" }
+
+    // MARK: - Primitives
+
+    private func register() {
+        lua.register("__ct_task_new") { [unowned self] call in
+            guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
+            let config = try self.config(from: table, function: "task")
+            let endpoints = try self.endpoints(config)
+            guard !endpoints.isEmpty else { throw BindingError("task: no workers (give workers = {...} or a pool)") }
+            let session = try Session.create(root: config.sessions ?? self.sessionsRoot, config: config)
+            let runner = Runner(config: config, jobs: [], endpoints: endpoints, split: config.split ?? endpoints.count,
+                                transport: self.transport(config), session: session)
+            return [.integer(self.keep(TaskHandle(runner: runner, session: session, command: config.command))), .integer(session.id)]
+        }
+        lua.register("__ct_resume") { [unowned self] call in
+            let id = try call.integer(1)
+            let options: [LuaValue: LuaValue]
+            if call.count >= 2, case .table(let table) = try call.value(2) { options = table } else { options = [:] }
+            let (session, saved, replay) = try Session.open(root: self.sessionsRoot, id: id)
+            var config = try self.config(from: options, base: saved, function: "resume")
+            config.command = saved.command
+            var jobs = replay.jobs
+            let retry = options[.string("retry")] == .bool(true)
+            if retry {
+                for i in jobs.indices where jobs[i].state != .exited(0) { jobs[i].state = .pending; jobs[i].retried = 0; jobs[i].deaths = 0 }
+            }
+            let endpoints = try self.endpoints(config)
+            let pending = jobs.filter { !$0.state.finished }.count
+            let runner = Runner(config: config, saved: jobs, fresh: false, endpoints: endpoints,
+                                split: max(1, min(config.split ?? endpoints.count, pending)), transport: self.transport(config),
+                                session: session, reset: retry)
+            let note = replay.generatorOpen ? "its job generator had not finished: inputs it had not produced yet are not known to the session" : ""
+            return [.integer(self.keep(TaskHandle(runner: runner, session: session, command: config.command))), .integer(id),
+                    .integer(pending), .string(note)]
+        }
+        lua.register("__ct_task_add") { [unowned self] call in
+            let handle = try self.task(call)
+            let input = Array(try call.string(2).utf8)
+            guard let words = try? JobLine.words(input, lineNumber: 1) else { throw BindingError("bad job input (unterminated quote): \(String(decoding: input, as: UTF8.self))") }
+            let text = ShellQuote.jobText(command: handle.command, words: words ?? [], rawLine: input)
+            return [.integer(handle.runner.add(input: input, text: text))]
+        }
+        lua.register("__ct_task_expect") { [unowned self] call in
+            let handle = try self.task(call)
+            handle.runner.expectingMore = (try? call.value(2)) == .bool(true)
+            handle.session.noteGenerator(open: handle.runner.expectingMore)
+            return []
+        }
+        lua.register("__ct_task_step") { [unowned self] call in
+            let handle = try self.task(call)
+            let timeout = call.count >= 3 ? try call.number(3) : 1
+            if !handle.started {
+                handle.started = true
+                handle.runner.collectResults = true
+                handle.runner.start()
+            }
+            guard handle.summary == nil else { return [.bool(false), .table([:]), .integer(0)] }
+            let running = handle.runner.step(timeout: timeout)
+            let results = handle.runner.takeResults().enumerated().map { (LuaValue.integer($0.offset + 1), Bindings.table($0.element)) }
+            return [.bool(running), .table(Dictionary(uniqueKeysWithValues: results)), .integer(handle.runner.queued)]
+        }
+        lua.register("__ct_task_finish") { [unowned self] call in
+            let handle = try self.task(call)
+            if handle.summary == nil {
+                if !handle.started { handle.started = true; handle.runner.start() }
+                while handle.runner.step() {}
+                handle.summary = handle.runner.finish()
+            }
+            return [Bindings.table(handle.summary!, session: handle.session.id)]
+        }
+        lua.register("__ct_task_split") { [unowned self] call in
+            let handle = try self.task(call)
+            if call.count >= 2 {
+                let n = try call.integer(2)
+                guard n >= 1 else { throw call.argumentError(2, "split must be 1 or more") }
+                handle.runner.workersInUse = n
+            }
+            return [.integer(handle.runner.workersInUse)]
+        }
+        lua.register("__ct_task_abort") { [unowned self] call in
+            let handle = try self.task(call)
+            if handle.started && handle.summary == nil { handle.runner.abort() }
+            return []
+        }
+        lua.register("__ct_sessions") { [unowned self] _ in
+            let root = self.sessionsRoot
+            let ids = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+            var list: [LuaValue: LuaValue] = [:]
+            for id in ids {
+                guard let bytes = FileManager.default.contents(atPath: "\(root)/\(id)/journal"),
+                      let replay = try? Journal.replay(Array(bytes), name: "journal") else { continue }
+                var counts: [String: Int] = ["ok": 0, "failed": 0, "pending": 0]
+                for job in replay.jobs {
+                    switch job.state {
+                    case .exited(0): counts["ok"]! += 1
+                    case .pending, .running: counts["pending"]! += 1
+                    default: counts["failed"]! += 1
+                    }
+                }
+                let conf = FileManager.default.contents(atPath: "\(root)/\(id)/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) }
+                list[.integer(list.count + 1)] = .table([
+                    .string("id"): .integer(id), .string("jobs"): .integer(replay.jobs.count),
+                    .string("ok"): .integer(counts["ok"]!), .string("failed"): .integer(counts["failed"]!),
+                    .string("pending"): .integer(counts["pending"]!),
+                    .string("command"): .string(conf?.command.joined(separator: " ") ?? ""),
+                ])
+            }
+            return [.table(list)]
+        }
+        lua.register("__ct_fleet") { [unowned self] call in
+            guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
+            let command = try call.string(2)
+            let config = try self.config(from: table, function: "run")
+            let endpoints = try self.endpoints(config)
+            let results = Fleet.run(endpoints, command: command, transport: self.transport(config), timeout: config.timeout > 0 ? config.timeout : 3600)
+            var list: [LuaValue: LuaValue] = [:]
+            for (index, result) in results.enumerated() {
+                var entry: [LuaValue: LuaValue] = [.string("host"): .string(result.label), .string("seconds"): .number(result.seconds),
+                                                   .string("output"): .string(String(decoding: result.stdout, as: UTF8.self)),
+                                                   .string("stderr"): .string(String(decoding: result.stderr, as: UTF8.self))]
+                switch result.status {
+                case .exited(let code)?: entry[.string("exit")] = .integer(code)
+                case .signaled(let name)?: entry[.string("signal")] = .string(name)
+                case nil: entry[.string("error")] = .string(result.error ?? "no answer")
+                }
+                list[.integer(index + 1)] = .table(entry)
+            }
+            return [.table(list)]
+        }
+    }
+
+    private func keep(_ handle: TaskHandle) -> Int {
+        let id = nextHandle
+        nextHandle += 1
+        tasks[id] = handle
+        return id
+    }
+
+    private func task(_ call: LuaCallContext) throws -> TaskHandle {
+        guard let handle = tasks[try call.integer(1)] else { throw BindingError("no such task") }
+        return handle
+    }
+
+    // MARK: - Conversions
+
+    static func table(_ result: JobResult) -> LuaValue {
+        var entry: [LuaValue: LuaValue] = [
+            .string("job"): .integer(result.number), .string("input"): .string(String(decoding: result.input, as: UTF8.self)),
+            .string("command"): .string(String(decoding: result.text, as: UTF8.self)), .string("worker"): .string(result.worker),
+            .string("seconds"): .number(result.seconds), .string("attempt"): .integer(result.attempt),
+            .string("output"): .string(String(decoding: result.tail, as: UTF8.self)), .string("final"): .bool(result.final),
+        ]
+        switch result.state {
+        case .exited(0): entry[.string("status")] = .string("ok"); entry[.string("exit")] = .integer(0)
+        case .exited(let code): entry[.string("status")] = .string("failed"); entry[.string("exit")] = .integer(code)
+        case .signaled(let name): entry[.string("status")] = .string("failed"); entry[.string("signal")] = .string(name)
+        case .timeout: entry[.string("status")] = .string("timeout")
+        case .lost: entry[.string("status")] = .string("lost")
+        case .pending, .running: entry[.string("status")] = .string("pending")
+        }
+        return .table(entry)
+    }
+
+    static func table(_ summary: RunSummary, session: Int) -> LuaValue {
+        .table([.string("session"): .integer(session), .string("total"): .integer(summary.total), .string("ok"): .integer(summary.ok),
+                .string("failed"): .integer(summary.failed), .string("timeouts"): .integer(summary.timeouts),
+                .string("pending"): .integer(summary.pending), .string("lost"): .integer(summary.lost),
+                .string("seconds"): .number(summary.seconds), .string("exit"): .integer(Int(summary.exitCode))])
+    }
+}
+
+struct BindingError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+extension LuaValue {
+    var integer: Int? {
+        switch self {
+        case .integer(let n): return n
+        case .number(let d): return Int(exactly: d)
+        default: return nil
+        }
+    }
+    var text: String? {
+        switch self {
+        case .string(let s): return s
+        case .integer(let n): return String(n)
+        default: return nil
+        }
+    }
+}

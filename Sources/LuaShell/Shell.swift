@@ -1,0 +1,122 @@
+// ctsh's shell: one Lua state with the bindings, running a script, a chunk, or the REPL (libedit).
+import Engine
+import Foundation
+import LineEditor
+import LuaVM
+
+public final class Shell {
+    let lua = LuaState()
+    let bindings: Bindings
+    private var pendingSource = ""
+    /// True while a task runs in the foreground: Ctrl-C then aborts the task, not the Lua code driving it.
+    nonisolated(unsafe) public static var foregroundTask = false
+    /// True while the prompt waits: Ctrl-C then clears the line.
+    nonisolated(unsafe) public static var atPrompt = false
+
+    public init(environment: [String: String]) {
+        bindings = Bindings(lua: lua, environment: environment)
+        lua.enableInterrupts()
+        lua.register("__ct_pending_source") { [unowned self] _ in [.string(self.pendingSource)] }
+        lua.register("__ct_foreground") { call in
+            Shell.foregroundTask = (try? call.value(1)) == .bool(true)
+            return []
+        }
+        do { try lua.run(prelude, name: "=prelude") } catch { fatalError("ctsh prelude: \(error)") }
+    }
+
+    /// What Ctrl-C does, from the signal handler: only flags, read where it is safe.
+    public static func interrupt() {
+        if atPrompt {
+            LineEditor.interruptPending = 1
+        } else if foregroundTask {
+            Runner.interrupts += 1
+        } else {
+            LuaState.interrupt()
+        }
+    }
+
+    /// Aborts tasks still running and cleans up their workers (at exit).
+    public func shutdown() { bindings.shutdown() }
+
+    // MARK: - Scripts
+
+    /// Runs a script file as `lua` does; returns the exit status (1 after an error, printed as FILE:LINE: message and a traceback).
+    public func runScript(_ path: String, arguments: [String]) -> Int32 {
+        do {
+            try lua.runFile(path: path, args: arguments)
+            return 0
+        } catch let error as LuaError {
+            report(error)
+            return 1
+        } catch {
+            FileHandle.standardError.write(Data("ctsh: \(error)\n".utf8))
+            return 1
+        }
+    }
+
+    /// Runs one chunk (`ctsh -e`); its results are printed as the REPL does.
+    public func runChunk(_ source: String) -> Int32 {
+        evaluate(source) == "error" ? 1 : 0
+    }
+
+    private func report(_ error: LuaError) {
+        var text = "ctsh: " + error.message
+        if !error.traceback.isEmpty { text += "\n" + error.traceback }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Evaluates REPL input through the prelude's evaluator: "ok", "error" or "incomplete".
+    func evaluate(_ source: String) -> String {
+        pendingSource = source
+        do {
+            return try lua.run("return __ct_repl(__ct_pending_source())", name: "=repl").first ?? "error"
+        } catch let error as LuaError {
+            report(error)
+            return "error"
+        } catch {
+            return "error"
+        }
+    }
+
+    // MARK: - REPL
+
+    /// The interactive loop: `ctsh> ` prompt, `>> ` while a statement is incomplete, Ctrl-D to leave.
+    public func repl(historyFile: String?) -> Int32 {
+        if let historyFile {
+            try? FileManager.default.createDirectory(atPath: (historyFile as NSString).deletingLastPathComponent,
+                                                     withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let editor = LineEditor(historyFile: historyFile, historySize: 1000)
+        editor.installHooks()
+        LineEditor.idle = { [unowned self] in
+            Shell.atPrompt = false
+            _ = try? self.lua.run("__ct_idle()", name: "=idle")
+            Shell.atPrompt = true
+        }
+        LineEditor.completer = { [unowned self] text in
+            self.pendingSource = text
+            return (try? self.lua.run("return table.concat(__ct_complete(__ct_pending_source()), '\\n')", name: "=complete"))?
+                .first?.split(separator: "\n").map(String.init) ?? []
+        }
+        var buffer = ""
+        while true {
+            Shell.atPrompt = true
+            let line = editor.readLine(prompt: buffer.isEmpty ? "ctsh> " : ">> ")
+            Shell.atPrompt = false
+            guard let line else { print(""); break }
+            if LineEditor.cancelled {
+                LuaState.clearInterrupt()
+                buffer = ""
+                continue
+            }
+            buffer += buffer.isEmpty ? line : "\n" + line
+            if buffer.trimmingCharacters(in: .whitespaces).isEmpty { buffer = ""; continue }
+            let status = evaluate(buffer)
+            if status == "incomplete" { continue }
+            editor.addHistory(buffer)
+            try? editor.saveHistory()
+            buffer = ""
+        }
+        return 0
+    }
+}
