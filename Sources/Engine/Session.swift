@@ -90,7 +90,13 @@ public final class Session {
         try lock()
     }
 
-    deinit { if lockDescriptor >= 0 { Foundation.close(lockDescriptor) } }
+    deinit { unlock() }
+
+    /// Lets another controller (or a later resume in this process) take the session.
+    public func unlock() {
+        if lockDescriptor >= 0 { Foundation.close(lockDescriptor) }
+        lockDescriptor = -1
+    }
 
     /// One controller per session: an flock on `lock`, which names the holder's pid.
     private func lock() throws {

@@ -35,6 +35,7 @@ public final class Bindings {
             handle.runner.abort()
             while handle.runner.step(timeout: 0.2) {}
             handle.summary = handle.runner.finish()
+            handle.session.unlock()
         }
     }
 
@@ -129,8 +130,12 @@ public final class Bindings {
         lua.register("__ct_task_add") { [unowned self] call in
             let handle = try self.task(call)
             let input = Array(try call.string(2).utf8)
-            guard let words = try? JobLine.words(input, lineNumber: 1) else { throw BindingError("bad job input (unterminated quote): \(String(decoding: input, as: UTF8.self))") }
-            let text = ShellQuote.jobText(command: handle.command, words: words ?? [], rawLine: input)
+            let words: [[UInt8]]?
+            do { words = try JobLine.words(input, lineNumber: 1) } catch {
+                throw BindingError("bad job input \(String(decoding: input, as: UTF8.self)): unterminated quote")
+            }
+            guard let words else { return [.nil] }  // blank or comment: no job, as on cloudtask's stdin
+            let text = ShellQuote.jobText(command: handle.command, words: words, rawLine: input)
             return [.integer(handle.runner.add(input: input, text: text))]
         }
         lua.register("__ct_task_expect") { [unowned self] call in
@@ -141,7 +146,7 @@ public final class Bindings {
         }
         lua.register("__ct_task_step") { [unowned self] call in
             let handle = try self.task(call)
-            let timeout = call.count >= 3 ? try call.number(3) : 1
+            let timeout = call.count >= 2 ? try call.number(2) : 1
             if !handle.started {
                 handle.started = true
                 handle.runner.collectResults = true
@@ -158,12 +163,13 @@ public final class Bindings {
                 if !handle.started { handle.started = true; handle.runner.start() }
                 while handle.runner.step() {}
                 handle.summary = handle.runner.finish()
+                handle.session.unlock()
             }
             return [Bindings.table(handle.summary!, session: handle.session.id)]
         }
         lua.register("__ct_task_split") { [unowned self] call in
             let handle = try self.task(call)
-            if call.count >= 2 {
+            if call.count >= 2, (try? call.value(2)) != .nil {
                 let n = try call.integer(2)
                 guard n >= 1 else { throw call.argumentError(2, "split must be 1 or more") }
                 handle.runner.workersInUse = n

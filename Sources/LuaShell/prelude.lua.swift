@@ -10,6 +10,15 @@ end
 
 local function typename(v) return v == nil and "nil" or type(v) end
 
+-- Calls a primitive; its error is raised again at the binding's caller, without the prelude's position.
+local function call(level, f, ...)
+  local results = table.pack(pcall(f, ...))
+  if not results[1] then
+    error((tostring(results[2]):gsub("^prelude:%d+: ", "")), level + 1)
+  end
+  return table.unpack(results, 2, results.n)
+end
+
 -- Raises Lua's own argument error shape at the caller of the binding.
 local function argcheck(fname, n, value, expected, level)
   if type(value) ~= expected then
@@ -94,7 +103,7 @@ end
 function Pool:run(command)
   argcheck("run", 1, command, "string")
   local result = setmetatable({hosts = {}}, RunResult)
-  for _, e in ipairs(prim.fleet(pool_conf(self), command)) do
+  for _, e in ipairs(call(2, prim.fleet, pool_conf(self), command)) do
     result[e.host] = e
     result.hosts[#result.hosts + 1] = e.host
   end
@@ -103,7 +112,7 @@ end
 
 function Pool:ping()
   local result = {}
-  for _, e in ipairs(prim.fleet(pool_conf(self), ":")) do
+  for _, e in ipairs(call(2, prim.fleet, pool_conf(self), ":")) do
     result[e.host] = {ok = e.exit == 0, latency = e.exit == 0 and e.seconds or nil, error = e.error}
   end
   return result
@@ -148,14 +157,14 @@ function task(spec)
   if jobs ~= nil and type(jobs) ~= "table" and type(jobs) ~= "function" and type(jobs) ~= "thread" then
     error("bad argument #1 to 'task' (field 'jobs': table, function or coroutine expected, got " .. typename(jobs) .. ")", 2)
   end
-  local handle, session = prim.task_new(conf)
+  local handle, session = call(2, prim.task_new, conf)
   local t = setmetatable({handle = handle, session = session, on_result = spec.on_result, ahead = 256}, Task)
   return t:_jobs(jobs)
 end
 
 function Task:_jobs(jobs)
   if type(jobs) == "table" then
-    for _, input in ipairs(jobs) do prim.task_add(self.handle, tostring(input)) end
+    for _, input in ipairs(jobs) do call(3, prim.task_add, self.handle, tostring(input)) end
   elseif type(jobs) == "function" then
     self.gen = jobs
     prim.task_expect(self.handle, true)
@@ -176,7 +185,7 @@ function Task:add(...)
   for i = 1, select("#", ...) do
     local input = select(i, ...)
     if type(input) ~= "string" and type(input) ~= "number" then argcheck("add", i, input, "string") end
-    numbers[#numbers + 1] = prim.task_add(self.handle, tostring(input))
+    numbers[#numbers + 1] = call(2, prim.task_add, self.handle, tostring(input))
   end
   return table.unpack(numbers)
 end
@@ -243,7 +252,8 @@ end
 function split(t, n)
   if getmetatable(t) ~= Task then argcheck("split", 1, t, "task") end
   if n ~= nil then argcheck("split", 2, n, "number") end
-  return prim.task_split(t.handle, n)
+  if n == nil then return prim.task_split(t.handle) end
+  return call(2, prim.task_split, t.handle, n)
 end
 
 function abort(t)
@@ -259,7 +269,7 @@ function resume(id, options)
   for k, v in pairs(options or {}) do
     if k == "workers" and getmetatable(v) == Pool then conf.workers = v.hosts else conf[k] = v end
   end
-  local handle, session, pending, note = prim.resume(id, conf)
+  local handle, session, pending, note = call(2, prim.resume, id, conf)
   if note ~= "" then io.stderr:write("resume: session ", id, ": ", note, "\n") end
   local t = setmetatable({handle = handle, session = session, ahead = 256, queued = pending}, Task)
   t.on_result = options and options.on_result
@@ -301,7 +311,9 @@ __ct_pretty = pretty
 
 -- The REPL's evaluator: an expression first, then a statement. Returns "incomplete" when more lines are needed.
 function __ct_repl(source)
-  local chunk, err = load("return " .. source, "=stdin", "t")
+  -- table.pack keeps the call out of tail position, so errors still name stdin's line.
+  local chunk, err = load("return table.pack(" .. source .. "\n)", "=stdin", "t")
+  local packed = chunk ~= nil
   if not chunk then chunk, err = load(source, "=stdin", "t") end
   if not chunk then
     if err:find("<eof>$") then return "incomplete" end
@@ -313,6 +325,7 @@ function __ct_repl(source)
     io.stderr:write(tostring(results[2]), "\n")
     return "error"
   end
+  if packed then results = table.pack(true, table.unpack(results[2], 1, results[2].n)) end
   if results.n > 1 then
     _ = results[2]
     local shown = {}

@@ -1,6 +1,9 @@
 // Crash-recovery properties of sessions: a fresh run over a FakeTransport, then the controller "dies"
 // (the journal is cut at a random byte, the jobs file lost or stale), then --resume / --retry rounds,
 // checking that finished results survive and are never run again, and that the session ends whole.
+// A resume keeps every whole record it found byte for byte (a torn last line is cut off at its first append,
+// and nothing changes on disk before that); a crash that cuts the journal before its first `run` record
+// leaves a session that never started, which Session.open refuses (the batch is run again): that ends the seed.
 //
 // Reproduce one case: CLOUDTASK_PROP_SEED=<seed> SWIFT_DETERMINISTIC_HASHING=1 swift test --filter RecoveryPropertyTests
 // (the Runner iterates dictionaries, so exact replays need deterministic hashing).

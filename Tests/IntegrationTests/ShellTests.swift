@@ -1,0 +1,145 @@
+// ctsh through the built binary: scripts against real sshd workers, chunks, errors in Lua's shapes.
+import Foundation
+import XCTest
+
+final class ShellTests: IntegrationCase {
+    var ctsh: String { Env.root + "/.build/debug/ctsh" }
+
+    /// Lua source naming the test workers with the test key and known_hosts.
+    func pool(_ hosts: [Int] = [1, 2]) -> String {
+        "workers{" + hosts.map { "\"127.0.1.\($0)\"" }.joined(separator: ", ") + ", identity = \"\(Env.key)\", known_hosts = \"\(Env.knownHosts)\"}"
+    }
+
+    func script(_ source: String, arguments: [String] = []) throws -> Result {
+        let path = home + "/script.lua"
+        try source.write(toFile: path, atomically: true, encoding: .utf8)
+        return try run([path] + arguments, env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh)
+    }
+
+    func testChunkPrintsResultsAndScriptGetsArg() throws {
+        let r = try run(["-e", "return 1 + 2, 'x', {a = {1, 2}}"], binary: ctsh)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "3\t\"x\"\t{\n  a = {\n    [1] = 1,\n    [2] = 2\n  }\n}\n")
+        let s = try script("print(arg[0]:match('script.lua$'), arg[1], arg[2], #arg, ...)", arguments: ["a b", "c"])
+        XCTAssertEqual(s.out, "script.lua\ta b\tc\t2\ta b\tc\n", s.stderr)
+    }
+
+    func testErrorsShowFileAndLineAndSetTheExitStatus() throws {
+        let runtime = try script("local x = 1\nerror('boom')\n")
+        XCTAssertEqual(runtime.status, 1)
+        XCTAssertTrue(runtime.stderr.contains("script.lua:2: boom"), runtime.stderr)
+        XCTAssertTrue(runtime.stderr.contains("stack traceback:"), runtime.stderr)
+        let syntax = try script("x = = 1\n")
+        XCTAssertEqual(syntax.status, 1)
+        XCTAssertTrue(syntax.stderr.contains("script.lua:1:"), syntax.stderr)
+        XCTAssertEqual(try script("os.exit(3)").status, 3)
+        let overflow = try run(["-e", "local function f() return f() + 1 end f()"], binary: ctsh)
+        XCTAssertEqual(overflow.status, 1)
+        XCTAssertTrue(overflow.stderr.contains("stack overflow"), overflow.stderr)
+    }
+
+    func testBindingsRejectBadArgumentsInLuaShapes() throws {
+        let cases = [
+            ("task()", "bad argument #1 to 'task' (table expected, got nil)"),
+            ("task{command = 'echo', frobs = 1}", "bad argument #1 to 'task' (unknown field 'frobs')"),
+            ("task{command = 'echo', jobs = 5}", "bad argument #1 to 'task' (field 'jobs': table, function or coroutine expected, got number)"),
+            ("task{command = 'echo', jobs = {}, workers = {'127.0.1.1'}, split = -1}", "bad option to 'task': --split=-1: expected a whole number 1 or more"),
+            ("workers(5)", "bad argument #1 to 'workers' (table expected, got number)"),
+            ("workers{'h', port = 'x'}", "bad argument #1 to 'workers' (field 'port': number expected, got string)"),
+            ("workers{'h'}:run(5)", "bad argument #1 to 'run' (string expected, got number)"),
+            ("split('t')", "bad argument #1 to 'split' (task expected, got string)"),
+            ("abort()", "bad argument #1 to 'abort' (task expected, got nil)"),
+            ("resume('x')", "bad argument #1 to 'resume' (number expected, got string)"),
+            ("resume(99)", "no session 99 in"),
+        ]
+        for (chunk, message) in cases {
+            let r = try run(["-e", chunk], env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh)
+            XCTAssertEqual(r.status, 1, chunk)
+            XCTAssertTrue(r.stderr.contains(message), "\(chunk): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("stdin:1:") || message.hasPrefix("no session"), "\(chunk) should name where: \(r.stderr)")
+        }
+    }
+
+    func testPoolRunGroupsIdenticalOutputAndPingReportsLatency() throws {
+        let r = try script("""
+        local pool = \(pool([1, 2, 99]))
+        print(#pool)
+        local result = pool:run("echo same; echo $SSH_CONNECTION | cut -d' ' -f3 >&2")
+        print(result["127.0.1.1"].exit, result["127.0.1.1"].output, result["127.0.1.2"].stderr)
+        print(result)
+        local ping = pool:ping()
+        print(ping["127.0.1.1"].ok, ping["127.0.1.1"].latency < 1, ping["127.0.1.99"].ok, ping["127.0.1.99"].error ~= nil)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.hasPrefix("3\n0\tsame\n\t127.0.1.2\n"), r.out)
+        XCTAssertTrue(r.out.contains("127.0.1.1 (1)\n---------------\nsame\n127.0.1.1"), r.out)
+        XCTAssertTrue(r.out.contains("127.0.1.99 (1)\n---------------\nerror: "), r.out)
+        XCTAssertTrue(r.out.hasSuffix("true\ttrue\tfalse\ttrue\n"), r.out)
+    }
+
+    func testTaskWithAGeneratorCallbacksThatAddJobsAndASummary() throws {
+        let r = try script("""
+        local seen = {}
+        local t
+        t = task{command = "sh -c 'echo out $0; exit $(($0 % 4 == 0))'", workers = \(pool()), split = 2,
+          jobs = coroutine.create(function() for i = 1, 6 do coroutine.yield(i) end end),
+          on_result = function(job)
+            seen[#seen + 1] = job.input .. "=" .. job.status
+            if job.status == "failed" and job.input == "4" then t:add("100") end
+            if job.input == "100" then assert(job.output == "out 100\\n", job.output) end
+          end}
+        local s = t:run()
+        table.sort(seen)
+        print(table.concat(seen, " "))
+        print(s.total, s.ok, s.failed, s.exit, s.session == t.session)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.contains("100=failed 1=ok 2=ok 3=ok 4=failed 5=ok 6=ok\n7\t5\t2\t1\ttrue\n"), r.out)
+        // The same session files as the CLI: the generated and added jobs are in the journal and the jobs view.
+        let jobs = sessionFile(1, "jobs").split(separator: "\n")
+        XCTAssertEqual(jobs.count, 7)
+        XCTAssertEqual(jobs.last, "EXIT=1\tsh -c 'echo out $0; exit $(($0 % 4 == 0))' 100")
+    }
+
+    func testJobsFromIoLinesAndAList() throws {
+        let file = home + "/inputs"
+        try "a\nb c\n# comment\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try script("""
+        local out = {}
+        local s = task{command = "printf '[%s]'", workers = \(pool([1])), jobs = io.lines("\(file)"),
+                       on_result = function(job) out[#out + 1] = job.output end}:run()
+        table.sort(out)
+        print("")
+        print(table.concat(out, " "), s.total)
+        print(task{command = "true", workers = \(pool([1])), jobs = {"x", "y", "x"}}:run().ok)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.contains("\n[a] [b][c]\t2\n3\n"), r.out)
+    }
+
+    func testSplitChangesARunningTaskAndAbortThenResumeFinishesIt() throws {
+        let marker = unique()
+        let r = try script("""
+        local t = task{command = "sh -c 'sleep 0.3; : $0'", workers = \(pool()), split = 2, jobs = {"\(marker)1", "\(marker)2", "\(marker)3", "\(marker)4"}}
+        t:start()
+        print("split", split(t), split(t, 1), t:status().split)
+        local s = t:wait()
+        print("done", s.ok)
+        local u = task{command = "sh -c 'sleep 30; : $0'", workers = \(pool([1])), jobs = {"\(marker)a", "\(marker)b"}}
+        u:start()
+        for _ = 1, 40 do u:_step(0.05) end
+        local a = abort(u)
+        print("aborted", a.pending, a.ok)
+        local v = resume(u.session, {timeout = 1})
+        local b = v:run()
+        print("resumed", b.timeouts, b.pending)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.contains("split\t2\t1\t1\n"), r.out)
+        XCTAssertTrue(r.out.contains("done\t4\n"), r.out)
+        XCTAssertTrue(r.out.contains("aborted\t2\t0\n"), r.out)
+        XCTAssertTrue(r.out.contains("resumed\t2\t0\n"), r.out)
+        waitWhile(tries: 50, every: 0.1) { !self.remoteProcesses(marker).isEmpty }
+        XCTAssertEqual(remoteProcesses(marker), [])
+    }
+}
