@@ -34,6 +34,8 @@ public struct Replay: Sendable {
     public var generatorOpen = false
     /// Whether a run record follows the job records: without it the job list may be cut short.
     public var started = false
+    /// Whether a torn last line was dropped.
+    public var droppedTail = false
 }
 
 public enum Journal {
@@ -52,6 +54,7 @@ public enum Journal {
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else {
                 if index == lines.count - 1 && bytes.last != 10 {
                     replay.notes.append("\(name): last line \(index + 1) is truncated (the controller died while writing it); ignored")
+                    replay.droppedTail = true
                     break
                 }
                 throw UsageError("\(name): line \(index + 1) is not a journal record; the session is corrupt")

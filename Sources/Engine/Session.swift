@@ -38,6 +38,7 @@ public final class Session {
     private var lockDescriptor: Int32 = -1
     private var journalBuffer: [UInt8] = []
     private var tornLength: off_t?
+    private var needsNewline = false
 
     /// Creates the next session under `root` (ids allocated by an atomic mkdir) and locks it.
     public static func create(root: String, config: TaskConfig) throws -> Session {
@@ -77,7 +78,10 @@ public final class Session {
         }
         session.previousSeconds = replay.seconds
         // A torn last line is cut off before the first append, not when opening: --retry changes nothing before it runs.
-        if let end = journal.lastIndex(of: 10), end != journal.count - 1 { session.tornLength = off_t(end + 1) }
+        if journal.last != 10 {
+            // A torn tail the replay dropped is cut off; a whole last record that only lacks its newline is kept and ended.
+            if replay.droppedTail { session.tornLength = off_t((journal.lastIndex(of: 10) ?? -1) + 1) } else { session.needsNewline = true }
+        }
         return (session, config, replay)
     }
 
@@ -160,6 +164,10 @@ public final class Session {
         if let length = tornLength {
             journal.truncate(to: length)
             tornLength = nil
+        }
+        if needsNewline {
+            journal.write([10])
+            needsNewline = false
         }
         journal.write(journalBuffer)
         journal.sync()

@@ -33,7 +33,8 @@ public final class LineEditor {
     nonisolated(unsafe) private static var candidates: [String] = []
 
     /// Installs the waiting and completion hooks; the caller handles SIGINT (see `interruptPending`).
-    public func installHooks() {
+    /// libedit reads these when it initializes, so call this before creating the LineEditor.
+    public static func installHooks() {
         ct_set_catch_signals(0)
         ct_set_getc_function { _ in
             while true {

@@ -86,8 +86,8 @@ public final class Shell {
             try? FileManager.default.createDirectory(atPath: (historyFile as NSString).deletingLastPathComponent,
                                                      withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        LineEditor.installHooks()
         let editor = LineEditor(historyFile: historyFile, historySize: 1000)
-        editor.installHooks()
         LineEditor.idle = { [unowned self] in
             Shell.atPrompt = false
             _ = try? self.lua.run("__ct_idle()", name: "=idle")

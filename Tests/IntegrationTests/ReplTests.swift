@@ -1,0 +1,128 @@
+// ctsh's REPL in a real terminal (tmux send-keys / capture-pane): editing, history, completion,
+// multi-line input, Ctrl-C at the prompt, in running Lua code and in a running task, Ctrl-D.
+import Foundation
+import XCTest
+
+final class ReplTests: IntegrationCase {
+    var session = ""
+
+    override func tearDownWithError() throws {
+        if !session.isEmpty { shell("tmux kill-session -t \(session) 2>/dev/null") }
+        try super.tearDownWithError()
+    }
+
+    func start() {
+        session = unique()
+        let ctsh = Env.root + "/.build/debug/ctsh"
+        XCTAssertEqual(shell("tmux new-session -d -s \(session) -x 150 -y 50 'HOME=\(home) CLOUDTASK_SESSIONS=\(sessions) \(ctsh); echo EXIT=$?; sleep 60'"), 0)
+        waitFor("ctsh> ")
+    }
+
+    func keys(_ keys: String...) { shell("tmux send-keys -t \(session) " + keys.joined(separator: " ")) }
+
+    func type(_ text: String) {
+        let quoted = "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        shell("tmux send-keys -t \(session) -l \(quoted)")
+    }
+
+    var screen: String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+        p.arguments = ["capture-pane", "-p", "-J", "-S", "-200", "-t", session]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try? p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text
+    }
+
+    @discardableResult
+    func waitFor(_ text: String, timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if screen.contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTFail("screen never showed \(text.debugDescription):\n\(screen)", file: file, line: line)
+        return false
+    }
+
+    func testExpressionsMultiLineCompletionCtrlCAndHistoryAcrossStarts() throws {
+        start()
+        type("1 + 1"); keys("Enter")
+        waitFor("ctsh> 1 + 1\n2\n")
+        type("function double(x)"); keys("Enter")
+        waitFor(">> ")
+        type("return x * 2 end"); keys("Enter")
+        type("double(21)"); keys("Enter")
+        waitFor("\n42\n")
+        type("_ + 1"); keys("Enter")
+        waitFor("\n43\n")
+        // Editing: type, move left, insert.
+        type("'ac'"); keys("Left", "Left"); type("b"); keys("Enter")
+        waitFor("\n\"abc\"\n")
+        // Completion of globals and of methods.
+        type("dou"); keys("Tab")
+        waitFor("ctsh> double")
+        type("(1)"); keys("Enter")
+        waitFor("\n2\n")
+        type("p = workers{'127.0.1.1'}"); keys("Enter")
+        type("p:pi"); keys("Tab")
+        waitFor("ctsh> p:ping")
+        keys("C-u")
+        // Ctrl-C at the prompt drops the line; in running code it interrupts that code.
+        type("this is dropped"); keys("C-c")
+        type("'still here'"); keys("Enter")
+        waitFor("\n\"still here\"\n")
+        type("while true do end"); keys("Enter")
+        Thread.sleep(forTimeInterval: 0.5)
+        keys("C-c")
+        waitFor("interrupted")
+        type("'alive'"); keys("Enter")
+        waitFor("\n\"alive\"\n")
+        XCTAssertFalse(screen.contains("this is dropped\n"), screen)
+        keys("C-d")
+        waitFor("EXIT=0")
+        shell("tmux kill-session -t \(session)")
+        // History persists: the second shell recalls the first one's complete statements.
+        start()
+        keys("Up")
+        waitFor("ctsh> 'alive'")
+        keys("C-u")
+        for _ in 0..<6 { keys("Up") }
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertFalse(screen.contains("ctsh> this is dropped"), "a cancelled line is not history")
+        let history = file(home + "/.local/state/cloudtask/ctsh_history")
+        XCTAssertTrue(history.contains("function\\040double(x)\\012return\\040x\\040*\\0402\\040end"), history)
+    }
+
+    func testCtrlCAbortsARunningTaskAndTheShellGoesOn() throws {
+        start()
+        let marker = unique()
+        type("t = task{command = \"sh -c 'sleep 30; : $0'\", workers = workers{'127.0.1.1', identity = '\(Env.key)', known_hosts = '\(Env.knownHosts)'}, slots = 2, jobs = {'\(marker)1', '\(marker)2', '\(marker)3'}}")
+        keys("Enter")
+        type("s = t:run()"); keys("Enter")
+        waitWhile(tries: 100, every: 0.1) { self.remoteProcesses(marker).count < 2 }
+        keys("C-c")
+        waitFor("interrupted, stopping jobs")
+        type("s.pending, s.ok"); keys("Enter")
+        waitFor("\n3\t0\n")
+        waitWhile(tries: 50, every: 0.1) { !self.remoteProcesses(marker).isEmpty }
+        XCTAssertEqual(remoteProcesses(marker), [])
+        XCTAssertEqual(sessionFile(1, "jobs").components(separatedBy: "PENDING").count - 1, 3)
+        type("#sessions()"); keys("Enter")
+        waitFor("\n1\n")
+    }
+
+    func testBackgroundTaskRunsWhileThePromptWaits() throws {
+        start()
+        type("n = 0; t = task{command = 'true', workers = workers{'127.0.1.1', identity = '\(Env.key)', known_hosts = '\(Env.knownHosts)'}, jobs = {'a', 'b', 'c'}, on_result = function() n = n + 1 end}:start()")
+        keys("Enter")
+        Thread.sleep(forTimeInterval: 2)  // the prompt waits; results arrive meanwhile
+        type("n, t:status().running"); keys("Enter")
+        waitFor("\n3\tfalse\n")
+        type("t:wait().ok"); keys("Enter")
+        waitFor("\n3\n")
+    }
+}
