@@ -70,6 +70,11 @@ public final class Bindings {
         }
     }
 
+    /// CLOUDTASK_* settings, the base every task, template and fleet command starts from.
+    func environmentConfig() throws -> TaskConfig {
+        do { return try Options.parse([], environment: environment).0 } catch let error as UsageError { throw BindingError(error.message) }
+    }
+
     func command(_ value: LuaValue?) -> [String] {
         switch value {
         case .string(let text)?: return [text]
@@ -98,7 +103,7 @@ public final class Bindings {
     private func register() {
         lua.register("__ct_task_new") { [unowned self] call in
             guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
-            let config = try self.config(from: table, function: "task")
+            let config = try self.config(from: table, base: try self.environmentConfig(), function: "task")
             let endpoints = try self.endpoints(config)
             guard !endpoints.isEmpty else { throw BindingError("task: no workers (give workers = {...} or a pool)") }
             let session = try Session.create(root: config.sessions ?? self.sessionsRoot, config: config)
@@ -126,6 +131,43 @@ public final class Bindings {
             let note = replay.generatorOpen ? "its job generator had not finished: inputs it had not produced yet are not known to the session" : ""
             return [.integer(self.keep(TaskHandle(runner: runner, session: session, command: config.command))), .integer(id),
                     .integer(pending), .string(note)]
+        }
+        // A task template: environment < template < the script's arguments (cloudtask's options), jobs from stdin.
+        // Returns (handle, session), or (nil, message, exit status) when there is nothing to run.
+        lua.register("__ct_template") { [unowned self] call in
+            guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
+            var arguments: [String] = []
+            if case .table(let args) = try call.value(2) {
+                arguments = (1...max(1, args.count)).compactMap { args[.integer($0)]?.text }
+            }
+            do {
+                let template = try self.config(from: table, base: try self.environmentConfig(), function: "template")
+                var (config, flags) = try Options.parse(arguments, environment: [:], base: template)
+                if flags.help { return [.nil, .string(Options.help(program: "template")), .integer(0)] }
+                if flags.resume != nil || flags.retry != nil {
+                    return [.nil, .string("--resume/--retry: use cloudtask --resume=ID on the template's session"), .integer(2)]
+                }
+                config.command = template.command + config.command
+                let jobs: [JobSpec]
+                do { jobs = try Batch.jobs(Batch.readStandardInput(), command: config.command) } catch {
+                    return [.nil, .string("stdin: \(error); nothing was run"), .integer(2)]
+                }
+                if jobs.isEmpty { return [.nil, .string("no jobs, nothing to do"), .integer(0)] }
+                let endpoints = try self.endpoints(config)
+                guard !endpoints.isEmpty else { return [.nil, .string("no workers: give workers in the template or --workers"), .integer(2)] }
+                let split = try Batch.split(config, workers: endpoints.count, jobs: jobs.count)
+                if flags.dryRun {
+                    for job in jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
+                    return [.nil, .string(""), .integer(0)]
+                }
+                let session = try Session.create(root: config.sessions ?? self.sessionsRoot, config: config)
+                let runner = Runner(config: config, jobs: jobs, endpoints: endpoints, split: split, transport: self.transport(config), session: session)
+                return [.integer(self.keep(TaskHandle(runner: runner, session: session, command: config.command))), .integer(session.id)]
+            } catch let error as UsageError {
+                return [.nil, .string(error.message), .integer(2)]
+            } catch let error as BindingError {
+                return [.nil, .string(error.description), .integer(2)]
+            }
         }
         lua.register("__ct_task_add") { [unowned self] call in
             let handle = try self.task(call)
@@ -209,7 +251,7 @@ public final class Bindings {
         lua.register("__ct_fleet") { [unowned self] call in
             guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
             let command = try call.string(2)
-            let config = try self.config(from: table, function: "run")
+            let config = try self.config(from: table, base: try self.environmentConfig(), function: "run")
             let endpoints = try self.endpoints(config)
             let results = Fleet.run(endpoints, command: command, transport: self.transport(config), timeout: config.timeout > 0 ? config.timeout : 3600)
             var list: [LuaValue: LuaValue] = [:]

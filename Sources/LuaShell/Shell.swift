@@ -41,10 +41,13 @@ public final class Shell {
     // MARK: - Scripts
 
     /// Runs a script file as `lua` does; returns the exit status (1 after an error, printed as FILE:LINE: message and a traceback).
+    /// A script whose main chunk returns a table is a task template (see the prelude's __ct_template).
     public func runScript(_ path: String, arguments: [String]) -> Int32 {
+        lua.setArguments(script: path, arguments)
+        pendingSource = path
         do {
-            try lua.runFile(path: path, args: arguments)
-            return 0
+            let status = try lua.run("return __ct_script(__ct_pending_source())", name: "=ctsh").first
+            return Int32(status ?? "0") ?? 0
         } catch let error as LuaError {
             report(error)
             return 1

@@ -3,7 +3,7 @@
 let prelude = #"""
 local prim = {}
 for _, name in ipairs{"task_new", "resume", "task_add", "task_expect", "task_step", "task_finish",
-                      "task_split", "task_abort", "sessions", "fleet", "foreground"} do
+                      "task_split", "task_abort", "sessions", "fleet", "foreground", "template"} do
   prim[name] = _G["__ct_" .. name]
   _G["__ct_" .. name] = nil
 end
@@ -277,6 +277,40 @@ function resume(id, options)
 end
 
 function sessions() return prim.sessions() end
+
+-- Runs a script file; one whose main chunk returns a plain table is a task template. Returns the exit status.
+function __ct_script(path)
+  local chunk, err = loadfile(path)
+  if not chunk then error(err, 0) end
+  local result = chunk(table.unpack(arg, 1, #arg))
+  if type(result) == "table" and getmetatable(result) == nil then return __ct_template(result, path) end
+  return 0
+end
+
+-- A task template: cloudtask's options from the script's arguments, job lines from stdin, cloudtask's exit codes.
+function __ct_template(template, path)
+  local conf = {}
+  for key, value in pairs(template) do
+    if not task_fields[key] then error(string.format("%s: task template has unknown field '%s'", path, tostring(key)), 0) end
+    if key ~= "on_result" and key ~= "jobs" and key ~= "workers" then conf[key] = value end
+  end
+  local w = template.workers
+  if getmetatable(w) == Pool then
+    conf.workers = w.hosts
+    for k, v in pairs(w.options) do if conf[k] == nil then conf[k] = v end end
+  else
+    conf.workers = w
+  end
+  local args = {}
+  for i = 1, #arg do args[i] = arg[i] end
+  local handle, session, code = prim.template(conf, args)
+  if not handle then
+    if session ~= "" then io.stderr:write(path:match("[^/]*$"), ": ", session, "\n") end
+    return code
+  end
+  local t = setmetatable({handle = handle, session = session, on_result = template.on_result, ahead = 256}, Task)
+  return t:run().exit
+end
 
 -- Steps every background task briefly (the REPL calls this while it waits for a key).
 function __ct_idle()

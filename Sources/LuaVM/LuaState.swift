@@ -50,14 +50,7 @@ public final class LuaState {
         let L = handle()
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
-        lua_createtable(L, Int32(args.count), 1)
-        LuaValue.string(path).push(L)
-        lua_rawseti(L, -2, 0)
-        for (index, argument) in args.enumerated() {
-            LuaValue.string(argument).push(L)
-            lua_rawseti(L, -2, lua_Integer(index + 1))
-        }
-        setGlobal(L, "arg")
+        setArguments(script: path, args)
         lua_pushcclosure(L, ct_lua_msghandler, 0)
         let loaded = luaL_loadfilex(L, path, nil)
         guard loaded == LUA_OK else { throw failure(L, loaded, "loading \(path)") }
@@ -67,6 +60,19 @@ public final class LuaState {
         for argument in args { LuaValue.string(argument).push(L) }
         let status = ct_lua_pcall(L, Int32(args.count), 0, base + 1)
         guard status == LUA_OK else { throw failure(L, status, "running \(path)") }
+    }
+
+    /// Sets the global `arg` as the standalone `lua` does: the script at 0, its arguments from 1.
+    public func setArguments(script: String, _ args: [String]) {
+        let L = handle()
+        lua_createtable(L, Int32(args.count), 1)
+        LuaValue.string(script).push(L)
+        lua_rawseti(L, -2, 0)
+        for (index, argument) in args.enumerated() {
+            LuaValue.string(argument).push(L)
+            lua_rawseti(L, -2, lua_Integer(index + 1))
+        }
+        setGlobal(L, "arg")
     }
 
     // MARK: - Interrupts

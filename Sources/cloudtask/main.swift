@@ -12,37 +12,6 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
     exit(code)
 }
 
-/// Reads all of stdin as bytes.
-func readStandardInput() -> [UInt8] {
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = read(0, &buffer, buffer.count)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
-    }
-    return bytes
-}
-
-/// Job lines to jobs; an unterminated quote anywhere stops everything before it runs.
-func parseJobs(_ input: [UInt8], command: [String]) throws -> [JobSpec] {
-    var specs: [JobSpec] = []
-    for line in JobLine.lines(input) {
-        guard let words = try JobLine.words(line.bytes, lineNumber: line.number) else { continue }
-        let text = ShellQuote.jobText(command: command, words: words, rawLine: line.bytes)
-        let trimmed = Array(line.bytes.drop(while: { $0 == 32 || $0 == 9 }))
-        specs.append(JobSpec(number: specs.count + 1, input: trimTrailing(trimmed), text: text))
-    }
-    return specs
-}
-
-func trimTrailing(_ bytes: [UInt8]) -> [UInt8] {
-    var end = bytes.count
-    while end > 0 && (bytes[end - 1] == 32 || bytes[end - 1] == 9) { end -= 1 }
-    return Array(bytes[0..<end])
-}
-
 /// The original's confirmation: asked on the terminal, since stdin holds the jobs.
 func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int) -> Bool {
     var text = "About to launch \(jobs.count) jobs on \(split) of \(endpoints.count) workers (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
@@ -114,7 +83,7 @@ if let id = flags.resume ?? flags.retry {
     saved = restored
     jobs = restored.filter { !$0.state.finished }.map(\.spec)
 } else {
-    do { jobs = try parseJobs(readStandardInput(), command: config.command) } catch { fail("stdin: \(error); nothing was run") }
+    do { jobs = try Batch.jobs(Batch.readStandardInput(), command: config.command) } catch { fail("stdin: \(error); nothing was run") }
     guard !jobs.isEmpty else { FileHandle.standardError.write(Data("cloudtask: no jobs, nothing to do\n".utf8)); exit(0) }
 }
 
@@ -123,9 +92,8 @@ do {
     workerEndpoints = try Endpoints.resolve(config, home: home, localUser: environment["USER"] ?? NSUserName())
 } catch { fail("--workers: \(error)") }
 if workerEndpoints.isEmpty { fail("no workers: give --workers=ADDRESSES or a file (launching workers comes with providers)") }
-var split = config.split ?? workerEndpoints.count
-if split > workerEndpoints.count { fail("--split=\(split) exceeds the \(workerEndpoints.count) workers given (--workers); launching more needs a provider") }
-split = min(split, jobs.count)
+let split: Int
+do { split = try Batch.split(config, workers: workerEndpoints.count, jobs: jobs.count) } catch { fail("\(error)") }
 
 if flags.dryRun {
     for job in jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }

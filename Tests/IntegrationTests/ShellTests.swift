@@ -142,4 +142,34 @@ final class ShellTests: IntegrationCase {
         waitWhile(tries: 50, every: 0.1) { !self.remoteProcesses(marker).isEmpty }
         XCTAssertEqual(remoteProcesses(marker), [])
     }
+
+    func testTaskTemplateTakesCloudtaskOptionsAndJobsFromStdin() throws {
+        let template = Env.root + "/examples/checksum"
+        let options = ["--workers=127.0.1.1 127.0.1.2", "--ssh-identity=\(Env.key)", "--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)"]
+        let r = try run([template] + options, stdin: Array("/etc/hostname\n/nonexistent\n".utf8), binary: ctsh)
+        XCTAssertEqual(r.status, 1, "one job fails, as cloudtask would exit: \(r.stderr)")
+        XCTAssertTrue(r.out.hasPrefix("/etc/hostname\t"), r.out)
+        XCTAssertTrue(r.stderr.contains("/nonexistent\tsha256sum: /nonexistent: No such file or directory"), r.stderr)
+        // The template's values are the session's, command-line options override them, words extend the command.
+        let conf = sessionFile(1, "conf")
+        XCTAssertTrue(conf.contains("\"timeout\" : 600") && conf.contains("\"retries\" : 1"), conf)
+        let over = try run([template] + options + ["--retries=0", "--tag", "-b"], stdin: Array("/etc/hostname\n".utf8), binary: ctsh)
+        XCTAssertEqual(over.status, 0, over.stderr)
+        XCTAssertTrue(sessionFile(2, "conf").contains("\"retries\" : 0"))
+        XCTAssertTrue(sessionFile(2, "jobs").hasPrefix("EXIT=0\tsha256sum -b /etc/hostname"), sessionFile(2, "jobs"))
+        let bad = try run([template, "--split=x"], stdin: Array("a\n".utf8), binary: ctsh)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.stderr, "checksum: --split=x: expected a whole number 1 or more\n")
+        let quote = try run([template] + options, stdin: Array("it's\n".utf8), binary: ctsh)
+        XCTAssertEqual(quote.status, 2)
+        XCTAssertTrue(quote.stderr.contains("line 1: unterminated single quote"), quote.stderr)
+    }
+
+    func testExampleScriptGeneratesJobsAndReactsToFailures() throws {
+        let r = try run([Env.root + "/examples/sweep.lua", "127.0.1.1", "127.0.1.2"],
+                        env: ["CLOUDTASK_SSH_IDENTITY": Env.key, "CLOUDTASK_KNOWN_HOSTS": Env.knownHosts, "CLOUDTASK_SESSIONS": sessions], binary: ctsh)
+        XCTAssertEqual(r.status, 1, "4 points fail: \(r.stderr)")
+        XCTAssertTrue(r.out.contains("\n6\t36\n") && r.out.contains("\n107\t11449\n"), r.out)
+        XCTAssertTrue(r.out.hasSuffix("session 1: 30 ok, 4 failed\n"), r.out)
+    }
 }
