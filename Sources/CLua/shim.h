@@ -4,6 +4,8 @@
 #define CLOUDTASK_CLUA_SHIM_H
 
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <lua.h>
 #include <lualib.h>
 #include <lauxlib.h>
@@ -58,6 +60,40 @@ static inline int ct_lua_trampoline(lua_State *L) {
         lua_concat(L, 2);
     }
     return lua_error(L);
+}
+
+// A memory budget for one state: lua_newstate needs an allocator, and this one refuses to grow past
+// `limit` bytes (0 = no limit), so a runaway script gets "not enough memory" instead of taking the machine.
+typedef struct {
+    size_t used;
+    size_t limit;
+} ct_lua_budget;
+
+static void *ct_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    ct_lua_budget *budget = (ct_lua_budget *)ud;
+    if (ptr == NULL) osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        budget->used -= osize;
+        return NULL;
+    }
+    if (budget->limit && nsize > osize && budget->used + (nsize - osize) > budget->limit) return NULL;
+    void *grown = realloc(ptr, nsize);
+    if (grown) budget->used = budget->used - osize + nsize;
+    return grown;
+}
+
+static int ct_lua_panic(lua_State *L) {
+    const char *message = lua_tostring(L, -1);
+    fprintf(stderr, "ctsh: unprotected Lua error: %s\n", message ? message : "?");
+    return 0;
+}
+
+// luaL_newstate with the budgeted allocator (and its panic handler).
+static inline lua_State *ct_lua_newstate(ct_lua_budget *budget) {
+    lua_State *L = lua_newstate(ct_lua_alloc, budget);
+    if (L) lua_atpanic(L, ct_lua_panic);
+    return L;
 }
 
 // Ctrl-C for running Lua code: a signal handler may only set a flag; a count hook checks it and raises

@@ -5,7 +5,7 @@ import LineEditor
 import LuaVM
 
 public final class Shell {
-    let lua = LuaState()
+    let lua: LuaState
     let bindings: Bindings
     private var pendingSource = ""
     /// True while a task runs in the foreground: Ctrl-C then aborts the task, not the Lua code driving it.
@@ -13,7 +13,10 @@ public final class Shell {
     /// True while the prompt waits: Ctrl-C then clears the line.
     nonisolated(unsafe) public static var atPrompt = false
 
+    /// `CTSH_MEMORY_LIMIT` (MiB, default 4096) bounds the Lua heap, so a runaway script fails with "not enough memory".
     public init(environment: [String: String]) {
+        let megabytes = environment["CTSH_MEMORY_LIMIT"].flatMap { Int($0) } ?? 4096
+        lua = LuaState(memoryLimit: megabytes << 20)
         bindings = Bindings(lua: lua, environment: environment)
         lua.enableInterrupts()
         lua.register("__ct_pending_source") { [unowned self] _ in [.string(self.pendingSource)] }

@@ -8,14 +8,25 @@ public final class LuaState {
     /// Swift closures the trampolines point at; kept alive until `lua_close` has run every `__gc`.
     private var bindings: [LuaBinding] = []
 
-    /// Creates a state with the standard libraries (`luaL_openlibs`).
-    public init() {
-        guard let state = luaL_newstate() else { fatalError("LuaState: cannot allocate a Lua state") }
+    private let budget: UnsafeMutablePointer<ct_lua_budget>
+
+    /// Creates a state with the standard libraries (`luaL_openlibs`); past `memoryLimit` bytes
+    /// (0 = none) allocations fail and Lua raises "not enough memory".
+    public init(memoryLimit: Int = 0) {
+        budget = .allocate(capacity: 1)
+        budget.initialize(to: ct_lua_budget(used: 0, limit: max(0, memoryLimit)))
+        guard let state = ct_lua_newstate(budget) else { fatalError("LuaState: cannot allocate a Lua state") }
         luaL_openlibs(state)
         self.state = state
     }
 
-    deinit { close() }
+    /// Bytes the state holds now.
+    public var memoryUsed: Int { budget.pointee.used }
+
+    deinit {
+        close()
+        budget.deallocate()
+    }
 
     /// Closes the state (`lua_close`); later calls on this object are a programming error.
     public func close() {

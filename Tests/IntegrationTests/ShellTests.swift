@@ -36,6 +36,9 @@ final class ShellTests: IntegrationCase {
         let overflow = try run(["-e", "local function f() return f() + 1 end f()"], binary: ctsh)
         XCTAssertEqual(overflow.status, 1)
         XCTAssertTrue(overflow.stderr.contains("stack overflow"), overflow.stderr)
+        let memory = try run(["-e", "t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1e5) .. i end"], env: ["CTSH_MEMORY_LIMIT": "64"], binary: ctsh)
+        XCTAssertEqual(memory.status, 1)
+        XCTAssertTrue(memory.stderr.contains("not enough memory"), memory.stderr)
     }
 
     func testBindingsRejectBadArgumentsInLuaShapes() throws {
