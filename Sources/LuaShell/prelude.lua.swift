@@ -371,6 +371,14 @@ end
 
 -- Completion candidates for `text`: globals, fields after `.`, methods after `:`.
 function __ct_complete(text)
+  if text:match("^%d*$") then   -- a number: the saved sessions' ids, for resume(
+    local ids = {}
+    for _, s in ipairs(prim.sessions()) do
+      local id = tostring(s.id)
+      if id:sub(1, #text) == text then ids[#ids + 1] = id end
+    end
+    return ids
+  end
   local base, sep, prefix = text:match("^(.-)([%.:])([%w_]*)$")
   local scope = _G
   if base then

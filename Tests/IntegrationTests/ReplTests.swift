@@ -124,5 +124,8 @@ final class ReplTests: IntegrationCase {
         waitFor("\n\"3/false\"\n")
         type("t:wait().ok"); keys("Enter")
         waitFor("\n3\n")
+        // Session ids complete after resume(.
+        type("resume("); keys("Tab")
+        waitFor("ctsh> resume(1")
     }
 }

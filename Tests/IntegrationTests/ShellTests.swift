@@ -24,6 +24,14 @@ final class ShellTests: IntegrationCase {
         XCTAssertEqual(s.out, "script.lua\ta b\tc\t2\ta b\tc\n", s.stderr)
     }
 
+    func testInteractiveAfterAChunkAndPoolsFromAFile() throws {
+        let hosts = home + "/hosts"
+        try "# fleet\n127.0.1.1\n\n127.0.1.2 # second\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        let r = try run(["-e", "p = workers{file = '\(hosts)'}", "-i"], stdin: Array("#p\np\n".utf8), binary: ctsh)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "2\npool(2): 127.0.1.1 127.0.1.2\n\n")
+    }
+
     func testErrorsShowFileAndLineAndSetTheExitStatus() throws {
         let runtime = try script("local x = 1\nerror('boom')\n")
         XCTAssertEqual(runtime.status, 1)
