@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "cloudtask", targets: ["cloudtask"]),
         .executable(name: "ctsh", targets: ["ctsh"]),
+        .executable(name: "cloudtask-destroy-workers", targets: ["cloudtask-destroy-workers"]),
     ],
     targets: [
         // MARK: - C libraries, one system-library target each
@@ -23,12 +24,14 @@ let package = Package(
         .target(name: "LuaVM", dependencies: ["CLua"]),
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "Providers", dependencies: ["Engine"]),
 
         // MARK: - Bindings: the engine as Lua functions, and the REPL
         .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor"]),
 
         // MARK: - Front ends
-        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH"]),
+        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers"]),
+        .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests

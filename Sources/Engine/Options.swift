@@ -31,6 +31,7 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var lineBuffer = false
     public var pty = false
     public var halt: String?
+    public var provider: String?
     public var pingInterval: Double?
     public init() {}
 }
@@ -47,7 +48,7 @@ public struct RunFlags: Sendable {
 }
 
 public enum Options {
-    enum Kind: Sendable { case flag, halt, count(min: Int), seconds, port, text, file, directory, policy, workers }
+    enum Kind: Sendable { case flag, halt, provider, count(min: Int), seconds, port, text, file, directory, policy, workers }
 
     struct Spec: Sendable {
         let name: String
@@ -71,6 +72,7 @@ public enum Options {
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
         Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
         Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
+        Spec(name: "provider", kind: .provider, value: "NAME", help: "launch workers with this provider when --split exceeds the workers given: local (private sshd workers on 127.0.1.x; the default when no --workers are given)", task: true) { c, _, v in c.provider = v },
         Spec(name: "halt", kind: .halt, value: "N|N%", help: "stop starting jobs after N failed jobs (or N% of all jobs); running jobs finish, the rest stay pending", task: true) { c, _, v in c.halt = v },
         Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer and it is declared dead (default 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
         Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
@@ -173,6 +175,9 @@ public enum Options {
                 throw UsageError("\(source)=\(raw): no such directory")
             }
             return path
+        case .provider:
+            guard ["local"].contains(value) else { throw UsageError("\(source)=\(raw): unknown provider (known: local)") }
+            return value
         case .halt:
             let number = value.hasSuffix("%") ? String(value.dropLast()) : value
             guard let n = Double(number), n > 0, n.isFinite, value.hasSuffix("%") ? n <= 100 : Int(number) != nil else {

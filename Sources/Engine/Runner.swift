@@ -114,6 +114,14 @@ public final class Runner {
     private let haltLimit: Int?
     private let pingInterval: Double
     private let started = Date()
+    // Launched workers: the provider, how many more to launch, and what each launched worker is.
+    private let provider: Provider?
+    private var toLaunch: Int
+    /// Launches asked of the provider and not yet handed over (ready or failed).
+    private var launching = 0
+    private var replacements = 0
+    private let ledger: Ledger
+    private var launched: [Int: Instance] = [:]
     private var handledInterrupts = Runner.interrupts
     /// Jobs already in the journal (all of them when resuming); the rest are journaled by `start`.
     private var journaled = 0
@@ -123,16 +131,21 @@ public final class Runner {
     nonisolated(unsafe) public static var interrupts: Int32 = 0
 
     /// A new session's run: every job is journaled first.
-    public convenience init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, transport: Transport, session: Session) {
+    public convenience init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, transport: Transport, session: Session,
+                            provider: Provider? = nil, launch: Int = 0) {
         let saved = jobs.map { SavedJob(spec: $0, state: .pending, retried: 0, deaths: 0) }
-        self.init(config: config, saved: saved, fresh: true, endpoints: endpoints, split: split, transport: transport, session: session)
+        self.init(config: config, saved: saved, fresh: true, endpoints: endpoints, split: split, transport: transport, session: session,
+                  provider: provider, launch: launch)
     }
 
     /// A run over jobs the journal already holds (resume, retry): finished jobs keep their results.
     /// With `reset` (--retry), the jobs handed in as pending are journaled as reset when the run starts.
     public init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int, transport: Transport, session: Session,
-                reset: Bool = false) {
+                reset: Bool = false, provider: Provider? = nil, launch: Int = 0) {
         self.reset = reset
+        self.provider = provider
+        self.toLaunch = provider == nil ? 0 : launch
+        self.ledger = Ledger(sessionPath: session.path)
         self.config = config
         self.transport = transport
         self.session = session
@@ -189,6 +202,7 @@ public final class Runner {
         }
         reconnectDue()
         pingWorkers()
+        launchDue()
         ensureWorkers()
         dispatch()
         if done() { return false }
@@ -197,12 +211,14 @@ public final class Runner {
         expireDeadlines()
         session.syncJournal()
         flushCompletions()
+        destroyReleased()
         if Date().timeIntervalSince1970 - jobsFileWritten >= 1 { writeJobsFile() }
         return true
     }
 
     /// Closes the run: journal, remaining output, the jobs view, the summary line.
     public func finish() -> RunSummary {
+        destroyReleased(all: true)
         session.record([("stop", .int(Int(getpid()))), ("at", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
         flushCompletions()
@@ -253,12 +269,13 @@ public final class Runner {
 
     private func done() -> Bool {
         if !ops.isEmpty { return false }
+        if (toLaunch > 0 && !aborting && !halted && (!queue.isEmpty || expectingMore)) || launching > 0 { return false }
         return !workers.contains { [.connecting, .setup, .ready, .retiring, .teardown].contains($0.phase) }
     }
 
     private func waitTimeout() -> Double {
         let now = monotonic()
-        var wait = 1.0
+        var wait = launching > 0 ? 0.02 : 1.0
         for op in ops.values {
             switch op {
             case .job(_, _, _, _, let deadline?, _, _), .step(_, _, let deadline?, _): wait = min(wait, deadline - now)
@@ -413,6 +430,57 @@ public final class Runner {
         }
         worker.slots = worker.slots.map { _ in nil }
         worker.pinging = false
+    }
+
+    // MARK: - Launched workers
+
+    /// Launches what is still wanted while there is work, and turns reachable instances into workers.
+    private func launchDue() {
+        guard let provider else { return }
+        if toLaunch > 0 && !aborting && !halted && (!queue.isEmpty || expectingMore) {
+            let count = toLaunch
+            toLaunch = 0
+            launching += count
+            do { try provider.launch(count: count, ledger: ledger) } catch {
+                console.status("\(provider.name): launch failed: \(error)")
+                launching = 0
+            }
+        }
+        do {
+            for instance in try provider.ready() {
+                launching -= 1
+                try? ledger.record("up", instance)
+                let endpoint = Endpoint(label: "\(instance.host):\(instance.port)", host: instance.host, port: instance.port, user: instance.user,
+                                        identityFiles: [provider.identity], pinnedKnownHosts: provider.knownHosts)
+                let worker = Worker(id: workers.count, endpoint: endpoint, slots: config.slots)
+                workers.append(worker)
+                launched[worker.id] = instance
+                console.status("\(endpoint.label): launched worker \(instance.id)")
+            }
+        } catch {
+            launching -= 1
+            console.status("\(provider.name): \(error)")
+        }
+    }
+
+    /// Destroys launched workers that are done or dead (all of them at the end); a dead one is replaced while work remains.
+    private func destroyReleased(all: Bool = false) {
+        guard let provider else { return }
+        for (id, instance) in launched where all || workers[id].phase == .done || workers[id].phase == .failed {
+            if workers[id].phase != .done && workers[id].phase != .failed { transport.disconnect(worker: id); workers[id].phase = .done }
+            let failed = provider.destroy([instance])
+            if let why = failed[instance.id] {
+                console.status("\(workers[id].label): cannot destroy worker \(instance.id): \(why); run cloudtask-destroy-workers --session \(session.id)")
+            } else {
+                try? ledger.record("destroyed", instance)
+                console.status("\(workers[id].label): destroyed worker \(instance.id)")
+            }
+            launched[id] = nil
+            if workers[id].phase == .failed && !all && !aborting && !halted && !queue.isEmpty && replacements < 3 * max(1, split) {
+                replacements += 1
+                toLaunch += 1
+            }
+        }
     }
 
     // MARK: - Liveness

@@ -8,8 +8,11 @@ public struct Endpoint: Sendable, Equatable {
     public var port: Int
     public var user: String
     public var identityFiles: [String] // tried in order; empty means agent, then default keys
-    public init(label: String, host: String, port: Int, user: String, identityFiles: [String]) {
+    /// A known_hosts file of its own, checked strictly (launched workers: pinned in the session folder).
+    public var pinnedKnownHosts: String?
+    public init(label: String, host: String, port: Int, user: String, identityFiles: [String], pinnedKnownHosts: String? = nil) {
         self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles
+        self.pinnedKnownHosts = pinnedKnownHosts
     }
 }
 

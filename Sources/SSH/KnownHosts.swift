@@ -7,6 +7,8 @@ import Foundation
 final class KnownHosts {
     let path: String
     let policy: HostKeyPolicy
+    /// The file's size when read (see SSHTransport.pinned).
+    var loadedSize = 0
     private var store: OpaquePointer?   // LIBSSH2_KNOWNHOSTS*
     // A store allocates through the session that created it, so it gets a session of its own that outlives every connection.
     private var anchor: OpaquePointer?

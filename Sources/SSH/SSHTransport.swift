@@ -20,6 +20,7 @@ public final class SSHTransport: Transport {
 
     private let settings: Settings
     private let knownHosts: KnownHosts
+    private var pinnedStores: [String: KnownHosts] = [:]
     private var connections: [Int: Connection] = [:]
     private var operationWorker: [Int: Int] = [:]
     private var dirty = Set<Int>()
@@ -140,7 +141,8 @@ public final class SSHTransport: Transport {
             do {
                 if connection.phase == .authenticating && connection.awaitingHostKey {
                     connection.awaitingHostKey = false
-                    if let refusal = knownHosts.check(session: connection.session!, host: connection.endpoint.host, port: connection.endpoint.port) {
+                    let store = connection.endpoint.pinnedKnownHosts.map(pinned) ?? knownHosts
+                    if let refusal = store.check(session: connection.session!, host: connection.endpoint.host, port: connection.endpoint.port) {
                         fail(connection, refusal, retryable: false)
                         return
                     }
@@ -186,6 +188,16 @@ public final class SSHTransport: Transport {
                 again = true
             }
         }
+    }
+
+    /// The strict store of a pinned known_hosts file (re-read when it grows: launched workers add keys).
+    private func pinned(_ path: String) -> KnownHosts {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        if let store = pinnedStores[path], store.loadedSize == size { return store }
+        let store = KnownHosts(path: path, policy: .strict)
+        store.loadedSize = size
+        pinnedStores[path] = store
+        return store
     }
 
     private func finish(_ connection: Connection, _ op: Int, _ event: TransportEvent) {

@@ -2,6 +2,7 @@
 // then hands everything to the engine's Runner over the SSH transport. Errors become one line and an exit code here.
 import Engine
 import Foundation
+import Providers
 import SSH
 
 let version = "0.1.0"
@@ -91,13 +92,19 @@ let workerEndpoints: [Endpoint]
 do {
     workerEndpoints = try Endpoints.resolve(config, home: home, localUser: environment["USER"] ?? NSUserName())
 } catch { fail("--workers: \(error)") }
-if workerEndpoints.isEmpty { fail("no workers: give --workers=ADDRESSES or a file (launching workers comes with providers)") }
+// With no workers given, the local provider launches them (the embedded default).
+let providerName = config.provider ?? (workerEndpoints.isEmpty ? "local" : nil)
 let split: Int
-do { split = try Batch.split(config, workers: workerEndpoints.count, jobs: jobs.count) } catch { fail("\(error)") }
+do {
+    split = providerName == nil ? try Batch.split(config, workers: workerEndpoints.count, jobs: jobs.count)
+                                : max(1, min(config.split ?? max(1, workerEndpoints.count), jobs.count))
+} catch { fail("\(error)") }
+let launchCount = max(0, split - workerEndpoints.count)
 
 if flags.dryRun {
     for job in jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
-    FileHandle.standardError.write(Data("workers (\(split) at once, \(config.slots) slots each): \(workerEndpoints.map { "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " "))\n".utf8))
+    let launching = launchCount > 0 ? " + \(launchCount) launched by \(providerName!)" : ""
+    FileHandle.standardError.write(Data("workers (\(split) at once, \(config.slots) slots each): \(workerEndpoints.map { "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " "))\(launching)\n".utf8))
     exit(0)
 }
 if isatty(2) == 1 && !flags.force && !confirm(config, jobs: jobs, endpoints: workerEndpoints, split: split) {
@@ -128,11 +135,34 @@ let onSignal: @convention(c) (Int32) -> Void = { _ in
 signal(SIGINT, onSignal)
 signal(SIGTERM, onSignal)
 
+// Instances a killed run left are destroyed before anything else; a fresh launch replaces them.
+var provider: Provider?
+if let providerName {
+    let key = runSession.path + "/launch_key"
+    if !FileManager.default.fileExists(atPath: key) {
+        let keygen = Process()
+        keygen.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        keygen.arguments = ["-q", "-t", "ed25519", "-N", "", "-C", "cloudtask-launch-\(runSession.id)", "-f", key]
+        try? keygen.run()
+        keygen.waitUntilExit()
+        if keygen.terminationStatus != 0 { fail("cannot make the session's launch key with ssh-keygen", code: 1) }
+    }
+    let local = LocalProvider(sessionPath: runSession.path, user: environment["USER"] ?? NSUserName(), sessionKey: key)
+    let leftovers = Ledger(sessionPath: runSession.path).live()
+    if !leftovers.isEmpty {
+        let failures = local.destroy(leftovers)
+        for instance in leftovers where failures[instance.id] == nil { try? Ledger(sessionPath: runSession.path).record("destroyed", instance) }
+        FileHandle.standardError.write(Data("cloudtask: destroyed \(leftovers.count - failures.count) workers left by an earlier run of session \(runSession.id)\n".utf8))
+    }
+    provider = local
+}
+
 let runner: Runner
 if let saved {
     runner = Runner(config: config, saved: saved, fresh: false, endpoints: workerEndpoints, split: split, transport: transport, session: runSession,
-                    reset: flags.retry != nil)
+                    reset: flags.retry != nil, provider: provider, launch: launchCount)
 } else {
-    runner = Runner(config: config, jobs: jobs, endpoints: workerEndpoints, split: split, transport: transport, session: runSession)
+    runner = Runner(config: config, jobs: jobs, endpoints: workerEndpoints, split: split, transport: transport, session: runSession,
+                    provider: provider, launch: launchCount)
 }
 exit(runner.run().exitCode)

@@ -1,0 +1,76 @@
+// Launched workers through the built cloudtask: the local provider end to end, mixing given and launched
+// workers, and no instance left after SIGKILL (destroy-workers or resume).
+import Foundation
+import XCTest
+
+final class ProviderTests: IntegrationCase {
+    var destroyWorkers: String { Env.root + "/.build/debug/cloudtask-destroy-workers" }
+
+    /// sshd processes of this test's sessions still running.
+    func sessionSSHDs() -> [String] { remoteProcesses(sessions + "/") }
+
+    func ledgerEvents(_ id: Int = 1) -> [String] {
+        sessionFile(id, "instances").split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]).flatMap { "\($0["id"]!) \($0["event"]!)" }
+        }
+    }
+
+    func testLocalProviderIsTheDefaultAndLeavesNothingBehind() throws {
+        let r = try run(["--sessions=\(sessions)", "--split=3", "sh", "-c", "echo $0 on $CLOUDTASK_WORKER"], stdin: Array("1\n2\n3\n4\n5\n6\n".utf8))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out.split(separator: "\n").count, 6)
+        XCTAssertEqual(r.stderr.components(separatedBy: ": launched worker local-1-").count - 1, 3, r.stderr)
+        XCTAssertEqual(r.stderr.components(separatedBy: ": destroyed worker local-1-").count - 1, 3, r.stderr)
+        XCTAssertEqual(Set(ledgerEvents()), Set((1...3).flatMap { ["local-1-\($0) launch", "local-1-\($0) up", "local-1-\($0) destroyed"] }))
+        XCTAssertEqual(sessionSSHDs(), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/.ssh/known_hosts"), "launched keys are pinned in the session, not the user's file")
+        XCTAssertEqual(sessionFile(1, "known_hosts").split(separator: "\n").count, 3)
+    }
+
+    func testGivenAndLaunchedWorkersMixAndOnlyLaunchedOnesAreDestroyed() throws {
+        let r = try cloudtask(["--provider=local", "--split=2", "--slots=2", "sh", "-c", "sleep 0.2; echo $CLOUDTASK_WORKER"], workers: "127.0.1.1",
+                              lines: (1...8).map(String.init))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let workers = Set(r.out.split(separator: "\n").map(String.init))
+        XCTAssertTrue(workers.contains("127.0.1.1"), r.out)
+        XCTAssertEqual(workers.count, 2, r.out)
+        XCTAssertEqual(r.stderr.components(separatedBy: "destroyed worker").count - 1, 1, r.stderr)
+        XCTAssertEqual(try cloudtask(["true"], workers: "127.0.1.1", lines: ["still up"]).status, 0, "the given worker is not destroyed")
+    }
+
+    func testWithoutAProviderSplitBeyondTheWorkersStaysAnError() throws {
+        let r = try cloudtask(["--split=3", "true"], lines: ["x"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--split=3 exceeds the 2 workers given"), r.stderr)
+        let unknown = try cloudtask(["--provider=nimbus", "true"], lines: ["x"])
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("--provider=nimbus: unknown provider"), unknown.stderr)
+    }
+
+    func testSIGKILLThenDestroyWorkersLeavesNothingRunning() throws {
+        _ = try run(["--sessions=\(sessions)", "--split=2", "sleep"], stdin: Array("30\n30\n30\n".utf8)) { process in
+            self.waitWhile(tries: 200, every: 0.05) { self.ledgerEvents().filter { $0.hasSuffix(" up") }.count < 2 }
+            Thread.sleep(forTimeInterval: 0.5)
+            kill(process.processIdentifier, SIGKILL)
+        }
+        XCTAssertEqual(sessionSSHDs().count, 2, "the killed controller left its workers")
+        let destroyed = try run(["--session", "1"], env: ["CLOUDTASK_SESSIONS": sessions], binary: destroyWorkers)
+        XCTAssertEqual(destroyed.status, 0, destroyed.stderr)
+        XCTAssertEqual(destroyed.out.components(separatedBy: "destroyed worker").count - 1, 2, destroyed.out)
+        XCTAssertEqual(sessionSSHDs(), [])
+        XCTAssertTrue(try run(["--session=1"], env: ["CLOUDTASK_SESSIONS": sessions], binary: destroyWorkers).out.contains("no live instances"))
+        XCTAssertEqual(try run(["--session=9"], env: ["CLOUDTASK_SESSIONS": sessions], binary: destroyWorkers).status, 1)
+    }
+
+    func testSIGKILLThenResumeDestroysLeftoversAndFinishes() throws {
+        _ = try run(["--sessions=\(sessions)", "--split=2", "sh", "-c", "sleep $0"], stdin: Array("0.1\n0.1\n5\n5\n0.2\n".utf8)) { process in
+            self.waitWhile(tries: 200, every: 0.05) { !self.sessionFile(1, "journal").contains("\"end\":2") }
+            kill(process.processIdentifier, SIGKILL)
+        }
+        let resumed = try run(["--sessions=\(sessions)", "--resume=1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("destroyed 2 workers left by an earlier run of session 1"), resumed.stderr)
+        XCTAssertEqual(sessionFile(1, "jobs").components(separatedBy: "EXIT=0").count - 1, 5)
+        XCTAssertEqual(sessionSSHDs(), [])
+    }
+}
