@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "LuaVM", dependencies: ["CLua"]),
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
-        .target(name: "Providers", dependencies: ["Engine"]),
+        .target(name: "Providers", dependencies: ["Engine", "HTTP"]),
 
         // MARK: - Bindings: the engine as Lua functions, and the REPL
         .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor"]),
@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "AdapterTests", dependencies: ["SSH", "LuaVM", "LineEditor", "HTTP", "Engine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Engine"]),
+        .testTarget(name: "ProviderTests", dependencies: ["Providers", "Engine", "HTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )

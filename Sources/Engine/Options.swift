@@ -32,6 +32,14 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var pty = false
     public var halt: String?
     public var provider: String?
+    public var region: String?
+    public var instanceType: String?
+    public var image: String?
+    public var keyName: String?
+    public var securityGroup: String?
+    public var subnet: String?
+    public var ec2Endpoint: String?
+    public var bootTimeout: Double?
     public var pingInterval: Double?
     public init() {}
 }
@@ -73,6 +81,14 @@ public enum Options {
         Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
         Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
         Spec(name: "provider", kind: .provider, value: "NAME", help: "launch workers with this provider when --split exceeds the workers given: local (private sshd workers on 127.0.1.x; the default when no --workers are given)", task: true) { c, _, v in c.provider = v },
+        Spec(name: "region", kind: .text, value: "REGION", help: "ec2: region (default $AWS_REGION, else us-east-1)", task: true) { c, _, v in c.region = v },
+        Spec(name: "instance-type", kind: .text, value: "TYPE", help: "ec2: instance type (default t3.micro)", task: true) { c, _, v in c.instanceType = v },
+        Spec(name: "image", kind: .text, value: "AMI", help: "ec2: image id (required for ec2)", task: true) { c, _, v in c.image = v },
+        Spec(name: "key-name", kind: .text, value: "NAME", help: "ec2: key pair name (the session key is authorized through user-data either way)", task: true) { c, _, v in c.keyName = v },
+        Spec(name: "security-group", kind: .text, value: "ID", help: "ec2: security group id allowing SSH", task: true) { c, _, v in c.securityGroup = v },
+        Spec(name: "subnet", kind: .text, value: "ID", help: "ec2: subnet id", task: true) { c, _, v in c.subnet = v },
+        Spec(name: "ec2-endpoint", kind: .text, value: "URL", help: "ec2: API endpoint (default https://ec2.REGION.amazonaws.com)", task: true) { c, _, v in c.ec2Endpoint = v },
+        Spec(name: "boot-timeout", kind: .seconds, value: "SECONDS", help: "launched workers not reachable by then are destroyed (default 600)", task: true) { c, _, v in c.bootTimeout = Double(v)! },
         Spec(name: "halt", kind: .halt, value: "N|N%", help: "stop starting jobs after N failed jobs (or N% of all jobs); running jobs finish, the rest stay pending", task: true) { c, _, v in c.halt = v },
         Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer and it is declared dead (default 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
         Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
@@ -176,7 +192,9 @@ public enum Options {
             }
             return path
         case .provider:
-            guard ["local"].contains(value) else { throw UsageError("\(source)=\(raw): unknown provider (known: local)") }
+            guard ["local", "ec2"].contains(value) || value.hasSuffix(".lua") else {
+                throw UsageError("\(source)=\(raw): unknown provider (known: local, ec2, or a FILE.lua)")
+            }
             return value
         case .halt:
             let number = value.hasSuffix("%") ? String(value.dropLast()) : value
