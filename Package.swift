@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Providers", dependencies: ["Engine", "HTTP"]),
 
         // MARK: - Bindings: the engine as Lua functions, and the REPL
-        .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor"]),
+        .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor", "Providers"]),
 
         // MARK: - Front ends
         .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers"]),

@@ -3,6 +3,7 @@
 import Engine
 import Foundation
 import LuaVM
+import Providers
 import SSH
 
 /// One task the shell started: its engine run and what it needs to accept more jobs.
@@ -20,6 +21,8 @@ public final class Bindings {
     let home: String
     let environment: [String: String]
     private var tasks: [Int: TaskHandle] = [:]
+    /// Pools launched by workers{launch = N}: their session folders, destroyed by pool:destroy() or at exit.
+    private var launchedPools: [Int: String] = [:]
     private var nextHandle = 1
 
     public init(lua: LuaState, environment: [String: String]) {
@@ -31,6 +34,7 @@ public final class Bindings {
 
     /// Aborts every task still running (the shell is exiting): jobs stopped, workers cleaned up, sessions saved.
     public func shutdown() {
+        for id in launchedPools.keys.sorted() { _ = destroyPool(id) }
         for handle in tasks.values where handle.started && handle.summary == nil {
             handle.runner.abort()
             while handle.runner.step(timeout: 0.2) {}
@@ -98,9 +102,62 @@ public final class Bindings {
 
     var sessionsRoot: String { environment["CLOUDTASK_SESSIONS"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.cloudtask" }
 
+    // MARK: - Launched pools
+
+    /// Launches `count` workers with `provider` into a session of their own; returns their addresses.
+    func launchPool(count: Int, providerName: String, base: TaskConfig) throws -> (Int, [Instance], String, String) {
+        guard providerName == "local" else { throw BindingError("workers: provider '\(providerName)' cannot launch from ctsh yet (known: local)") }
+        var config = base
+        config.provider = providerName
+        let session = try Session.create(root: config.sessions ?? sessionsRoot, config: config)
+        let key = session.path + "/launch_key"
+        let keygen = Process()
+        keygen.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        keygen.arguments = ["-q", "-t", "ed25519", "-N", "", "-C", "cloudtask-launch-\(session.id)", "-f", key]
+        keygen.standardOutput = FileHandle.nullDevice
+        try keygen.run()
+        keygen.waitUntilExit()
+        let provider = LocalProvider(sessionPath: session.path, user: environment["USER"] ?? NSUserName(), sessionKey: key)
+        let ledger = Ledger(sessionPath: session.path)
+        launchedPools[session.id] = session.path
+        try provider.launch(count: count, ledger: ledger)
+        var instances: [Instance] = []
+        let deadline = Date().addingTimeInterval(config.bootTimeout ?? 600)
+        while instances.count < count && Date() < deadline {
+            instances += try provider.ready()
+            if instances.count < count { usleep(20_000) }
+        }
+        for instance in instances { try? ledger.record("up", instance) }
+        session.unlock()
+        return (session.id, instances, key, provider.knownHosts)
+    }
+
+    /// Destroys what a launched pool's ledger holds alive; returns how many could not be destroyed.
+    func destroyPool(_ id: Int) -> Int {
+        guard let path = launchedPools.removeValue(forKey: id) else { return 0 }
+        let ledger = Ledger(sessionPath: path)
+        let live = ledger.live()
+        let provider = LocalProvider(sessionPath: path, user: live.first?.user ?? NSUserName(), sessionKey: path + "/launch_key")
+        let failures = provider.destroy(live)
+        for instance in live where failures[instance.id] == nil { try? ledger.record("destroyed", instance) }
+        return failures.count
+    }
+
     // MARK: - Primitives
 
     private func register() {
+        lua.register("__ct_launch") { [unowned self] call in
+            let count = try call.integer(1)
+            guard count >= 1 else { throw call.argumentError(1, "launch must be 1 or more") }
+            let providerName = try call.string(2)
+            let (id, instances, key, knownHosts) = try self.launchPool(count: count, providerName: providerName, base: try self.environmentConfig())
+            var hosts: [LuaValue: LuaValue] = [:]
+            for (index, instance) in instances.enumerated() { hosts[.integer(index + 1)] = .string("\(instance.host):\(instance.port)") }
+            return [.integer(id), .table(hosts), .string(key), .string(knownHosts)]
+        }
+        lua.register("__ct_destroy_pool") { [unowned self] call in
+            [.integer(self.destroyPool(try call.integer(1)))]
+        }
         lua.register("__ct_task_new") { [unowned self] call in
             guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
             let config = try self.config(from: table, base: try self.environmentConfig(), function: "task")

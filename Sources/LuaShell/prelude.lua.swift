@@ -3,7 +3,8 @@
 let prelude = #"""
 local prim = {}
 for _, name in ipairs{"task_new", "resume", "task_add", "task_expect", "task_step", "task_finish",
-                      "task_split", "task_abort", "sessions", "fleet", "foreground", "template"} do
+                      "task_split", "task_abort", "sessions", "fleet", "foreground", "template", "launch",
+                      "destroy_pool"} do
   prim[name] = _G["__ct_" .. name]
   _G["__ct_" .. name] = nil
 end
@@ -34,7 +35,7 @@ Pool.__len = function(p) return #p.hosts end
 Pool.__tostring = function(p) return string.format("pool(%d): %s", #p.hosts, table.concat(p.hosts, " ")) end
 
 local pool_options = {user = "string", port = "number", identity = "string", host_key_policy = "string",
-                      known_hosts = "string", timeout = "number"}
+                      known_hosts = "string", timeout = "number", launch = "number", provider = "string"}
 
 function workers(spec)
   argcheck("workers", 1, spec, "table")
@@ -60,7 +61,25 @@ function workers(spec)
       pool.options[key] = value
     end
   end
+  if pool.options.launch then
+    local count, provider = pool.options.launch, pool.options.provider or "local"
+    pool.options.launch, pool.options.provider = nil, nil
+    local id, hosts, key, known = call(2, prim.launch, count, provider)
+    for _, host in ipairs(hosts) do pool.hosts[#pool.hosts + 1] = host end
+    pool.launched, pool.options.identity, pool.options.known_hosts, pool.options.host_key_policy = id, key, known, "strict"
+  elseif pool.options.provider then
+    error("bad argument #1 to 'workers' (field 'provider' needs 'launch')", 2)
+  end
   return pool
+end
+
+--- Destroys the workers this pool launched (also done when the shell exits). Returns true when all are gone.
+function Pool:destroy()
+  if not self.launched then return true end
+  local left = prim.destroy_pool(self.launched)
+  self.launched = nil
+  self.hosts = {}
+  return left == 0
 end
 
 local function pool_conf(pool)

@@ -183,4 +183,21 @@ final class ShellTests: IntegrationCase {
         XCTAssertTrue(r.out.contains("\n6\t36\n") && r.out.contains("\n107\t11449\n"), r.out)
         XCTAssertTrue(r.out.hasSuffix("session 1: 30 ok, 4 failed\n"), r.out)
     }
+
+    func testLaunchedPoolsRunTasksAndAreDestroyedAtExit() throws {
+        let r = try script("""
+        local p = workers{launch = 2}
+        print(#p, p.launched)
+        local s = task{command = "echo", workers = p, jobs = {"a", "b", "c"}}:run()
+        print(s.ok)
+        local q = workers{launch = 1, provider = "local"}
+        print(q:destroy(), #q)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.hasPrefix("2\t1\n"), r.out)
+        XCTAssertTrue(r.out.contains("\n3\ntrue\t0\n"), r.out)
+        XCTAssertEqual(remoteProcesses(sessions + "/"), [], "the shell destroys the pools it launched when it exits")
+        let live = (try FileManager.default.contentsOfDirectory(atPath: sessions)).filter { file(sessions + "/\($0)/instances").contains("launch") }
+        XCTAssertEqual(live.count, 2, "each launched pool has a session with a ledger")
+    }
 }
