@@ -27,11 +27,11 @@ let package = Package(
         .target(name: "Providers", dependencies: ["Engine", "HTTP"]),
 
         // MARK: - Bindings: the engine as Lua functions, and the REPL
-        .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor", "Providers"]),
+        .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor", "Providers", "HTTP"]),
 
         // MARK: - Front ends
-        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers"]),
-        .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers"]),
+        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "LuaShell"]),
+        .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests

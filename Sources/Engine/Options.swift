@@ -192,7 +192,11 @@ public enum Options {
             }
             return path
         case .provider:
-            guard ["local", "ec2"].contains(value) || value.hasSuffix(".lua") else {
+            if value.hasSuffix(".lua") {
+                guard FileManager.default.isReadableFile(atPath: expandHome(value)) else { throw UsageError("\(source)=\(raw): no such file") }
+                return (URL(fileURLWithPath: expandHome(value)).standardizedFileURL.path)
+            }
+            guard ["local", "ec2"].contains(value) else {
                 throw UsageError("\(source)=\(raw): unknown provider (known: local, ec2, or a FILE.lua)")
             }
             return value

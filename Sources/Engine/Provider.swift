@@ -21,6 +21,8 @@ public protocol Provider: AnyObject {
     var knownHosts: String { get }
     /// The private key launched workers authorize.
     var identity: String { get }
+    /// strict when the provider pins each key itself, accept-new when keys are learnt on first contact.
+    var hostKeyPolicy: HostKeyPolicy { get }
     /// Starts launching `count` instances; `ledger` must record each one before the call that creates it.
     func launch(count: Int, ledger: Ledger) throws
     /// Instances that became reachable since the last call (never blocks for long).
@@ -64,4 +66,9 @@ public final class Ledger {
         }
         return order.compactMap { alive[$0] }
     }
+}
+
+extension Provider {
+    /// Cloud instances' keys are not known before first contact.
+    public var hostKeyPolicy: HostKeyPolicy { .acceptNew }
 }

@@ -451,7 +451,8 @@ public final class Runner {
                 launching -= 1
                 try? ledger.record("up", instance)
                 let endpoint = Endpoint(label: "\(instance.host):\(instance.port)", host: instance.host, port: instance.port, user: instance.user,
-                                        identityFiles: [provider.identity], pinnedKnownHosts: provider.knownHosts)
+                                        identityFiles: [provider.identity], pinnedKnownHosts: provider.knownHosts,
+                                        pinnedPolicy: provider.hostKeyPolicy)
                 let worker = Worker(id: workers.count, endpoint: endpoint, slots: config.slots)
                 workers.append(worker)
                 launched[worker.id] = instance

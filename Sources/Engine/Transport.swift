@@ -8,11 +8,14 @@ public struct Endpoint: Sendable, Equatable {
     public var port: Int
     public var user: String
     public var identityFiles: [String] // tried in order; empty means agent, then default keys
-    /// A known_hosts file of its own, checked strictly (launched workers: pinned in the session folder).
+    /// A known_hosts file of its own (launched workers: in the session folder, never the user's).
     public var pinnedKnownHosts: String?
-    public init(label: String, host: String, port: Int, user: String, identityFiles: [String], pinnedKnownHosts: String? = nil) {
+    /// How that file is used: strict when the provider wrote the key, accept-new when it is learnt on first contact.
+    public var pinnedPolicy: HostKeyPolicy
+    public init(label: String, host: String, port: Int, user: String, identityFiles: [String], pinnedKnownHosts: String? = nil,
+                pinnedPolicy: HostKeyPolicy = .strict) {
         self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles
-        self.pinnedKnownHosts = pinnedKnownHosts
+        self.pinnedKnownHosts = pinnedKnownHosts; self.pinnedPolicy = pinnedPolicy
     }
 }
 

@@ -18,6 +18,7 @@ public final class Shell {
         let megabytes = environment["CTSH_MEMORY_LIMIT"].flatMap { Int($0) } ?? 4096
         lua = LuaState(memoryLimit: megabytes << 20)
         bindings = Bindings(lua: lua, environment: environment)
+        HTTPBinding.register(lua)
         lua.enableInterrupts()
         lua.register("__ct_pending_source") { [unowned self] _ in [.string(self.pendingSource)] }
         lua.register("__ct_foreground") { call in

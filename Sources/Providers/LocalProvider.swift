@@ -12,6 +12,7 @@ public final class LocalProvider: Provider, @unchecked Sendable {
     /// The session's own known_hosts, where launched workers' keys are pinned.
     public let knownHosts: String
     public var identity: String { sessionKey }
+    public let hostKeyPolicy = HostKeyPolicy.strict
     // Filled by the starting queue, emptied by ready(); guarded by `lock`.
     private var waiting: [Instance] = []
     private var errors: [String] = []
@@ -136,7 +137,7 @@ public final class LocalProvider: Provider, @unchecked Sendable {
     }
 
     /// A port nothing listens on at `host` now (the kernel's pick for port 0).
-    static func freePort(_ host: String) throws -> Int {
+    public static func freePort(_ host: String) throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ProviderError("local: socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -141,7 +141,7 @@ public final class SSHTransport: Transport {
             do {
                 if connection.phase == .authenticating && connection.awaitingHostKey {
                     connection.awaitingHostKey = false
-                    let store = connection.endpoint.pinnedKnownHosts.map(pinned) ?? knownHosts
+                    let store = connection.endpoint.pinnedKnownHosts.map { pinned($0, connection.endpoint.pinnedPolicy) } ?? knownHosts
                     if let refusal = store.check(session: connection.session!, host: connection.endpoint.host, port: connection.endpoint.port) {
                         fail(connection, refusal, retryable: false)
                         return
@@ -191,10 +191,10 @@ public final class SSHTransport: Transport {
     }
 
     /// The strict store of a pinned known_hosts file (re-read when it grows: launched workers add keys).
-    private func pinned(_ path: String) -> KnownHosts {
+    private func pinned(_ path: String, _ policy: HostKeyPolicy) -> KnownHosts {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        if let store = pinnedStores[path], store.loadedSize == size { return store }
-        let store = KnownHosts(path: path, policy: .strict)
+        if let store = pinnedStores[path], store.loadedSize == size, store.policy == policy { return store }
+        let store = KnownHosts(path: path, policy: policy)
         store.loadedSize = size
         pinnedStores[path] = store
         return store

@@ -2,6 +2,7 @@
 // (after a controller was killed), without resuming it. Exit 0 all destroyed, 1 fatal or usage error, 2 some left.
 import Engine
 import Foundation
+import LuaShell
 import Providers
 
 func fail(_ message: String) -> Never {
@@ -41,12 +42,18 @@ let live = ledger.live()
 if live.isEmpty { print("session \(id): no live instances"); exit(0) }
 var left = 0
 for (providerName, instances) in Dictionary(grouping: live, by: \.provider) {
-    guard providerName == "local" else {
-        FileHandle.standardError.write(Data("cloudtask-destroy-workers: unknown provider \(providerName) for \(instances.map(\.id))\n".utf8))
+    let provider: Provider
+    if providerName == "local" {
+        provider = LocalProvider(sessionPath: path, user: instances[0].user, sessionKey: path + "/launch_key")
+    } else if providerName.hasPrefix("lua:"), let conf = FileManager.default.contents(atPath: path + "/conf"),
+              let file = (try? JSONDecoder().decode(TaskConfig.self, from: conf))?.provider,
+              let lua = try? LuaProvider(file: file, sessionPath: path, sessionKey: path + "/launch_key") {
+        provider = lua
+    } else {
+        FileHandle.standardError.write(Data("cloudtask-destroy-workers: cannot load provider \(providerName) for \(instances.map(\.id))\n".utf8))
         left += instances.count
         continue
     }
-    let provider = LocalProvider(sessionPath: path, user: instances[0].user, sessionKey: path + "/launch_key")
     let failures = provider.destroy(instances)
     for instance in instances {
         if let why = failures[instance.id] {

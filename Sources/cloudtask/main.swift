@@ -2,6 +2,7 @@
 // then hands everything to the engine's Runner over the SSH transport. Errors become one line and an exit code here.
 import Engine
 import Foundation
+import LuaShell
 import Providers
 import SSH
 
@@ -147,14 +148,19 @@ if let providerName {
         keygen.waitUntilExit()
         if keygen.terminationStatus != 0 { fail("cannot make the session's launch key with ssh-keygen", code: 1) }
     }
-    let local = LocalProvider(sessionPath: runSession.path, user: environment["USER"] ?? NSUserName(), sessionKey: key)
+    let chosen: Provider
+    if providerName.hasSuffix(".lua") {
+        do { chosen = try LuaProvider(file: providerName, sessionPath: runSession.path, sessionKey: key) } catch { fail("--provider=\(providerName): \(error)", code: 2) }
+    } else {
+        chosen = LocalProvider(sessionPath: runSession.path, user: environment["USER"] ?? NSUserName(), sessionKey: key)
+    }
     let leftovers = Ledger(sessionPath: runSession.path).live()
     if !leftovers.isEmpty {
-        let failures = local.destroy(leftovers)
+        let failures = chosen.destroy(leftovers)
         for instance in leftovers where failures[instance.id] == nil { try? Ledger(sessionPath: runSession.path).record("destroyed", instance) }
         FileHandle.standardError.write(Data("cloudtask: destroyed \(leftovers.count - failures.count) workers left by an earlier run of session \(runSession.id)\n".utf8))
     }
-    provider = local
+    provider = chosen
 }
 
 let runner: Runner

@@ -73,4 +73,47 @@ final class ProviderTests: IntegrationCase {
         XCTAssertEqual(sessionFile(1, "jobs").components(separatedBy: "EXIT=0").count - 1, 5)
         XCTAssertEqual(sessionSSHDs(), [])
     }
+
+    func testLuaProviderExampleLaunchesRunsAndDestroys() throws {
+        let provider = Env.root + "/examples/providers/local.lua"
+        let r = try run(["--sessions=\(sessions)", "--provider=\(provider)", "--split=2", "sh", "-c", "echo $CLOUDTASK_WORKER"],
+                        stdin: Array("1\n2\n3\n4\n".utf8))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(Set(r.out.split(separator: "\n")).count, 2, r.out)
+        XCTAssertEqual(r.stderr.components(separatedBy: "destroyed worker lua-").count - 1, 2, r.stderr)
+        XCTAssertEqual(sessionSSHDs(), [])
+        XCTAssertEqual(sessionFile(1, "known_hosts").split(separator: "\n").count, 2, "keys recorded on first contact, in the session")
+        // A killed controller's Lua-launched workers are destroyed through the same script.
+        _ = try run(["--sessions=\(sessions)", "--provider=\(provider)", "--split=2", "sleep"], stdin: Array("30\n30\n".utf8)) { process in
+            self.waitWhile(tries: 200, every: 0.05) { self.ledgerEvents(2).filter { $0.hasSuffix(" up") }.count < 2 }
+            Thread.sleep(forTimeInterval: 0.3)
+            kill(process.processIdentifier, SIGKILL)
+        }
+        XCTAssertEqual(sessionSSHDs().count, 2)
+        let destroyed = try run(["--session=2", "--sessions=\(sessions)"], binary: destroyWorkers)
+        XCTAssertEqual(destroyed.status, 0, destroyed.stderr)
+        XCTAssertEqual(sessionSSHDs(), [])
+        let bad = try run(["--sessions=\(sessions)", "--provider=/nonexistent.lua", "true"], stdin: Array("x\n".utf8))
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--provider=/nonexistent.lua: no such file"), bad.stderr)
+    }
+
+    func testHTTPBindingForProviderScripts() throws {
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let port = 20000 + Int.random(in: 0..<20000)
+        server.arguments = ["python3", "-m", "http.server", "--bind", "127.0.0.1", String(port), "--directory", home]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        try "hello from the api\n".write(toFile: home + "/api.txt", atomically: true, encoding: .utf8)
+        var answer: Result?
+        waitWhile(tries: 50, every: 0.1) {
+            answer = try? self.run(["-e", "local r = http.request{url = 'http://127.0.0.1:\(port)/api.txt'} return r.status, (r.body:gsub('%s+$', '')), r.headers['content-type']"],
+                                   binary: Env.root + "/.build/debug/ctsh")
+            return answer?.status != 0
+        }
+        XCTAssertEqual(answer?.out, "200\t\"hello from the api\"\t\"text/plain\"\n", answer?.stderr ?? "")
+    }
 }
