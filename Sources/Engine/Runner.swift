@@ -875,8 +875,7 @@ public final class Runner {
 
     private func makeSessionKey() -> String? {
         let path = session.path + "/id_ed25519"
-        let status = Runner.runLocal("/usr/bin/env", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", keyTag, "-f", path])
-        guard status == 0 else {
+        guard LocalCommand.makeKey(at: path, comment: keyTag) else {
             console.status("cloudtask: cannot make a session key with ssh-keygen; workers keep using the agent")
             return nil
         }
@@ -894,17 +893,6 @@ public final class Runner {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return process.terminationStatus == 0 ? Array(data) : nil
-    }
-
-    static func runLocal(_ executable: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
     }
 }
 

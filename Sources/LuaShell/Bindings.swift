@@ -111,12 +111,7 @@ public final class Bindings {
         config.provider = providerName
         let session = try Session.create(root: config.sessions ?? sessionsRoot, config: config)
         let key = session.path + "/launch_key"
-        let keygen = Process()
-        keygen.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
-        keygen.arguments = ["-q", "-t", "ed25519", "-N", "", "-C", "cloudtask-launch-\(session.id)", "-f", key]
-        keygen.standardOutput = FileHandle.nullDevice
-        try keygen.run()
-        keygen.waitUntilExit()
+        guard LocalCommand.makeKey(at: key, comment: "cloudtask-launch-\(session.id)") else { throw BindingError("workers: ssh-keygen failed") }
         let provider = LocalProvider(sessionPath: session.path, user: environment["USER"] ?? NSUserName(), sessionKey: key)
         let ledger = Ledger(sessionPath: session.path)
         launchedPools[session.id] = session.path

@@ -58,12 +58,12 @@ public final class LocalProvider: Provider, @unchecked Sendable {
 
     /// Host key, config, authorized key, sshd; then the key pinned in the session's known_hosts.
     private func start(_ instance: Instance, dir: String, publicKey: String) throws {
-        guard run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", instance.id, "-f", dir + "/host_key"]) == 0 else {
+        guard LocalCommand.makeKey(at: dir + "/host_key", comment: instance.id) else {
             throw ProviderError("local: ssh-keygen failed for \(instance.id)")
         }
         try publicKey.write(toFile: dir + "/authorized_keys", atomically: true, encoding: .utf8)
         try config(instance, dir).write(toFile: dir + "/sshd_config", atomically: true, encoding: .utf8)
-        guard run("/usr/sbin/sshd", ["-f", dir + "/sshd_config", "-E", dir + "/sshd.log"]) == 0 else {
+        guard LocalCommand.run("/usr/sbin/sshd", ["-f", dir + "/sshd_config", "-E", dir + "/sshd.log"]) == 0 else {
             let log = (try? String(contentsOfFile: dir + "/sshd.log", encoding: .utf8)) ?? ""
             throw ProviderError("local: sshd did not start for \(instance.id): \(log.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -170,17 +170,6 @@ public final class LocalProvider: Provider, @unchecked Sendable {
             frontier += children.split(separator: " ").compactMap { Int32($0) }
         }
         return all
-    }
-
-    private func run(_ executable: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
     }
 }
 

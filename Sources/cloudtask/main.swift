@@ -140,13 +140,8 @@ signal(SIGTERM, onSignal)
 var provider: Provider?
 if let providerName {
     let key = runSession.path + "/launch_key"
-    if !FileManager.default.fileExists(atPath: key) {
-        let keygen = Process()
-        keygen.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
-        keygen.arguments = ["-q", "-t", "ed25519", "-N", "", "-C", "cloudtask-launch-\(runSession.id)", "-f", key]
-        try? keygen.run()
-        keygen.waitUntilExit()
-        if keygen.terminationStatus != 0 { fail("cannot make the session's launch key with ssh-keygen", code: 1) }
+    if !LocalCommand.makeKey(at: key, comment: "cloudtask-launch-\(runSession.id)") {
+        fail("cannot make the session's launch key with ssh-keygen", code: 1)
     }
     let chosen: Provider
     if providerName.hasSuffix(".lua") {
