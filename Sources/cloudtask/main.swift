@@ -15,13 +15,16 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 }
 
 /// The original's confirmation: asked on the terminal, since stdin holds the jobs.
-func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int) -> Bool {
-    var text = "About to launch \(jobs.count) jobs on \(split) of \(endpoints.count) workers (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
+func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, launch: Int, provider: String?) -> Bool {
+    let fleet = launch > 0 ? "\(split) workers (\(split - launch) given, \(launch) launched by \(provider ?? "?"))" : "\(split) of \(endpoints.count) workers"
+    var text = "About to launch \(jobs.count) jobs on \(fleet) (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
     let rows: [(String, String)] = [
         ("command", config.command.joined(separator: " ")), ("workers", endpoints.map(\.label).joined(separator: " ")),
         ("split", String(split)), ("slots", String(config.slots)), ("timeout", String(config.timeout)),
         ("retries", String(config.retries)), ("strikes", String(config.strikes)), ("pre", config.pre ?? ""),
         ("post", config.post ?? ""), ("overlay", config.overlay ?? ""), ("host-key-policy", config.hostKeyPolicy),
+        ("provider", launch > 0 ? provider ?? "" : ""), ("region", config.region ?? ""), ("image", config.image ?? ""),
+        ("instance-type", config.instanceType ?? ""),
     ]
     text += "  Parameter        Value\n  ---------        -----\n"
     for (name, value) in rows where !value.isEmpty { text += "  " + name.padding(toLength: 17, withPad: " ", startingAt: 0) + value + "\n" }
@@ -108,7 +111,7 @@ if flags.dryRun {
     FileHandle.standardError.write(Data("workers (\(split) at once, \(config.slots) slots each): \(workerEndpoints.map { "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " "))\(launching)\n".utf8))
     exit(0)
 }
-if isatty(2) == 1 && !flags.force && !confirm(config, jobs: jobs, endpoints: workerEndpoints, split: split) {
+if isatty(2) == 1 && !flags.force && !confirm(config, jobs: jobs, endpoints: workerEndpoints, split: split, launch: launchCount, provider: providerName) {
     fail("aborted, nothing was run", code: 1)
 }
 
