@@ -32,6 +32,8 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var pty = false
     public var halt: String?
     public var provider: String?
+    public var joblog: String?
+    public var results: String?
     public var region: String?
     public var instanceType: String?
     public var image: String?
@@ -50,6 +52,7 @@ public struct RunFlags: Sendable {
     public var dryRun = false
     public var resume: Int?
     public var retry: Int?
+    public var status: Int?
     public var help = false
     public var version = false
     public init() {}
@@ -91,6 +94,9 @@ public enum Options {
         Spec(name: "boot-timeout", kind: .seconds, value: "SECONDS", help: "launched workers not reachable by then are destroyed (default 600)", task: true) { c, _, v in c.bootTimeout = Double(v)! },
         Spec(name: "halt", kind: .halt, value: "N|N%", help: "stop starting jobs after N failed jobs (or N% of all jobs); running jobs finish, the rest stay pending", task: true) { c, _, v in c.halt = v },
         Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer and it is declared dead (default 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
+        Spec(name: "joblog", kind: .text, value: "FILE", help: "append a line per finished job in GNU parallel's joblog format", task: true) { c, _, v in c.joblog = v },
+        Spec(name: "results", kind: .text, value: "DIR", help: "write DIR/<job number>/{stdout,stderr,exit,input,command,worker,timing} per finished job", task: true) { c, _, v in c.results = v },
+        Spec(name: "status", kind: .count(min: 1), value: "ID", help: "show session ID's state (also while it runs) and exit", task: false) { _, f, v in f.status = Int(v) },
         Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
         Spec(name: "host-key-policy", kind: .policy, value: "POLICY", help: "accept-new (default: record unknown keys, refuse changed ones), strict, or off", task: true) { c, _, v in c.hostKeyPolicy = v },
         Spec(name: "known-hosts", kind: .text, value: "FILE", help: "known_hosts file (default ~/.ssh/known_hosts)", task: true) { c, _, v in c.knownHosts = v },

@@ -86,6 +86,10 @@ public final class Runner {
         let out: Spool?
         let err: Spool?
         let final: Bool
+        var state = JobState.pending
+        /// Wall-clock start (Unix seconds) and run time, for --joblog and --results.
+        var started = 0.0
+        var seconds = 0.0
     }
 
     let config: TaskConfig
@@ -114,6 +118,8 @@ public final class Runner {
     private let haltLimit: Int?
     private let pingInterval: Double
     private let started = Date()
+    /// --joblog, opened at start with its header (GNU parallel's format).
+    private var joblog: AppendFile?
     // Launched workers: the provider, how many more to launch, and what each launched worker is.
     private let provider: Provider?
     private var toLaunch: Int
@@ -190,6 +196,12 @@ public final class Runner {
         if reset { for job in jobs where !job.finished { session.record([("reset", .int(job.spec.number))]) } }
         session.record([("run", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
+        if let path = config.joblog {
+            let fresh = !FileManager.default.fileExists(atPath: path)
+            joblog = try? AppendFile(path)
+            if joblog == nil { console.status("cloudtask: --joblog: cannot write \(path)") }
+            if fresh { joblog?.write(Array("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n".utf8)) }
+        }
     }
 
     /// One turn of the loop: waits up to `timeout` (at most until the next deadline) for events and handles them.
@@ -602,7 +614,9 @@ public final class Runner {
                 worker.phase = .retiring
             }
         }
-        completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err, final: final))
+        let seconds = monotonic() - started
+        completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err, final: final, state: state,
+                                      started: Date().timeIntervalSince1970 - seconds, seconds: seconds))
         if collectResults {
             results.append(JobResult(number: number, input: job.spec.input, text: job.spec.text, state: state, final: final,
                                      worker: worker.label, seconds: monotonic() - started, attempt: job.retried + (final ? 1 : 0),
@@ -767,17 +781,53 @@ public final class Runner {
                 if config.keepOrder { held[completion.number] = completion } else { printOutput(completion) }
             }
             if completion.final && config.lineBuffer { flushLineBuffer(completion.number) }
+            if completion.final { recordResult(completion, worker: worker, job: job) }
             console.status(completion.line)
         }
         completions.removeAll()
         if config.keepOrder {
             while nextToPrint <= jobs.count {
                 if let completion = held.removeValue(forKey: nextToPrint) { printOutput(completion) }
-                else if !jobs[nextToPrint - 1].finished || jobs[nextToPrint - 1].state == .lost { if jobs[nextToPrint - 1].state != .lost { break } }
+                else if !jobs[nextToPrint - 1].finished { break }
                 nextToPrint += 1
             }
         }
     }
+
+    /// --joblog (GNU parallel's format) and --results (a folder per job, named by its number only).
+    private func recordResult(_ completion: Completion, worker: Worker, job: Job) {
+        var exit = 0, signal = 0
+        switch completion.state {
+        case .exited(let code): exit = code
+        case .signaled(let name): exit = -1; signal = Runner.signalNumbers[name] ?? 0
+        case .timeout: exit = -1; signal = 15
+        default: exit = -1
+        }
+        let received = (completion.out?.count ?? 0) + (completion.err?.count ?? 0)
+        if let joblog {
+            let command = String(decoding: job.spec.text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
+            joblog.write(Array(String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n", completion.number, worker.label, completion.started,
+                                       completion.seconds, 0, received, exit, signal, command).utf8))
+        }
+        if let results = config.results {
+            let dir = results + "/" + String(completion.number)
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for (name, spool) in [("stdout", completion.out), ("stderr", completion.err)] {
+                FileManager.default.createFile(atPath: dir + "/" + name, contents: nil)
+                guard let file = FileHandle(forWritingAtPath: dir + "/" + name) else { continue }
+                spool?.forEachChunk { file.write(Data($0)) }
+                try? file.close()
+            }
+            let facts: [(String, [UInt8])] = [
+                ("exit", Array(completion.state.jobsFileText.utf8) + [10]), ("input", job.spec.input + [10]),
+                ("command", job.spec.text + [10]), ("worker", Array(worker.label.utf8) + [10]),
+                ("timing", Array(String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds).utf8)),
+            ]
+            for (name, bytes) in facts { FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) }
+        }
+    }
+
+    static let signalNumbers = ["HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9, "SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15]
 
     private func flushHeld() {
         for number in held.keys.sorted() { printOutput(held[number]!) }

@@ -102,6 +102,17 @@ public final class Session {
         lockDescriptor = -1
     }
 
+    /// The pid of the controller running session folder `path` now, if one does (its lock is held).
+    public static func holder(_ path: String) -> String? {
+        let fd = Foundation.open(path + "/lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Foundation.close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return nil }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = read(fd, &buffer, buffer.count)
+        return String(decoding: buffer.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// One controller per session: an flock on `lock`, which names the holder's pid.
     private func lock() throws {
         let lockPath = path + "/lock"

@@ -50,6 +50,35 @@ var (config, flags) = parsed
 if flags.help { print(Options.help(program: "cloudtask"), terminator: ""); exit(0) }
 if flags.version { print("cloudtask \(version)"); exit(0) }
 let sessionsRoot = config.sessions ?? home + "/.cloudtask"
+if let id = flags.status {
+    // Read-only: the journal replayed, the lock asked who holds it. Safe while the session runs.
+    let path = "\(sessionsRoot)/\(id)"
+    guard let bytes = FileManager.default.contents(atPath: path + "/journal") else { fail("no session \(id) in \(sessionsRoot)") }
+    let replay: Replay
+    do { replay = try Journal.replay(Array(bytes), name: path + "/journal") } catch { fail("\(error)") }
+    var counts = (ok: 0, failed: 0, timeouts: 0, lost: 0, running: 0, pending: 0)
+    for job in replay.jobs {
+        switch job.state {
+        case .exited(0): counts.ok += 1
+        case .exited, .signaled: counts.failed += 1
+        case .timeout: counts.timeouts += 1
+        case .lost: counts.lost += 1
+        case .running: counts.running += 1
+        case .pending: counts.pending += 1
+        }
+    }
+    let holder = Session.holder(path)
+    let total = replay.jobs.count
+    let done = total - counts.running - counts.pending
+    let state = holder.map { "running (pid \($0))" } ?? (counts.running + counts.pending == 0 ? "finished" : "stopped")
+    print("session \(id): \(state), \(done)/\(total) done: \(counts.ok) OK, \(counts.failed) failed, \(counts.timeouts) timeouts, \(counts.lost) lost, \(holder == nil ? 0 : counts.running) running, \(counts.pending + (holder == nil ? counts.running : 0)) pending")
+    if let conf = FileManager.default.contents(atPath: path + "/conf"), let saved = try? JSONDecoder().decode(TaskConfig.self, from: conf) {
+        print("command: \(saved.command.joined(separator: " "))")
+    }
+    for note in replay.notes { print("note: \(note)") }
+    exit(0)
+}
+
 var session: Session?
 var saved: [SavedJob]?
 var jobs: [JobSpec]

@@ -1,0 +1,68 @@
+// Machine-readable results through the built cloudtask: --joblog (read back by GNU parallel), --results,
+// and --status from another process while a session runs.
+import Foundation
+import XCTest
+
+final class ReportTests: IntegrationCase {
+    func testJoblogIsGNUParallelsFormatAndItsResumeReadsIt() throws {
+        let joblog = home + "/joblog"
+        let r = try cloudtask(["--joblog=\(joblog)", "sh", "-c", "echo out $0; exit $(($0 == 2))"], lines: ["1", "2", "3", "4"])
+        XCTAssertEqual(r.status, 1)
+        let lines = file(joblog).split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(lines.first, ["Seq", "Host", "Starttime", "JobRuntime", "Send", "Receive", "Exitval", "Signal", "Command"])
+        XCTAssertEqual(lines.count, 5)
+        for fields in lines.dropFirst() {
+            XCTAssertEqual(fields.count, 9, "\(fields)")
+            let seq = Int(fields[0])!
+            XCTAssertTrue(fields[1].hasPrefix("127.0.1."))
+            XCTAssertGreaterThan(Double(fields[2])!, 1_700_000_000)
+            XCTAssertGreaterThanOrEqual(Double(fields[3])!, 0)
+            XCTAssertEqual(fields[5], String("out \(seq)\n".utf8.count))
+            XCTAssertEqual(fields[6], seq == 2 ? "1" : "0")
+            XCTAssertEqual(fields[7], "0")
+            XCTAssertEqual(fields[8], "sh -c 'echo out $0; exit $(($0 == 2))' \(seq)")
+        }
+        // GNU parallel's --resume skips every Seq the joblog has; --resume-failed reruns only the failed one.
+        let parallel = Process()
+        parallel.executableURL = URL(fileURLWithPath: "/usr/bin/parallel")
+        parallel.arguments = ["--will-cite", "--joblog", joblog, "--resume-failed", "echo", "rerun", "{}"]
+        let input = Pipe(), output = Pipe()
+        parallel.standardInput = input
+        parallel.standardOutput = output
+        try parallel.run()
+        input.fileHandleForWriting.write(Data("1\n2\n3\n4\n".utf8))
+        try input.fileHandleForWriting.close()
+        let rerun = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        parallel.waitUntilExit()
+        XCTAssertEqual(rerun, "rerun 2\n")
+    }
+
+    func testResultsFolderPerJobNumberNeverPerJobText() throws {
+        let results = home + "/results"
+        let r = try cloudtask(["--results=\(results)", "sh", "-c", "echo out; echo err >&2; exit 3; : $0"], workers: "127.0.1.1",
+                              lines: ["../../etc/passwd", "'a\tb'"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: results).sorted(), ["1", "2"])
+        XCTAssertEqual(file(results + "/1/stdout"), "out\n")
+        XCTAssertEqual(file(results + "/1/stderr"), "err\n")
+        XCTAssertEqual(file(results + "/1/exit"), "EXIT=3\n")
+        XCTAssertEqual(file(results + "/1/input"), "../../etc/passwd\n")
+        XCTAssertEqual(file(results + "/2/input"), "'a\tb'\n")
+        XCTAssertEqual(file(results + "/1/worker"), "127.0.1.1\n")
+        XCTAssertTrue(file(results + "/1/timing").hasPrefix("start "), file(results + "/1/timing"))
+    }
+
+    func testStatusFromAnotherProcessWhileTheSessionRuns() throws {
+        var during: Result?
+        _ = try cloudtask(["sh", "-c", "sleep $0"], workers: "127.0.1.1", lines: ["0", "3", "3"]) { process in
+            self.waitWhile(tries: 100, every: 0.05) { !self.sessionFile(1, "journal").contains("\"end\":1") }
+            during = try? self.run(["--sessions=\(self.sessions)", "--status=1"])
+        }
+        XCTAssertEqual(during?.status, 0)
+        XCTAssertTrue(during?.out.hasPrefix("session 1: running (pid ") ?? false, during?.out ?? "")
+        XCTAssertTrue(during?.out.contains("1/3 done: 1 OK, 0 failed, 0 timeouts, 0 lost, 1 running, 1 pending") ?? false, during?.out ?? "")
+        let after = try run(["--sessions=\(sessions)", "--status=1"])
+        XCTAssertTrue(after.out.hasPrefix("session 1: finished, 3/3 done: 3 OK"), after.out)
+        XCTAssertEqual(try run(["--sessions=\(sessions)", "--status=5"]).status, 2)
+    }
+}
