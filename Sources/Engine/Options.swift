@@ -33,6 +33,8 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var halt: String?
     public var provider: String?
     public var joblog: String?
+    public var quiet: Bool?
+    public var verbose: Bool?
     public var results: String?
     public var region: String?
     public var instanceType: String?
@@ -104,6 +106,8 @@ public enum Options {
         Spec(name: "keep-order", kind: .flag, value: "", help: "print job output in input order (default: as jobs finish)", task: true) { c, _, _ in c.keepOrder = true },
         Spec(name: "line-buffer", kind: .flag, value: "", help: "print output line by line as it comes, instead of per job", task: true) { c, _, _ in c.lineBuffer = true },
         Spec(name: "pty", kind: .flag, value: "", help: "run jobs on a terminal: stdout and stderr merged, as the original did", task: true) { c, _, _ in c.pty = true },
+        Spec(name: "quiet", kind: .flag, value: "", help: "no per-job status lines or progress on stderr (the session log keeps them); the summary stays", task: true) { c, _, _ in c.quiet = true },
+        Spec(name: "verbose", kind: .flag, value: "", help: "also show connections and setup steps", task: true) { c, _, _ in c.verbose = true },
         Spec(name: "force", kind: .flag, value: "", help: "do not ask for confirmation", task: false) { _, f, _ in f.force = true },
         Spec(name: "dry-run", kind: .flag, value: "", help: "print the jobs as they would run and the workers, then exit", task: false) { _, f, _ in f.dryRun = true },
         Spec(name: "resume", kind: .count(min: 1), value: "ID", help: "continue session ID: run its jobs that did not finish", task: false) { _, f, v in f.resume = Int(v) },

@@ -69,22 +69,56 @@ struct LinePrefixer {
     }
 }
 
-/// The user's terminal side: job output to stdout/stderr, status lines to stderr and the session log.
+/// The user's terminal side: job output to stdout/stderr, status lines to stderr and the session log,
+/// and on a terminal a live progress line that is cleared before anything else is written.
 /// Each write is one write(2) of whole lines, so lines never interleave mid-line.
 final class Console {
-    let stdout = FileHandleWriter(fd: 1)
-    let stderr = FileHandleWriter(fd: 2)
+    private let out = FileHandleWriter(fd: 1)
+    private let err = FileHandleWriter(fd: 2)
     var session: Session?
+    /// --quiet: per-job status lines go to the session log only.
+    var quiet = false
+    /// --verbose: connection and setup steps are shown too.
+    var verbose = false
+    /// Draw the progress line (stderr is a terminal and not --quiet).
+    var progress = false
+    private var progressShown = false
+    private var lastDrawn = 0.0
 
-    /// A status line: to stderr and the session log.
-    func status(_ line: String) {
+    /// Job output for stdout.
+    func stdout(_ bytes: [UInt8]) { clearProgress(); out.write(bytes) }
+
+    /// Job output for stderr.
+    func stderr(_ bytes: [UInt8]) { clearProgress(); err.write(bytes) }
+
+    /// A status line: to stderr (unless quiet and not `always`) and the session log.
+    func status(_ line: String, always: Bool = false) {
         let bytes = Array((line + "\n").utf8)
-        stderr.write(bytes)
+        if !quiet || always { clearProgress(); err.write(bytes) }
         session?.log.write(bytes)
+    }
+
+    /// A detail shown with --verbose; always in the session log.
+    func detail(_ line: String) {
+        if verbose { status(line) } else { logOnly(line) }
     }
 
     /// A line for the session log only.
     func logOnly(_ line: String) { session?.log.write(Array((line + "\n").utf8)) }
+
+    /// Redraws the progress line, at most five times a second.
+    func drawProgress(_ text: @autoclosure () -> String, now: Double) {
+        guard progress, now - lastDrawn >= 0.2 else { return }
+        lastDrawn = now
+        err.write(Array(("\r\u{1B}[K" + text()).utf8))
+        progressShown = true
+    }
+
+    func clearProgress() {
+        guard progressShown else { return }
+        err.write(Array("\r\u{1B}[K".utf8))
+        progressShown = false
+    }
 }
 
 /// "2026-11-29 08:40:01" in local time.

@@ -129,6 +129,8 @@ public final class Runner {
     private let ledger: Ledger
     private var launched: [Int: Instance] = [:]
     private var handledInterrupts = Runner.interrupts
+    /// Jobs finished before this run (a resume), left out of its rate.
+    private lazy var initiallyDone = jobs.filter(\.finished).count
     /// Jobs already in the journal (all of them when resuming); the rest are journaled by `start`.
     private var journaled = 0
     private var startedRun = false
@@ -158,6 +160,9 @@ public final class Runner {
         self.console = Console()
         self.fresh = fresh
         console.session = session
+        console.quiet = config.quiet == true
+        console.verbose = config.verbose == true
+        console.progress = config.quiet != true && isatty(2) == 1
         self.jobs = saved.map(Job.init)
         self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: config.slots) }
         self.split = split
@@ -218,6 +223,7 @@ public final class Runner {
         ensureWorkers()
         dispatch()
         if done() { return false }
+        console.drawProgress(progressText(), now: monotonic())
         let events = transport.wait(timeout: min(timeout, waitTimeout()))
         for event in events { handle(event) }
         expireDeadlines()
@@ -228,8 +234,27 @@ public final class Runner {
         return true
     }
 
+    /// "[done/total] 3 failed, 4 running, 12.5 jobs/s, ETA 0:42, 2 workers".
+    private func progressText() -> String {
+        let total = jobs.count
+        var done = 0, failed = 0
+        for job in jobs where job.finished {
+            done += 1
+            if job.state != .exited(0) { failed += 1 }
+        }
+        let running = ops.values.filter { if case .job = $0 { return true }; return false }.count
+        let elapsed = Date().timeIntervalSince(started)
+        let doneHere = max(0, done - initiallyDone)
+        let rate = elapsed > 0 ? Double(doneHere) / elapsed : 0
+        let eta = rate > 0 ? Int(Double(total - done) / rate) : -1
+        let up = workers.filter { $0.phase == .ready || $0.phase == .retiring }.count
+        let etaText = eta >= 0 ? String(format: "%d:%02d", eta / 60, eta % 60) : "?"
+        return String(format: "[%d/%d] %d failed, %d running, %.1f jobs/s, ETA %@, %d workers up", done, total, failed, running, rate, etaText, up)
+    }
+
     /// Closes the run: journal, remaining output, the jobs view, the summary line.
     public func finish() -> RunSummary {
+        console.clearProgress()
         destroyReleased(all: true)
         session.record([("stop", .int(Int(getpid()))), ("at", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
@@ -329,6 +354,7 @@ public final class Runner {
 
     private func connected(_ worker: Worker, viaAgent: Bool) {
         guard worker.phase == .connecting else { return }
+        console.detail("\(worker.label): connected as \(worker.endpoint.user)\(viaAgent ? " (ssh-agent)" : "")")
         worker.viaAgent = viaAgent || staleKey
         worker.lastHeard = monotonic()
         if aborting { return teardown(worker) }
@@ -357,6 +383,7 @@ public final class Runner {
         }
         let step = worker.steps.removeFirst()
         guard let command = command(for: step) else { return nextStep(worker) }
+        console.detail("\(worker.label): \(worker.phase == .setup ? "setup" : "cleanup"): \(step)")
         let op = nextOp
         nextOp += 1
         let limit = worker.phase == .teardown && aborting ? 15 : config.timeout
@@ -836,10 +863,10 @@ public final class Runner {
 
     private func printOutput(_ completion: Completion) {
         let prefix = config.tag ? jobs[completion.number - 1].spec.input + [9] : []
-        for (spool, writer) in [(completion.out, console.stdout), (completion.err, console.stderr)] {
+        for (spool, toStdout) in [(completion.out, true), (completion.err, false)] {
             guard let spool, spool.count > 0 else { continue }
             var prefixer = LinePrefixer(prefix: prefix)
-            spool.forEachChunk { writer.write(prefixer.feed($0)) }
+            spool.forEachChunk { toStdout ? console.stdout(prefixer.feed($0)) : console.stderr(prefixer.feed($0)) }
         }
     }
 
@@ -851,7 +878,7 @@ public final class Runner {
             let lines = Array(pending[...last])
             pending.removeFirst(last + 1)
             var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
-            (stream == .stdout ? console.stdout : console.stderr).write(prefixer.feed(lines))
+            if stream == .stdout { console.stdout(prefixer.feed(lines)) } else { console.stderr(prefixer.feed(lines)) }
         }
         if stream == .stdout { buffers.out = pending } else { buffers.err = pending }
         lineBuffers[number] = buffers
@@ -860,9 +887,9 @@ public final class Runner {
     private func flushLineBuffer(_ number: Int) {
         guard let buffers = lineBuffers.removeValue(forKey: number) else { return }
         var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
-        if !buffers.out.isEmpty { console.stdout.write(prefixer.feed(buffers.out)) }
+        if !buffers.out.isEmpty { console.stdout(prefixer.feed(buffers.out)) }
         prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
-        if !buffers.err.isEmpty { console.stderr.write(prefixer.feed(buffers.err)) }
+        if !buffers.err.isEmpty { console.stderr(prefixer.feed(buffers.err)) }
     }
 
     // MARK: - Session files
@@ -913,10 +940,10 @@ public final class Runner {
         }
         summary.seconds = session.previousSeconds + Date().timeIntervalSince(started)
         let bad = summary.total - summary.ok
-        console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK")
+        console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK", always: true)
         if summary.pending > 0 {
             let reason = halted ? " (halted)" : workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
-            console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)")
+            console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)", always: true)
         }
         return summary
     }

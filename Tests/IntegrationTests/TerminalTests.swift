@@ -40,4 +40,25 @@ final class TerminalTests: IntegrationCase {
         XCTAssertEqual(file(home + "/out").split(separator: "\n").sorted(), ["a", "b"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: sessions), ["1"], "the refused run created no session")
     }
+
+    func testProgressLineOnATerminalAndNotWhenPiped() throws {
+        let command = "cd \(home) && seq 12 | \(Env.binary) \(base.joined(separator: " ")) --force --workers=127.0.1.1 sh -c 'sleep 0.3' >/dev/null; sleep 30"
+        let name = tmux(command)
+        defer { shell("tmux kill-session -t \(name)") }
+        var shown = ""
+        waitWhile(tries: 100, every: 0.05) {
+            shown = self.screen(name)
+            return shown.range(of: #"\[\d+/12\] 0 failed, 1 running, [0-9.]+ jobs/s, ETA [0-9?:]+, 1 workers up"#, options: .regularExpression) == nil
+        }
+        XCTAssertNotNil(shown.range(of: #"\[\d+/12\] 0 failed, 1 running"#, options: .regularExpression), shown)
+        waitWhile(tries: 200, every: 0.05) { !self.screen(name).contains("0/12 !OK") }
+        XCTAssertFalse(screen(name).contains("[12/12]"), "the progress line is cleared at the end: \(screen(name))")
+        // Piped: plain lines only.
+        let piped = try cloudtask(["sh", "-c", "sleep 0.3; : $0"], workers: "127.0.1.1", lines: ["1", "2", "3"])
+        XCTAssertFalse(piped.stderr.contains("\u{1B}[K") || piped.stderr.contains("jobs/s"), piped.stderr)
+        let quiet = try cloudtask(["--quiet", "true"], workers: "127.0.1.1", lines: ["1"])
+        XCTAssertEqual(quiet.stderr.split(separator: "\n").count, 1, quiet.stderr)
+        XCTAssertTrue(quiet.stderr.contains("0/1 !OK"), quiet.stderr)
+        XCTAssertTrue(sessionFile(3, "log").contains("127.0.1.1: exit 0 # true 1"), "quiet lines still reach the session log")
+    }
 }
