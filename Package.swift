@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "cloudtask", targets: ["cloudtask"]),
         .executable(name: "ctsh", targets: ["ctsh"]),
         .executable(name: "cloudtask-destroy-workers", targets: ["cloudtask-destroy-workers"]),
+        .executable(name: "cloudtask-logalyzer", targets: ["cloudtask-logalyzer"]),
     ],
     targets: [
         // MARK: - C libraries, one system-library target each
@@ -32,6 +33,7 @@ let package = Package(
         // MARK: - Front ends
         .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "LuaShell"]),
         .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
+        .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests

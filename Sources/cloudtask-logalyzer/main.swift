@@ -1,0 +1,2 @@
+// cloudtask-logalyzer: being written.
+print("cloudtask-logalyzer: not yet")
