@@ -26,12 +26,13 @@ let package = Package(
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "Providers", dependencies: ["Engine", "HTTP"]),
+        .target(name: "Reports", dependencies: ["Engine", "HTTP", "LuaVM"]),
 
         // MARK: - Bindings: the engine as Lua functions, and the REPL
         .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor", "Providers", "HTTP"]),
 
         // MARK: - Front ends
-        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "LuaShell"]),
+        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "LuaShell", "Reports"]),
         .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
         .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),

@@ -33,6 +33,7 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var halt: String?
     public var provider: String?
     public var joblog: String?
+    public var reports: [String]?
     public var quiet: Bool?
     public var verbose: Bool?
     public var results: String?
@@ -61,7 +62,7 @@ public struct RunFlags: Sendable {
 }
 
 public enum Options {
-    enum Kind: Sendable { case flag, halt, provider, count(min: Int), seconds, port, text, file, directory, policy, workers }
+    enum Kind: Sendable { case flag, halt, provider, report, count(min: Int), seconds, port, text, file, directory, policy, workers }
 
     struct Spec: Sendable {
         let name: String
@@ -96,6 +97,7 @@ public enum Options {
         Spec(name: "boot-timeout", kind: .seconds, value: "SECONDS", help: "launched workers not reachable by then are destroyed (default 600)", task: true) { c, _, v in c.bootTimeout = Double(v)! },
         Spec(name: "halt", kind: .halt, value: "N|N%", help: "stop starting jobs after N failed jobs (or N% of all jobs); running jobs finish, the rest stay pending", task: true) { c, _, v in c.halt = v },
         Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer and it is declared dead (default 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
+        Spec(name: "report", kind: .report, value: "HOOK", help: "when the session ends (also after an abort): 'mail: FROM TO...', 'sh: COMMAND' or 'lua: FILE-or-CODE'; may be repeated", task: true) { c, _, v in c.reports = (c.reports ?? []) + [v] },
         Spec(name: "joblog", kind: .text, value: "FILE", help: "append a line per finished job in GNU parallel's joblog format", task: true) { c, _, v in c.joblog = v },
         Spec(name: "results", kind: .text, value: "DIR", help: "write DIR/<job number>/{stdout,stderr,exit,input,command,worker,timing} per finished job", task: true) { c, _, v in c.results = v },
         Spec(name: "status", kind: .count(min: 1), value: "ID", help: "show session ID's state (also while it runs) and exit", task: false) { _, f, v in f.status = Int(v) },
@@ -210,6 +212,9 @@ public enum Options {
                 throw UsageError("\(source)=\(raw): unknown provider (known: local, ec2, or a FILE.lua)")
             }
             return value
+        case .report:
+            if let problem = ReportSpec.validate(raw) { throw UsageError("\(source): \(problem)") }
+            return raw
         case .halt:
             let number = value.hasSuffix("%") ? String(value.dropLast()) : value
             guard let n = Double(number), n > 0, n.isFinite, value.hasSuffix("%") ? n <= 100 : Int(number) != nil else {

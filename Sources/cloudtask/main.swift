@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import LuaShell
 import Providers
+import Reports
 import SSH
 
 let version = "0.1.0"
@@ -198,4 +199,15 @@ if let saved {
     runner = Runner(config: config, jobs: jobs, endpoints: workerEndpoints, split: split, transport: transport, session: runSession,
                     provider: provider, launch: launchCount)
 }
-exit(runner.run().exitCode)
+let summary = runner.run()
+if let hooks = config.reports, !hooks.isEmpty {
+    // The session is saved; hooks only report on it, and their failures never change the exit status.
+    let replay = FileManager.default.contents(atPath: runSession.path + "/journal").flatMap { try? Journal.replay(Array($0), name: "journal") }
+    let facts = ReportHooks.Facts(id: runSession.id, path: runSession.path, config: config, jobs: replay?.jobs ?? [],
+                                  seconds: summary.seconds, exitCode: summary.exitCode)
+    let body = ReportHooks.body(sessionPath: runSession.path)
+    ReportHooks.run(hooks, facts: facts, body: body, environment: environment) { problem in
+        FileHandle.standardError.write(Data("cloudtask: \(problem)\n".utf8))
+    }
+}
+exit(summary.exitCode)
