@@ -157,10 +157,15 @@ public final class Bindings {
             guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
             let config = try self.config(from: table, base: try self.environmentConfig(), function: "task")
             let endpoints = try self.endpoints(config)
-            guard !endpoints.isEmpty else { throw BindingError("task: no workers (give workers = {...} or a pool)") }
+            guard !endpoints.isEmpty || config.provider != nil else { throw BindingError("task: no workers (give workers = {...}, a pool, or a provider)") }
+            let split = config.split ?? max(1, endpoints.count)
+            guard split <= endpoints.count || config.provider != nil else {
+                throw BindingError("task: split = \(split) exceeds the \(endpoints.count) workers given; launching more needs a provider")
+            }
             let session = try Session.create(root: config.sessions ?? self.sessionsRoot, config: config)
-            let runner = Runner(config: config, jobs: [], endpoints: endpoints, split: config.split ?? endpoints.count,
-                                transport: self.transport(config), session: session)
+            let provider = try config.provider.map { try ProviderFactory.make($0, sessionPath: session.path, config: config, environment: self.environment) }
+            let runner = Runner(config: config, jobs: [], endpoints: endpoints, split: split, transport: self.transport(config), session: session,
+                                provider: provider, launch: max(0, split - endpoints.count))
             return [.integer(self.keep(TaskHandle(runner: runner, session: session, command: config.command))), .integer(session.id)]
         }
         lua.register("__ct_resume") { [unowned self] call in
@@ -177,9 +182,12 @@ public final class Bindings {
             }
             let endpoints = try self.endpoints(config)
             let pending = jobs.filter { !$0.state.finished }.count
-            let runner = Runner(config: config, saved: jobs, fresh: false, endpoints: endpoints,
-                                split: max(1, min(config.split ?? endpoints.count, pending)), transport: self.transport(config),
-                                session: session, reset: retry)
+            let providerName = config.provider ?? (endpoints.isEmpty ? "local" : nil)
+            let provider = try providerName.map { try ProviderFactory.make($0, sessionPath: session.path, config: config, environment: self.environment) }
+            if let provider { _ = ProviderFactory.destroyLeftovers(sessionPath: session.path, provider: provider) }
+            let split = max(1, min(config.split ?? max(1, endpoints.count), pending))
+            let runner = Runner(config: config, saved: jobs, fresh: false, endpoints: endpoints, split: split, transport: self.transport(config),
+                                session: session, reset: retry, provider: provider, launch: max(0, split - endpoints.count))
             let note = replay.generatorOpen ? "its job generator had not finished: inputs it had not produced yet are not known to the session" : ""
             return [.integer(self.keep(TaskHandle(runner: runner, session: session, command: config.command))), .integer(id),
                     .integer(pending), .string(note)]

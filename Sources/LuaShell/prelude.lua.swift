@@ -149,7 +149,8 @@ local background = {}
 local task_fields = {command = true, jobs = true, workers = true, split = true, slots = true, timeout = true, retries = true,
   strikes = true, pre = true, post = true, overlay = true, on_result = true, halt = true, ping_interval = true, tag = true,
   keep_order = true, line_buffer = true, pty = true, user = true, port = true, identity = true, host_key_policy = true,
-  known_hosts = true, sessions = true}
+  known_hosts = true, sessions = true, provider = true, boot_timeout = true, report = true, joblog = true, results = true,
+  quiet = true, verbose = true}
 
 function task(spec)
   argcheck("task", 1, spec, "table")

@@ -42,15 +42,11 @@ let live = ledger.live()
 if live.isEmpty { print("session \(id): no live instances"); exit(0) }
 var left = 0
 for (providerName, instances) in Dictionary(grouping: live, by: \.provider) {
+    let conf = FileManager.default.contents(atPath: path + "/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) } ?? TaskConfig()
+    let name = providerName.hasPrefix("lua:") ? conf.provider ?? providerName : providerName
     let provider: Provider
-    if providerName == "local" {
-        provider = LocalProvider(sessionPath: path, user: instances[0].user, sessionKey: path + "/launch_key")
-    } else if providerName.hasPrefix("lua:"), let conf = FileManager.default.contents(atPath: path + "/conf"),
-              let file = (try? JSONDecoder().decode(TaskConfig.self, from: conf))?.provider,
-              let lua = try? LuaProvider(file: file, sessionPath: path, sessionKey: path + "/launch_key") {
-        provider = lua
-    } else {
-        FileHandle.standardError.write(Data("cloudtask-destroy-workers: cannot load provider \(providerName) for \(instances.map(\.id))\n".utf8))
+    do { provider = try ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) } catch {
+        FileHandle.standardError.write(Data("cloudtask-destroy-workers: cannot load provider \(providerName) for \(instances.map(\.id)): \(error)\n".utf8))
         left += instances.count
         continue
     }

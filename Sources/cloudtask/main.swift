@@ -172,23 +172,12 @@ signal(SIGTERM, onSignal)
 // Instances a killed run left are destroyed before anything else; a fresh launch replaces them.
 var provider: Provider?
 if let providerName {
-    let key = runSession.path + "/launch_key"
-    if !LocalCommand.makeKey(at: key, comment: "cloudtask-launch-\(runSession.id)") {
-        fail("cannot make the session's launch key with ssh-keygen", code: 1)
+    do { provider = try ProviderFactory.make(providerName, sessionPath: runSession.path, config: config, environment: environment) } catch {
+        fail("--provider=\(providerName): \(error)", code: 2)
     }
-    let chosen: Provider
-    if providerName.hasSuffix(".lua") {
-        do { chosen = try LuaProvider(file: providerName, sessionPath: runSession.path, sessionKey: key) } catch { fail("--provider=\(providerName): \(error)", code: 2) }
-    } else {
-        chosen = LocalProvider(sessionPath: runSession.path, user: environment["USER"] ?? NSUserName(), sessionKey: key)
-    }
-    let leftovers = Ledger(sessionPath: runSession.path).live()
-    if !leftovers.isEmpty {
-        let failures = chosen.destroy(leftovers)
-        for instance in leftovers where failures[instance.id] == nil { try? Ledger(sessionPath: runSession.path).record("destroyed", instance) }
-        FileHandle.standardError.write(Data("cloudtask: destroyed \(leftovers.count - failures.count) workers left by an earlier run of session \(runSession.id)\n".utf8))
-    }
-    provider = chosen
+    let (destroyed, failures) = ProviderFactory.destroyLeftovers(sessionPath: runSession.path, provider: provider!)
+    if destroyed > 0 { FileHandle.standardError.write(Data("cloudtask: destroyed \(destroyed) workers left by an earlier run of session \(runSession.id)\n".utf8)) }
+    for (id, why) in failures { FileHandle.standardError.write(Data("cloudtask: cannot destroy \(id) left by an earlier run: \(why)\n".utf8)) }
 }
 
 let runner: Runner

@@ -200,4 +200,15 @@ final class ShellTests: IntegrationCase {
         let live = (try FileManager.default.contentsOfDirectory(atPath: sessions)).filter { file(sessions + "/\($0)/instances").contains("launch") }
         XCTAssertEqual(live.count, 2, "each launched pool has a session with a ledger")
     }
+
+    func testTasksLaunchWorkersWithAProvider() throws {
+        let r = try script("""
+        local s = task{command = "echo", jobs = {"a", "b", "c"}, provider = "local", split = 2}:run()
+        print(s.ok, s.session)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.hasSuffix("3\t1\n"), r.out)
+        XCTAssertEqual(r.stderr.components(separatedBy: "destroyed worker local-1-").count - 1, 2, r.stderr)
+        XCTAssertEqual(remoteProcesses(sessions + "/"), [])
+    }
 }

@@ -1,0 +1,30 @@
+// Providers by name, for every front end: `local`, `ec2`, or a `FILE.lua`.
+import Engine
+import Foundation
+import Providers
+
+public enum ProviderFactory {
+    /// The provider `name` for session folder `sessionPath`, with the session's launch key (made if missing).
+    public static func make(_ name: String, sessionPath: String, config: TaskConfig, environment: [String: String]) throws -> Provider {
+        let key = sessionPath + "/launch_key"
+        guard LocalCommand.makeKey(at: key, comment: "cloudtask-launch-" + (sessionPath as NSString).lastPathComponent) else {
+            throw ProviderError("cannot make the session's launch key with ssh-keygen")
+        }
+        let user = environment["USER"] ?? NSUserName()
+        if name.hasSuffix(".lua") { return try LuaProvider(file: name, sessionPath: sessionPath, sessionKey: key) }
+        switch name {
+        case "local": return LocalProvider(sessionPath: sessionPath, user: user, sessionKey: key)
+        default: throw ProviderError("unknown provider \(name)")
+        }
+    }
+
+    /// Destroys what session `sessionPath`'s ledger holds alive; returns how many were destroyed and the failures.
+    public static func destroyLeftovers(sessionPath: String, provider: Provider) -> (destroyed: Int, failures: [String: String]) {
+        let ledger = Ledger(sessionPath: sessionPath)
+        let live = ledger.live()
+        guard !live.isEmpty else { return (0, [:]) }
+        let failures = provider.destroy(live)
+        for instance in live where failures[instance.id] == nil { try? ledger.record("destroyed", instance) }
+        return (live.count - failures.count, failures)
+    }
+}
