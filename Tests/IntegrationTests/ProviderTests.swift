@@ -116,4 +116,34 @@ final class ProviderTests: IntegrationCase {
         }
         XCTAssertEqual(answer?.out, "200\t\"hello from the api\"\t\"text/plain\"\n", answer?.stderr ?? "")
     }
+
+    func testADeadLaunchedWorkerIsDestroyedAndReplaced() throws {
+        let marker = unique()
+        let r = try run(["--sessions=\(sessions)", "--split=1", "sh", "-c", "sleep 2; echo done $0"], stdin: Array("\(marker)1\n\(marker)2\n".utf8)) { _ in
+            self.waitWhile(tries: 200, every: 0.05) { self.remoteProcesses(marker).isEmpty }
+            // Kill the launched worker's sshd and its sessions: the worker dies mid-job.
+            let pid = self.file(self.sessions + "/1/local/1/sshd.pid").trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertEqual(self.shell("kill -9 \(pid) $(ps -o pid= --ppid \(pid)) $(for p in $(ps -o pid= --ppid \(pid)); do ps -o pid= --ppid $p; done)"), 0)
+        }
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("worker died"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("launched worker local-1-2"), "a replacement is launched: \(r.stderr)")
+        XCTAssertEqual(r.out.split(separator: "\n").sorted(), ["done \(marker)1", "done \(marker)2"])
+        XCTAssertEqual(Ledger(events: ledgerEvents()).alive, [], "every launched worker is destroyed")
+        XCTAssertEqual(sessionSSHDs(), [])
+    }
+}
+
+/// Which instances a list of "id event" ledger lines leaves alive.
+struct Ledger {
+    let alive: [String]
+    init(events: [String]) {
+        var alive: [String] = []
+        for event in events {
+            let parts = event.split(separator: " ")
+            if parts[1] == "launch" { alive.append(String(parts[0])) }
+            if parts[1] == "destroyed" { alive.removeAll { $0 == parts[0] } }
+        }
+        self.alive = alive
+    }
 }
