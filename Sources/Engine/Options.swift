@@ -86,7 +86,7 @@ public enum Options {
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
         Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
         Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
-        Spec(name: "provider", kind: .provider, value: "NAME", help: "launch workers with this provider when --split exceeds the workers given: local (private sshd workers on 127.0.1.x; the default when no --workers are given)", task: true) { c, _, v in c.provider = v },
+        Spec(name: "provider", kind: .provider, value: "NAME", help: "launch workers with this provider when --split exceeds the workers given: local (private sshd workers on 127.0.1.x; the default when no --workers are given), ec2, or a FILE.lua", task: true) { c, _, v in c.provider = v },
         Spec(name: "region", kind: .text, value: "REGION", help: "ec2: region (default $AWS_REGION, else us-east-1)", task: true) { c, _, v in c.region = v },
         Spec(name: "instance-type", kind: .text, value: "TYPE", help: "ec2: instance type (default t3.micro)", task: true) { c, _, v in c.instanceType = v },
         Spec(name: "image", kind: .text, value: "AMI", help: "ec2: image id (required for ec2)", task: true) { c, _, v in c.image = v },

@@ -256,6 +256,7 @@ public final class Runner {
     public func finish() -> RunSummary {
         console.clearProgress()
         destroyReleased(all: true)
+        destroyUnhanded()
         session.record([("stop", .int(Int(getpid()))), ("at", .double(Date().timeIntervalSince1970))])
         session.syncJournal()
         flushCompletions()
@@ -490,7 +491,8 @@ public final class Runner {
                 launching -= 1
                 try? ledger.record("up", instance)
                 let endpoint = Endpoint(label: "\(instance.host):\(instance.port)", host: instance.host, port: instance.port, user: instance.user,
-                                        identityFiles: [provider.identity], pinnedKnownHosts: provider.knownHosts,
+                                        identityFiles: [provider.identity] + (config.sshIdentity.map { [$0] } ?? []),
+                                        pinnedKnownHosts: provider.knownHosts,
                                         pinnedPolicy: provider.hostKeyPolicy)
                 let worker = Worker(id: workers.count, endpoint: endpoint, slots: config.slots)
                 workers.append(worker)
@@ -519,6 +521,22 @@ public final class Runner {
             if workers[id].phase == .failed && !all && !aborting && !halted && !queue.isEmpty && replacements < 3 * max(1, split) {
                 replacements += 1
                 toLaunch += 1
+            }
+        }
+    }
+
+    /// Instances the ledger holds alive that never became workers (still booting, or a launch whose answer was lost).
+    private func destroyUnhanded() {
+        guard let provider else { return }
+        let live = ledger.live()
+        guard !live.isEmpty else { return }
+        let failures = provider.destroy(live)
+        for instance in live {
+            if let why = failures[instance.id] {
+                console.status("\(provider.name): cannot destroy \(instance.id): \(why); run cloudtask-destroy-workers --session \(session.id)", always: true)
+            } else {
+                try? ledger.record("destroyed", instance)
+                console.status("\(provider.name): destroyed \(instance.id), launched but never used")
             }
         }
     }

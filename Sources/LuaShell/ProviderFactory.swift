@@ -14,8 +14,16 @@ public enum ProviderFactory {
         if name.hasSuffix(".lua") { return try LuaProvider(file: name, sessionPath: sessionPath, sessionKey: key) }
         switch name {
         case "local": return LocalProvider(sessionPath: sessionPath, user: user, sessionKey: key)
+        case "ec2":
+            return try EC2Provider(sessionPath: sessionPath, sessionID: sessionTag(sessionPath), sessionKey: key, config: config,
+                                   environment: environment)
         default: throw ProviderError("unknown provider \(name)")
         }
+    }
+
+    /// The `cloudtask:session` tag: unique across users, machines and sessions folders sharing one cloud account.
+    static func sessionTag(_ sessionPath: String) -> String {
+        ProcessInfo.processInfo.hostName + ":" + sessionPath
     }
 
     /// Destroys what session `sessionPath`'s ledger holds alive; returns how many were destroyed and the failures.

@@ -89,6 +89,7 @@ public final class LocalProvider: Provider, @unchecked Sendable {
     }
 
     public func destroy(_ instances: [Instance]) -> [String: String] {
+        starting.sync(flags: .barrier) {}  // starts still in flight finish first, so none comes up after its destroy
         var failures: [String: String] = [:]
         for instance in instances {
             let dir = sessionPath + "/local/" + String(instance.id.split(separator: "-").last ?? "")
