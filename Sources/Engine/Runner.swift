@@ -609,7 +609,8 @@ public final class Runner {
         let dir = session.path
         ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
                        deadline: config.timeout > 0 ? monotonic() + config.timeout : nil, out: Spool(directory: dir), err: Spool(directory: dir))
-        session.record([("start", .int(job.spec.number)), ("worker", .string(worker.label)), ("attempt", .int(job.retried + 1))])
+        session.record([("start", .int(job.spec.number)), ("worker", .string(worker.label)), ("attempt", .int(job.retried + 1)),
+                        ("at", .double(Date().timeIntervalSince1970))])
         let environment = [("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)), ("CLOUDTASK_WORKER", worker.label)]
         transport.run(op: op, worker: worker.id, command: RemoteCommand(script: job.spec.text, environment: environment, pty: config.pty))
     }
@@ -818,8 +819,16 @@ public final class Runner {
             log.write(Array("# \(timestamp()) [\(worker.label)] job \(completion.number): \(String(decoding: job.spec.text, as: UTF8.self))\n".utf8))
             for spool in [completion.out, completion.err] {
                 var filter = OutputFilter()
-                spool?.forEachChunk { log.write(filter.feed($0)) }
-                log.write(filter.finish())
+                var last: UInt8 = 10
+                spool?.forEachChunk { chunk in
+                    let filtered = filter.feed(chunk)
+                    if let byte = filtered.last { last = byte }
+                    log.write(filtered)
+                }
+                let rest = filter.finish()
+                if let byte = rest.last { last = byte }
+                log.write(rest)
+                if last != 10 { log.write([10]) }  // the next status line starts on its own line
             }
             log.write(Array("# \(timestamp()) [\(worker.label)] \(completion.line.split(separator: "\n")[0].dropFirst(worker.label.count + 2))\n".utf8))
             if completion.final && !config.lineBuffer {

@@ -47,6 +47,7 @@ public enum ReportHooks {
 
     /// The mail body: the session report (cloudtask-logalyzer's), or the console log when it cannot be made.
     public static func body(sessionPath: String) -> String {
+        if let report = try? SessionReport.load(path: sessionPath) { return report.text() }
         return (try? String(contentsOfFile: sessionPath + "/log", encoding: .utf8)) ?? ""
     }
 
