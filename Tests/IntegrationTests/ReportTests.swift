@@ -65,4 +65,20 @@ final class ReportTests: IntegrationCase {
         XCTAssertTrue(after.out.hasPrefix("session 1: finished, 3/3 done: 3 OK"), after.out)
         XCTAssertEqual(try run(["--sessions=\(sessions)", "--status=5"]).status, 2)
     }
+
+    func testLogalyzerOnARealSessionWritesOutputsByJobNumber() throws {
+        _ = try cloudtask(["sh", "-c", "echo line $0; exit $(($0 == 2))"], lines: ["1", "2", "../../etc/passwd"])
+        let out = home + "/analysis"
+        let r = try run(["1", out], env: ["CLOUDTASK_SESSIONS": sessions], binary: Env.root + "/.build/debug/cloudtask-logalyzer")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.hasPrefix("session 1: 00:00:0"), r.out)
+        XCTAssertTrue(r.out.contains("3 jobs - 0 pending, 2 failed, 1 completed"), r.out)
+        XCTAssertTrue(r.out.contains("line 2"), "a failure shows its output: \(r.out)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/failures").sorted(), ["2", "3"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/succeeded"), ["1"])
+        XCTAssertTrue(file(out + "/failures/3").contains("line ../../etc/passwd"))
+        let missing = try run(["9"], env: ["CLOUDTASK_SESSIONS": sessions], binary: Env.root + "/.build/debug/cloudtask-logalyzer")
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
+    }
 }
