@@ -141,6 +141,9 @@ public enum ReportHooks {
         for (key, value) in variables(facts) where !key.hasPrefix("CLOUDTASK_SESSION_") {
             config[.string(String(key.dropFirst("CLOUDTASK_".count)).lowercased())] = .string(value)
         }
+        let report = try? SessionReport.load(path: facts.path)
+        let reported = Dictionary((report?.jobs ?? []).map { ($0.number, $0) }, uniquingKeysWith: { $1 })
+        var workers: [String: Int] = [:]
         var jobs: [LuaValue: LuaValue] = [:]
         for (index, job) in facts.jobs.enumerated() {
             var entry: [LuaValue: LuaValue] = [.string("number"): .integer(job.spec.number),
@@ -155,11 +158,20 @@ public enum ReportHooks {
             case .lost: entry[.string("status")] = .string("lost")
             case .pending, .running: entry[.string("status")] = .string("pending")
             }
+            if let seen = reported[job.spec.number], let report {
+                entry[.string("output")] = .string(String(decoding: report.output(of: seen).suffix(2048), as: UTF8.self))
+                if let worker = seen.worker {
+                    entry[.string("worker")] = .string(worker)
+                    workers[worker, default: 0] += 1
+                }
+            }
             jobs[.integer(index + 1)] = .table(entry)
         }
+        let workerList = workers.keys.sorted().enumerated().map { (LuaValue.integer($0.offset + 1), LuaValue.table([.string("address"): .string($0.element), .string("jobs"): .integer(workers[$0.element]!)])) }
         return .table([
             .string("id"): .integer(facts.id), .string("path"): .string(facts.path), .string("config"): .table(config),
-            .string("jobs"): .table(jobs), .string("total"): .integer(facts.jobs.count), .string("ok"): .integer(facts.ok),
+            .string("jobs"): .table(jobs), .string("workers"): .table(Dictionary(uniqueKeysWithValues: workerList)),
+            .string("total"): .integer(facts.jobs.count), .string("ok"): .integer(facts.ok),
             .string("failed"): .integer(facts.failed), .string("timeouts"): .integer(facts.timeouts), .string("pending"): .integer(facts.pending),
             .string("seconds"): .number(facts.seconds), .string("exit"): .integer(Int(facts.exitCode)),
         ])

@@ -38,15 +38,15 @@ final class HookTests: IntegrationCase {
         let out = home + "/hook"
         let r = try cloudtask(["--split=1", "--timeout=1",
                                "--report=sh: echo \"$CLOUDTASK_SESSION_ID $CLOUDTASK_SESSION_TOTAL $CLOUDTASK_SESSION_OK $CLOUDTASK_SESSION_TIMEOUTS $CLOUDTASK_SESSION_EXIT $CLOUDTASK_SPLIT $CLOUDTASK_TIMEOUT $(pwd)\" > \(out).sh",
-                               "--report=lua: local f = io.open('\(out).lua', 'w') f:write(session.id, ' ', session.total, ' ', session.jobs[2].status, ' ', session.jobs[2].input, ' ', session.config.split) f:close()",
+                               "--report=lua: local f = io.open('\(out).lua', 'w') f:write(session.id, ' ', session.total, ' ', session.jobs[2].status, ' ', session.jobs[2].input, ' ', session.config.split, ' ', session.jobs[1].output, session.workers[1].address, ' ', session.workers[1].jobs) f:close()",
                                "--report=sh: exit 7", "--report=lua: error('boom')",
-                               "sh", "-c", "sleep $0"], lines: ["0", "5"])
+                               "sh", "-c", "echo slept $0; sleep $0"], lines: ["0", "5"])
         XCTAssertEqual(r.status, 1, "a timed-out job, and failing hooks do not change that")
         XCTAssertEqual(file(out + ".sh"), "1 2 1 1 1 1 1 \(sessions)/1\n")
-        XCTAssertEqual(file(out + ".lua"), "1 2 timeout 5 1")
+        XCTAssertEqual(file(out + ".lua"), "1 2 timeout 5 1 slept 0\n127.0.1.1 2")
         XCTAssertTrue(r.stderr.contains("cloudtask: report sh: 'exit 7' exited 7"), r.stderr)
         XCTAssertTrue(r.stderr.contains("cloudtask: report lua: report:1: boom"), r.stderr)
-        XCTAssertEqual(sessionFile(1, "jobs").split(separator: "\n").first, "EXIT=0\tsh -c 'sleep $0' 0")
+        XCTAssertEqual(sessionFile(1, "jobs").split(separator: "\n").first, "EXIT=0\tsh -c 'echo slept $0; sleep $0' 0")
         let bad = try cloudtask(["--report=fax: 555", "true"], lines: ["x"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("--report: 'fax: 555': unknown hook 'fax'"), bad.stderr)
