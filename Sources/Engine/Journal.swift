@@ -6,6 +6,17 @@ public enum JobState: Equatable, Sendable {
     case pending, running, exited(Int), signaled(String), timeout, lost
     public var finished: Bool { self != .pending && self != .running }
 
+    /// The state as status lines and worker logs write it ("exit 0", "timeout").
+    public var logText: String {
+        switch self {
+        case .pending, .running: return "PENDING"
+        case .exited(let code): return "exit \(code)"
+        case .signaled(let name): return "signal \(name)"
+        case .timeout: return "timeout"
+        case .lost: return "lost"
+        }
+    }
+
     /// The state as the `jobs` file writes it.
     public var jobsFileText: String {
         switch self {

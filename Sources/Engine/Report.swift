@@ -322,17 +322,6 @@ public struct SessionReport {
 
     // MARK: - The report
 
-    /// The state as a worker log's end line writes it.
-    static func logText(_ state: JobState) -> String {
-        switch state {
-        case .pending, .running: return "PENDING"
-        case .exited(let code): return "exit \(code)"
-        case .signaled(let name): return "signal \(name)"
-        case .timeout: return "timeout"
-        case .lost: return "lost"
-        }
-    }
-
     /// One row of the workers table.
     struct WorkerRow {
         var label: String
@@ -449,7 +438,7 @@ public struct SessionReport {
                 } else if let last = job.attempts.last, let why = last.interruption {
                     what = "  (\(why == "refused" ? "refused by" : why == "aborted" ? "aborted on" : "its worker died:") \(last.worker))"
                 } else if let last = job.lastEnd, let state = last.state {
-                    what = "  (last attempt: \(Self.logText(state)) on \(last.worker))"
+                    what = "  (last attempt: \(state.logText) on \(last.worker))"
                 }
                 line("    job \(job.number): " + Self.display(job.text) + what)
             }
@@ -528,7 +517,7 @@ public struct SessionReport {
             let jobs = groups[worker]!
             out += "\(worker): \(jobs.count) job\(jobs.count == 1 ? "" : "s")\n\n"
             for job in jobs {
-                var facts = [Self.logText(job.state)]
+                var facts = [job.state.logText]
                 if let end = job.lastEnd {
                     if let seconds = end.seconds { facts.append(Self.duration(seconds)) }
                     if end.number > 1 { facts.append("attempt \(end.number)") }
@@ -703,7 +692,7 @@ enum WorkerLogParser {
             let pick = pool.max { ($0.block.stamp, $0.order) < ($1.block.stamp, $1.order) }!.block
             var logged = SessionReport.LoggedOutput(file: pick.file, range: pick.range, label: pick.label, state: pick.state)
             if let state = last?.state {
-                logged.earlier = pick.label != label || (pick.state != nil && pick.state != SessionReport.logText(state))
+                logged.earlier = pick.label != label || (pick.state != nil && pick.state != state.logText)
             }
             jobs[i].output = logged
         }

@@ -633,7 +633,7 @@ public final class Runner {
         }
         session.record(fields)
         let text = String(decoding: job.spec.text, as: UTF8.self)
-        var line = "\(worker.label): \(stateText(state)) # \(text)"
+        var line = "\(worker.label): \(state.logText) # \(text)"
         var final = true
         if state == .exited(0) {
             worker.strikes = 0
@@ -934,16 +934,6 @@ public final class Runner {
     private func writeJobsFile() {
         session.writeJobs(jobs.map { ($0.state, $0.spec.text) })
         jobsFileWritten = Date().timeIntervalSince1970
-    }
-
-    private func stateText(_ state: JobState) -> String {
-        switch state {
-        case .pending, .running: return "PENDING"
-        case .exited(let code): return "exit \(code)"
-        case .signaled(let name): return "signal \(name)"
-        case .timeout: return "timeout"
-        case .lost: return "lost"
-        }
     }
 
     private func describe(_ status: ExitStatus) -> String {

@@ -152,14 +152,8 @@ local task_fields = {command = true, jobs = true, workers = true, split = true, 
   known_hosts = true, sessions = true, provider = true, boot_timeout = true, report = true, joblog = true, results = true,
   quiet = true, verbose = true}
 
-function task(spec)
-  argcheck("task", 1, spec, "table")
-  for key in pairs(spec) do
-    if not task_fields[key] then error(string.format("bad argument #1 to 'task' (unknown field '%s')", tostring(key)), 2) end
-  end
-  if spec.on_result ~= nil and type(spec.on_result) ~= "function" then
-    error("bad argument #1 to 'task' (field 'on_result': function expected, got " .. typename(spec.on_result) .. ")", 2)
-  end
+-- The plain options of a task description, for the engine: a pool's hosts and options merged in.
+local function task_conf(spec)
   local conf = {}
   for key, value in pairs(spec) do
     if key ~= "jobs" and key ~= "on_result" and key ~= "workers" then conf[key] = value end
@@ -168,11 +162,25 @@ function task(spec)
   if getmetatable(w) == Pool then
     conf.workers = w.hosts
     for k, v in pairs(w.options) do if conf[k] == nil then conf[k] = v end end
-  elseif type(w) == "table" or type(w) == "string" then
+  else
     conf.workers = w
-  elseif w ~= nil then
+  end
+  return conf
+end
+
+function task(spec)
+  argcheck("task", 1, spec, "table")
+  for key in pairs(spec) do
+    if not task_fields[key] then error(string.format("bad argument #1 to 'task' (unknown field '%s')", tostring(key)), 2) end
+  end
+  if spec.on_result ~= nil and type(spec.on_result) ~= "function" then
+    error("bad argument #1 to 'task' (field 'on_result': function expected, got " .. typename(spec.on_result) .. ")", 2)
+  end
+  local w = spec.workers
+  if w ~= nil and getmetatable(w) ~= Pool and type(w) ~= "table" and type(w) ~= "string" then
     error("bad argument #1 to 'task' (field 'workers': pool expected, got " .. typename(w) .. ")", 2)
   end
+  local conf = task_conf(spec)
   local jobs = spec.jobs
   if jobs ~= nil and type(jobs) ~= "table" and type(jobs) ~= "function" and type(jobs) ~= "thread" then
     error("bad argument #1 to 'task' (field 'jobs': table, function or coroutine expected, got " .. typename(jobs) .. ")", 2)
@@ -309,18 +317,10 @@ end
 
 -- A task template: cloudtask's options from the script's arguments, job lines from stdin, cloudtask's exit codes.
 function __ct_template(template, path)
-  local conf = {}
-  for key, value in pairs(template) do
+  for key in pairs(template) do
     if not task_fields[key] then error(string.format("%s: task template has unknown field '%s'", path, tostring(key)), 0) end
-    if key ~= "on_result" and key ~= "jobs" and key ~= "workers" then conf[key] = value end
   end
-  local w = template.workers
-  if getmetatable(w) == Pool then
-    conf.workers = w.hosts
-    for k, v in pairs(w.options) do if conf[k] == nil then conf[k] = v end end
-  else
-    conf.workers = w
-  end
+  local conf = task_conf(template)
   local args = {}
   for i = 1, #arg do args[i] = arg[i] end
   local handle, session, code = prim.template(conf, args)

@@ -456,7 +456,7 @@ final class ReportTests: XCTestCase {
         for job in report.jobs where job.state.finished && job.state != .lost {
             let logged = try XCTUnwrap(job.output, "job \(job.number) has its output")
             XCTAssertFalse(logged.earlier, "job \(job.number): the last attempt's output")
-            XCTAssertEqual(logged.state, SessionReport.logText(job.state), "job \(job.number)")
+            XCTAssertEqual(logged.state, job.state.logText, "job \(job.number)")
             XCTAssertEqual(logged.label, job.lastEnd?.worker)
             let output = String(decoding: report.output(of: job), as: UTF8.self)
             XCTAssertFalse(output.contains("] job "), "job \(job.number)'s output holds no other block:\n\(output)")
