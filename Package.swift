@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "ctsh", targets: ["ctsh"]),
         .executable(name: "cloudtask-destroy-workers", targets: ["cloudtask-destroy-workers"]),
         .executable(name: "cloudtask-logalyzer", targets: ["cloudtask-logalyzer"]),
+        .executable(name: "cloudtask-launch-workers", targets: ["cloudtask-launch-workers"]),
     ],
     targets: [
         // MARK: - C libraries, one system-library target each
@@ -35,6 +36,7 @@ let package = Package(
         .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "LuaShell", "Reports"]),
         .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
         .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine"]),
+        .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests

@@ -21,6 +21,9 @@ public final class LocalProvider: Provider, @unchecked Sendable {
     private let starting = DispatchQueue(label: "cloudtask.local-provider", attributes: .concurrent)
 
     /// `sessionKey` is the private key every launched worker authorizes (its .pub beside it).
+    /// Public keys authorized besides the session key (cloudtask-launch-workers: the user's own keys).
+    public var extraAuthorizedKeys: [String] = []
+
     public init(sessionPath: String, user: String, sessionKey: String) {
         self.sessionPath = sessionPath
         self.user = user
@@ -33,7 +36,8 @@ public final class LocalProvider: Provider, @unchecked Sendable {
         let root = sessionPath + "/local"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        let publicKey = try String(contentsOfFile: sessionKey + ".pub", encoding: .utf8)
+        let publicKey = ([try String(contentsOfFile: sessionKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)]
+                         + extraAuthorizedKeys).joined(separator: "\n") + "\n"
         for _ in 0..<count {
             lock.lock()
             nextNumber = max(nextNumber, ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).count) + 1

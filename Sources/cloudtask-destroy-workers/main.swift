@@ -10,10 +10,11 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
-let usage = "usage: cloudtask-destroy-workers --session ID [--sessions DIR]"
+let usage = "usage: cloudtask-destroy-workers --session ID [--sessions DIR] | FILE|-"
 var arguments = Array(CommandLine.arguments.dropFirst())
 var id: Int?
 var root: String?
+var file: String?
 while let argument = arguments.first {
     arguments.removeFirst()
     let (name, inline) = argument.contains("=") ? (String(argument.split(separator: "=", maxSplits: 1)[0]), String(argument.split(separator: "=", maxSplits: 1)[1])) : (argument, nil)
@@ -27,38 +28,73 @@ while let argument = arguments.first {
         } else {
             root = value
         }
-    default: fail("unexpected argument \(argument) (\(usage))")
+    default:
+        guard file == nil, !argument.hasPrefix("-") || argument == "-" else { fail("unexpected argument \(argument) (\(usage))") }
+        file = argument
     }
 }
-guard let id else { fail(usage) }
 let environment = ProcessInfo.processInfo.environment
 let home = environment["HOME"] ?? NSHomeDirectory()
 let sessions = root ?? environment["CLOUDTASK_SESSIONS"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.cloudtask"
+
+/// Destroys `instances` of the session at `path` with its provider; returns the ids that are left.
+func destroy(_ instances: [Instance], sessionPath path: String) -> Set<String> {
+    let ledger = Ledger(sessionPath: path)
+    var left = Set<String>()
+    for (providerName, group) in Dictionary(grouping: instances, by: \.provider) {
+        let conf = FileManager.default.contents(atPath: path + "/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) } ?? TaskConfig()
+        let name = providerName.hasPrefix("lua:") ? conf.provider ?? providerName : providerName
+        let provider: Provider
+        do { provider = try ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) } catch {
+            FileHandle.standardError.write(Data("cloudtask-destroy-workers: cannot load provider \(providerName) for \(group.map(\.id)): \(error)\n".utf8))
+            left.formUnion(group.map(\.id))
+            continue
+        }
+        let failures = provider.destroy(group)
+        for instance in group {
+            if let why = failures[instance.id] {
+                FileHandle.standardError.write(Data("cloudtask-destroy-workers: \(instance.id): \(why)\n".utf8))
+                left.insert(instance.id)
+            } else {
+                try? ledger.record("destroyed", instance)
+                print("destroyed worker \(instance.id) (\(instance.host):\(instance.port))")
+            }
+        }
+    }
+    return left
+}
+
+// The original's contract: FILE|- lists workers (as cloudtask-launch-workers wrote them); the file is rewritten
+// with those that remain. Exit 0 all destroyed, 1 none (or a fatal error), 2 some.
+if let file {
+    let text: String
+    if file == "-" {
+        text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    } else {
+        guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else { fail("cannot read \(file)") }
+        text = contents
+    }
+    let notes = LaunchedPools.annotations(text)
+    guard !notes.isEmpty else { fail("\(file): no workers launched by cloudtask-launch-workers (lines ADDRESS  # PROVIDER:ID)") }
+    let found = LaunchedPools.find(Set(notes.map(\.id)), sessionsRoot: sessions)
+    var left = Set(notes.map(\.id)).subtracting(found.keys)  // unknown ids: not in any ledger as alive
+    for id in left { FileHandle.standardError.write(Data("cloudtask-destroy-workers: \(id): no live instance in the ledgers under \(sessions)\n".utf8)) }
+    for (path, group) in Dictionary(grouping: found.values, by: \.path) { left.formUnion(destroy(group.map(\.instance), sessionPath: path)) }
+    if file != "-" {
+        let remaining = text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            !notes.contains { $0.line == String(line) && !left.contains($0.id) }
+        }
+        try? remaining.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+    }
+    exit(left.isEmpty ? 0 : 2)
+}
+
+guard let id else { fail(usage) }
 let path = "\(sessions)/\(id)"
 guard FileManager.default.fileExists(atPath: path) else { fail("no session \(id) in \(sessions)") }
 
 let ledger = Ledger(sessionPath: path)
 let live = ledger.live()
 if live.isEmpty { print("session \(id): no live instances"); exit(0) }
-var left = 0
-for (providerName, instances) in Dictionary(grouping: live, by: \.provider) {
-    let conf = FileManager.default.contents(atPath: path + "/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) } ?? TaskConfig()
-    let name = providerName.hasPrefix("lua:") ? conf.provider ?? providerName : providerName
-    let provider: Provider
-    do { provider = try ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) } catch {
-        FileHandle.standardError.write(Data("cloudtask-destroy-workers: cannot load provider \(providerName) for \(instances.map(\.id)): \(error)\n".utf8))
-        left += instances.count
-        continue
-    }
-    let failures = provider.destroy(instances)
-    for instance in instances {
-        if let why = failures[instance.id] {
-            FileHandle.standardError.write(Data("cloudtask-destroy-workers: \(instance.id): \(why)\n".utf8))
-            left += 1
-        } else {
-            try? ledger.record("destroyed", instance)
-            print("destroyed worker \(instance.id) (\(instance.host):\(instance.port))")
-        }
-    }
-}
-exit(left == 0 ? 0 : 2)
+let left = destroy(live, sessionPath: path)
+exit(left.isEmpty ? 0 : 2)

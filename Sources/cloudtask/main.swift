@@ -124,7 +124,8 @@ if let id = flags.resume ?? flags.retry {
 
 let workerEndpoints: [Endpoint]
 do {
-    workerEndpoints = try Endpoints.resolve(config, home: home, localUser: environment["USER"] ?? NSUserName())
+    workerEndpoints = LaunchedPools.attach(try Endpoints.resolve(config, home: home, localUser: environment["USER"] ?? NSUserName()),
+                                           workersValue: config.workers.first ?? "", sessionsRoot: sessionsRoot)
 } catch { fail("--workers: \(error)") }
 // With no workers given, the local provider launches them (the embedded default).
 let providerName = config.provider ?? (workerEndpoints.isEmpty ? "local" : nil)

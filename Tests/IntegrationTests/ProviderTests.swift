@@ -132,6 +132,30 @@ final class ProviderTests: IntegrationCase {
         XCTAssertEqual(Ledger(events: ledgerEvents()).alive, [], "every launched worker is destroyed")
         XCTAssertEqual(sessionSSHDs(), [])
     }
+
+    func testLaunchWorkersFileIsUsedByCloudtaskAndDestroyedByDestroyWorkers() throws {
+        // The user's own key is authorized on the launched pool, so plain --workers=FILE logs in.
+        try FileManager.default.copyItem(atPath: Env.key, toPath: home + "/.ssh/id_ed25519")
+        try FileManager.default.copyItem(atPath: Env.key + ".pub", toPath: home + "/.ssh/id_ed25519.pub")
+        let pool = home + "/pool"
+        let launched = try run(["--sessions=\(sessions)", "2", pool], binary: Env.root + "/.build/debug/cloudtask-launch-workers")
+        XCTAssertEqual(launched.status, 0, launched.stderr)
+        let lines = file(pool).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        for line in lines { XCTAssertNotNil(line.range(of: #"^127\.0\.1\.\d+:\d+  # local:local-1-[12]$"#, options: .regularExpression), String(line)) }
+        XCTAssertEqual(Set(lines.map { $0.suffix(9) }), ["local-1-1", "local-1-2"])
+        let r = try run(["--sessions=\(sessions)", "--force", "--workers=\(pool)", "sh", "-c", "echo $CLOUDTASK_WORKER"], stdin: Array("1\n2\n3\n4\n".utf8))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(Set(r.out.split(separator: "\n")).count, 2, r.out)
+        XCTAssertFalse(r.stderr.contains("destroyed"), "cloudtask does not destroy workers it was given")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/.ssh/known_hosts"), "the pool's keys are pinned in its session")
+        XCTAssertEqual(sessionSSHDs().count, 2)
+        let destroyed = try run(["--sessions=\(sessions)", pool], binary: destroyWorkers)
+        XCTAssertEqual(destroyed.status, 0, destroyed.stderr)
+        XCTAssertEqual(file(pool).trimmingCharacters(in: .whitespacesAndNewlines), "", "the file keeps only what remains")
+        XCTAssertEqual(sessionSSHDs(), [])
+        XCTAssertEqual(try run(["--sessions=\(sessions)", home + "/nothing"], binary: destroyWorkers).status, 1)
+    }
 }
 
 /// Which instances a list of "id event" ledger lines leaves alive.
