@@ -55,7 +55,8 @@ final class ReportTests: IntegrationCase {
     func testStatusFromAnotherProcessWhileTheSessionRuns() throws {
         var during: Result?
         _ = try cloudtask(["sh", "-c", "sleep $0"], workers: "127.0.1.1", lines: ["0", "3", "3"]) { process in
-            self.waitWhile(tries: 100, every: 0.05) { !self.sessionFile(1, "journal").contains("\"end\":1") }
+            // Job 1 ended and job 2 started (its start record journaled): one done, one running, one pending.
+            self.waitWhile(tries: 100, every: 0.05) { !self.sessionFile(1, "journal").contains("\"start\":2") }
             during = try? self.run(["--sessions=\(self.sessions)", "--status=1"])
         }
         XCTAssertEqual(during?.status, 0)
