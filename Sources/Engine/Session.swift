@@ -56,6 +56,11 @@ public final class Session {
         }
     }
 
+    /// The configuration saved in session folder `path`, if it is readable.
+    public static func savedConfig(_ path: String) -> TaskConfig? {
+        FileManager.default.contents(atPath: path + "/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) }
+    }
+
     /// Opens saved session `id` under `root`, locks it, and replays its journal.
     public static func open(root: String, id: Int) throws -> (Session, TaskConfig, Replay) {
         let path = root + "/" + String(id)

@@ -298,7 +298,7 @@ public final class Bindings {
                     default: counts["failed"]! += 1
                     }
                 }
-                let conf = FileManager.default.contents(atPath: "\(root)/\(id)/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) }
+                let conf = Session.savedConfig("\(root)/\(id)")
                 list[.integer(list.count + 1)] = .table([
                     .string("id"): .integer(id), .string("jobs"): .integer(replay.jobs.count),
                     .string("ok"): .integer(counts["ok"]!), .string("failed"): .integer(counts["failed"]!),

@@ -42,7 +42,7 @@ func destroy(_ instances: [Instance], sessionPath path: String) -> Set<String> {
     let ledger = Ledger(sessionPath: path)
     var left = Set<String>()
     for (providerName, group) in Dictionary(grouping: instances, by: \.provider) {
-        let conf = FileManager.default.contents(atPath: path + "/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) } ?? TaskConfig()
+        let conf = Session.savedConfig(path) ?? TaskConfig()
         let name = providerName.hasPrefix("lua:") ? conf.provider ?? providerName : providerName
         let provider: Provider
         do { provider = try ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) } catch {

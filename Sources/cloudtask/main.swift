@@ -73,7 +73,7 @@ if let id = flags.status {
     let done = total - counts.running - counts.pending
     let state = holder.map { "running (pid \($0))" } ?? (counts.running + counts.pending == 0 ? "finished" : "stopped")
     print("session \(id): \(state), \(done)/\(total) done: \(counts.ok) OK, \(counts.failed) failed, \(counts.timeouts) timeouts, \(counts.lost) lost, \(holder == nil ? 0 : counts.running) running, \(counts.pending + (holder == nil ? counts.running : 0)) pending")
-    if let conf = FileManager.default.contents(atPath: path + "/conf"), let saved = try? JSONDecoder().decode(TaskConfig.self, from: conf) {
+    if let saved = Session.savedConfig(path) {
         print("command: \(saved.command.joined(separator: " "))")
     }
     for note in replay.notes { print("note: \(note)") }
