@@ -5,14 +5,7 @@ public enum LocalCommand {
     /// Runs `executable` with `arguments`, output discarded; returns its exit status (-1 if it could not start).
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
+        (try? Subprocess.run([executable] + arguments))?.status ?? -1
     }
 
     /// Makes an unencrypted ed25519 key pair at `path` (and `path`.pub) unless one is there; returns whether it exists.

@@ -978,15 +978,9 @@ public final class Runner {
     }
 
     static func tarball(of directory: String) -> [UInt8]? {
-        let pipe = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tar", "-C", directory, "-cf", "-", "."]
-        process.standardOutput = pipe
-        guard (try? process.run()) != nil else { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? Array(data) : nil
+        guard let tar = try? Subprocess.run(["tar", "-C", directory, "-cf", "-", "."], output: .capture, error: .inherit),
+              tar.status == 0 else { return nil }
+        return tar.output
     }
 }
 

@@ -112,14 +112,10 @@ public enum ReportHooks {
     }
 
     static func shell(_ command: String, facts: Facts, environment: [String: String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.currentDirectoryURL = URL(fileURLWithPath: facts.path)
-        process.environment = environment.filter { !$0.key.hasPrefix("CLOUDTASK_") }.merging(variables(facts)) { $1 }
-        try process.run()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 { throw HookError("'\(command)' exited \(process.terminationStatus)") }
+        let variables = environment.filter { !$0.key.hasPrefix("CLOUDTASK_") }.merging(variables(facts)) { $1 }
+        let hook = try Subprocess.run(["/bin/sh", "-c", command], environment: variables, directory: facts.path,
+                                      output: .inherit, error: .inherit)
+        if hook.status != 0 { throw HookError("'\(command)' exited \(hook.status)") }
     }
 
     // MARK: - lua

@@ -1,5 +1,6 @@
 // Runs the built executables against the real loopback sshd workers of scripts/test-workers,
 // each test in a fresh temp folder used as HOME and sessions root.
+import Engine
 import Foundation
 import XCTest
 
@@ -19,8 +20,29 @@ enum Env {
     static var knownHosts: String { environment["CLOUDTASK_TEST_KNOWN_HOSTS"] ?? dir + "/known_hosts" }
 }
 
-/// Bytes filled by a reader thread and read after it is joined.
-final class Box: @unchecked Sendable { var data = Data() }
+/// A child's result, filled by the thread that waits for it and read after that thread signals.
+final class Finished: @unchecked Sendable { var result: Subprocess.Result? }
+
+/// Ends the whole test run when one test outlives `limit` seconds: every helper here has its own timeout,
+/// so this only fires on a hang nobody foresaw, and it names the test instead of leaving CI to time out.
+final class Watchdog: @unchecked Sendable {
+    static let shared = Watchdog()
+    let limit = 300.0
+    private let lock = NSLock()
+    private var generation = 0
+
+    func arm(_ test: String) {
+        lock.lock(); generation += 1; let mine = generation; lock.unlock()
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit) {
+            self.lock.lock(); let current = self.generation == mine; self.lock.unlock()
+            guard current else { return }
+            FileHandle.standardError.write(Data("watchdog: \(test) still running after \(Int(self.limit)) s; ending the test run\n".utf8))
+            exit(1)
+        }
+    }
+
+    func disarm() { lock.lock(); generation += 1; lock.unlock() }
+}
 
 class IntegrationCase: XCTestCase {
     var home = ""
@@ -35,9 +57,11 @@ class IntegrationCase: XCTestCase {
         }
         home = NSTemporaryDirectory() + "ct-it-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: home + "/.ssh", withIntermediateDirectories: true)
+        Watchdog.shared.arm(name)
     }
 
     override func tearDownWithError() throws {
+        Watchdog.shared.disarm()
         if !home.isEmpty { try? FileManager.default.removeItem(atPath: home) }
     }
 
@@ -46,39 +70,26 @@ class IntegrationCase: XCTestCase {
 
     @discardableResult
     func run(_ arguments: [String], stdin: [UInt8] = [], env: [String: String] = [:], timeout: Double = 120,
-             binary: String = Env.binary, whileRunning: ((Process) -> Void)? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+             binary: String = Env.binary, whileRunning: ((Subprocess) -> Void)? = nil) throws -> Result {
         var environment = Env.environment.filter { !$0.key.hasPrefix("CLOUDTASK_") && $0.key != "SSH_AUTH_SOCK" }
         environment["HOME"] = home
         for (k, v) in env { environment[k] = v }
-        process.environment = environment
-        let input = Pipe(), output = Pipe(), error = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let writer = Thread { input.fileHandleForWriting.write(Data(stdin)); try? input.fileHandleForWriting.close() }
-        writer.start()
-        let out = Box(), err = Box()
-        let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { out.data = output.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { err.data = error.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let process = try Subprocess([binary] + arguments, environment: environment, input: .bytes(stdin),
+                                     output: .capture, error: .capture)
+        let finished = Finished()
+        let done = DispatchSemaphore(value: 0)
+        Thread { finished.result = process.wait(timeout: timeout); done.signal() }.start()
         whileRunning?(process)
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            process.interrupt(); kill(process.processIdentifier, SIGKILL)
-            XCTFail("cloudtask \(arguments) hung for \(timeout) s")
-            _ = group.wait(timeout: .now() + 5)
-        }
-        process.waitUntilExit()
-        return Result(stdout: Array(out.data), stderr: String(decoding: err.data, as: UTF8.self), status: process.terminationStatus)
+        done.wait()
+        let result = finished.result!
+        if result.timedOut { XCTFail("\(binary) \(arguments) hung for \(timeout) s and was killed") }
+        return Result(stdout: result.output, stderr: result.errorText, status: result.status)
     }
 
     /// cloudtask with the base options, `workers`, then `arguments`, jobs as lines.
     @discardableResult
     func cloudtask(_ arguments: [String], workers: String = "127.0.1.1 127.0.1.2", lines: [String], env: [String: String] = [:],
-                   timeout: Double = 120, whileRunning: ((Process) -> Void)? = nil) throws -> Result {
+                   timeout: Double = 120, whileRunning: ((Subprocess) -> Void)? = nil) throws -> Result {
         try run(base + ["--workers=\(workers)"] + arguments, stdin: Array(lines.map { $0 + "\n" }.joined().utf8), env: env,
                 timeout: timeout, whileRunning: whileRunning)
     }
@@ -87,17 +98,16 @@ class IntegrationCase: XCTestCase {
 
     func sessionFile(_ id: Int, _ name: String) -> String { file("\(sessions)/\(id)/\(name)") }
 
+    /// What `argv` prints on stdout given `stdin` ("" if it cannot run; a hang is a failure after 30 s).
+    func output(_ argv: [String], stdin: [UInt8] = []) -> String {
+        guard let result = try? Subprocess.run(argv, input: .bytes(stdin), output: .capture, timeout: 30) else { return "" }
+        if result.timedOut { XCTFail("\(argv) hung for 30 s and was killed") }
+        return result.outputText
+    }
+
     /// Processes on this machine (the workers are local) whose command line contains `marker`.
     func remoteProcesses(_ marker: String) -> [String] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        p.arguments = ["-af", marker]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try? p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return text.split(separator: "\n").map(String.init).filter { !$0.contains("pgrep") }
+        output(["/usr/bin/pgrep", "-af", marker]).split(separator: "\n").map(String.init).filter { !$0.contains("pgrep") }
     }
 
     /// Polls until `condition` is false, at most `tries` times.
@@ -108,31 +118,27 @@ class IntegrationCase: XCTestCase {
 
     /// Runs a shell command with this test's HOME; returns its exit status.
     @discardableResult
-    func shell(_ command: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        p.environment = ProcessInfo.processInfo.environment.merging(["HOME": home]) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try? p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
+    func shell(_ command: String, timeout: Double = 60) -> Int32 {
+        let environment = ProcessInfo.processInfo.environment.merging(["HOME": home]) { $1 }
+        guard let result = try? Subprocess.run(["/bin/sh", "-c", command], environment: environment, timeout: timeout) else { return -1 }
+        if result.timedOut { XCTFail("'\(command)' hung for \(timeout) s and was killed") }
+        return result.status
     }
 
-    /// An ssh-agent holding the test key, in the foreground (-D): a daemonized agent keeps Foundation's
-    /// Process from seeing its parent exit. Returns it (terminate it when done) and its socket.
-    func startAgent() throws -> (Process, String) {
+    /// An ssh-agent holding the test key, in the foreground (-D) so it can be stopped.
+    /// Returns it (terminate it when done) and its socket.
+    func startAgent() throws -> (Subprocess, String) {
         let socket = home + "/agent.sock"
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
-        agent.arguments = ["-D", "-a", socket]
-        agent.standardOutput = FileHandle.nullDevice
-        try agent.run()
+        let agent = try Subprocess(["/usr/bin/ssh-agent", "-D", "-a", socket])
         waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
         XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
         return (agent, socket)
     }
 
     func unique() -> String { "ct" + UUID().uuidString.prefix(8).lowercased() }
+}
+
+extension Subprocess {
+    /// Polls until the child has ended, for a caller that does not own its output (`wait` does that).
+    func waitUntilExit() { while isRunning { Thread.sleep(forTimeInterval: 0.01) } }
 }

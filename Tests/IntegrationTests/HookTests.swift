@@ -1,5 +1,6 @@
 // --report hooks through the built cloudtask: mail to a real SMTP server on loopback (aiosmtpd),
 // sh and lua hooks seeing the documented variables, and failing hooks that change nothing.
+import Engine
 import Foundation
 import XCTest
 
@@ -7,12 +8,7 @@ final class HookTests: IntegrationCase {
     func testMailIsDeliveredWithSubjectRecipientsAndReport() throws {
         let maildir = home + "/maildir"
         let port = 21000 + Int.random(in: 0..<20000)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try Subprocess(["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir])
         defer { server.terminate(); server.waitUntilExit() }
         waitWhile(tries: 100, every: 0.05) { self.shell("exec 3<>/dev/tcp/127.0.0.1/\(port)") != 0 && self.shell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port)'") != 0 }
         let r = try cloudtask(["--report=mail: cloudtask@example.com ops+batch@example.com Jane Q-Doe <jane-doe@example.org>", "sh", "-c", "exit $(($0 == 2))"],

@@ -1,5 +1,6 @@
 // Launched workers through the built cloudtask: the local provider end to end, mixing given and launched
 // workers, and no instance left after SIGKILL (destroy-workers or resume).
+import Engine
 import Foundation
 import XCTest
 
@@ -99,13 +100,8 @@ final class ProviderTests: IntegrationCase {
     }
 
     func testHTTPBindingForProviderScripts() throws {
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let port = 20000 + Int.random(in: 0..<20000)
-        server.arguments = ["python3", "-m", "http.server", "--bind", "127.0.0.1", String(port), "--directory", home]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try Subprocess(["python3", "-m", "http.server", "--bind", "127.0.0.1", String(port), "--directory", home])
         defer { server.terminate(); server.waitUntilExit() }
         try "hello from the api\n".write(toFile: home + "/api.txt", atomically: true, encoding: .utf8)
         var answer: Result?

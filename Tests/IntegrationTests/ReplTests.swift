@@ -26,15 +26,7 @@ final class ReplTests: IntegrationCase {
     }
 
     var screen: String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        p.arguments = ["capture-pane", "-p", "-J", "-S", "-200", "-t", session]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try? p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return text
+        output(["/usr/bin/tmux", "capture-pane", "-p", "-J", "-S", "-200", "-t", session])
     }
 
     @discardableResult

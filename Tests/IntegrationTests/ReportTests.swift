@@ -23,17 +23,8 @@ final class ReportTests: IntegrationCase {
             XCTAssertEqual(fields[8], "sh -c 'echo out $0; exit $(($0 == 2))' \(seq)")
         }
         // GNU parallel's --resume skips every Seq the joblog has; --resume-failed reruns only the failed one.
-        let parallel = Process()
-        parallel.executableURL = URL(fileURLWithPath: "/usr/bin/parallel")
-        parallel.arguments = ["--will-cite", "--joblog", joblog, "--resume-failed", "echo", "rerun", "{}"]
-        let input = Pipe(), output = Pipe()
-        parallel.standardInput = input
-        parallel.standardOutput = output
-        try parallel.run()
-        input.fileHandleForWriting.write(Data("1\n2\n3\n4\n".utf8))
-        try input.fileHandleForWriting.close()
-        let rerun = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        parallel.waitUntilExit()
+        let rerun = output(["/usr/bin/parallel", "--will-cite", "--joblog", joblog, "--resume-failed", "echo", "rerun", "{}"],
+                           stdin: Array("1\n2\n3\n4\n".utf8))
         XCTAssertEqual(rerun, "rerun 2\n")
     }
 

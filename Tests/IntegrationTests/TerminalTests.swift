@@ -11,15 +11,7 @@ final class TerminalTests: IntegrationCase {
     }
 
     func screen(_ name: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        p.arguments = ["capture-pane", "-p", "-t", name]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try? p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return text
+        output(["/usr/bin/tmux", "capture-pane", "-p", "-t", name])
     }
 
     func testConfirmationPromptOnATerminal() throws {

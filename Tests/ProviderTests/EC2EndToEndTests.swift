@@ -26,26 +26,20 @@ final class EC2EndToEndTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: home) }
 
-    func run(_ binary: String, _ arguments: [String], stdin: String = "", whileRunning: ((Process) -> Void)? = nil) throws -> (out: String, err: String, status: Int32) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: root + "/.build/debug/" + binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLOUDTASK_") && !$0.key.hasPrefix("AWS_") }.merging([
+    func run(_ binary: String, _ arguments: [String], stdin: String = "", whileRunning: ((Subprocess) -> Void)? = nil) throws -> (out: String, err: String, status: Int32) {
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLOUDTASK_") && !$0.key.hasPrefix("AWS_") }.merging([
             "HOME": home, "AWS_ACCESS_KEY_ID": moto.credentials.accessKeyID, "AWS_SECRET_ACCESS_KEY": moto.credentials.secretAccessKey.value,
             "CLOUDTASK_TEST_EC2_ADDRESSES": "127.0.1.1 127.0.1.2", "CLOUDTASK_SESSIONS": home + "/sessions",
         ]) { $1 }
-        let input = Pipe(), output = Pipe(), error = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
+        let process = try Subprocess([root + "/.build/debug/" + binary] + arguments, environment: environment,
+                                     input: .bytes(Array(stdin.utf8)), output: .capture, error: .capture)
+        nonisolated(unsafe) var result: Subprocess.Result?
+        let done = DispatchSemaphore(value: 0)
+        Thread { result = process.wait(timeout: 120); done.signal() }.start()
         whileRunning?(process)
-        let err = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (out, err, process.terminationStatus)
+        done.wait()
+        XCTAssertFalse(result!.timedOut, "\(binary) \(arguments) hung for 120 s and was killed")
+        return (result!.outputText, result!.errorText, result!.status)
     }
 
     var options: [String] {
