@@ -59,4 +59,14 @@ final class HookTests: IntegrationCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(file(out), "1\n")
     }
+
+    func testAHookThatLeavesADaemonDoesNotHoldCloudtask() throws {
+        let marker = unique()
+        defer { shell("pkill -f \(marker)") }
+        let started = Date()
+        let r = try cloudtask(["--report=sh: sh -c 'sleep 30; : \(marker)' & echo hook started", "true"], lines: ["x"], timeout: 25)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.out.contains("hook started"), r.out)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "cloudtask waited for the hook's background process")
+    }
 }
