@@ -162,7 +162,8 @@ public final class Runner {
         console.session = session
         console.quiet = config.quiet == true
         console.verbose = config.verbose == true
-        console.progress = config.quiet != true && isatty(2) == 1
+        progressAllowed = config.quiet != true && isatty(2) == 1
+        console.progress = progressAllowed
         self.jobs = saved.map(Job.init)
         self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: config.slots) }
         self.split = split
@@ -211,6 +212,17 @@ public final class Runner {
 
     /// One turn of the loop: waits up to `timeout` (at most until the next deadline) for events and handles them.
     /// Returns false once the run is over (every worker done and nothing running).
+    /// Whether the live progress line is drawn (when stderr is a terminal and not --quiet): a task that runs
+    /// behind a prompt (ctsh's `t:start()`) turns it off, and it is cleared at once.
+    public var showsProgress: Bool {
+        get { console.progress }
+        set {
+            if !newValue { console.clearProgress() }
+            console.progress = newValue && progressAllowed
+        }
+    }
+    private let progressAllowed: Bool
+
     public func step(timeout: Double = 1) -> Bool {
         let interrupts = Runner.interrupts
         if interrupts != handledInterrupts {

@@ -52,7 +52,7 @@ public final class LineEditor {
                     if n == 0 { return EOF }
                     if errno != EINTR && errno != EAGAIN { return EOF }
                 } else if ready == 0 {
-                    LineEditor.idle?()
+                    LineEditor.runIdle()
                 }
             }
         }
@@ -60,6 +60,50 @@ public final class LineEditor {
             if state == 0 { LineEditor.candidates = LineEditor.completer?(text.map { String(cString: $0) } ?? "") ?? [] }
             guard Int(state) < LineEditor.candidates.count else { return nil }
             return strdup(LineEditor.candidates[Int(state)])
+        }
+    }
+
+    /// Where output written during `idle` is held while the prompt is on screen (an unlinked file: any size).
+    nonisolated(unsafe) private static var held: Int32 = -2
+
+    /// Runs `idle`. On a terminal, whatever it prints to stdout or stderr (a background task's results) is held
+    /// and then written above the prompt, which is redrawn with the line being typed, so output never lands
+    /// in the middle of the input line.
+    static func runIdle() {
+        guard let idle else { return }
+        if held == -2 {
+            var template = Array("/tmp/ctsh-idle-XXXXXX".utf8CString)
+            held = isatty(1) != 0 && isatty(2) != 0 ? mkstemp(&template) : -1
+            if held >= 0 { unlink(template) }
+        }
+        guard held >= 0 else { idle(); return }
+        fflush(nil)
+        let savedOut = dup(1), savedErr = dup(2)
+        dup2(held, 1)
+        dup2(held, 2)
+        idle()
+        fflush(nil)
+        dup2(savedOut, 1)
+        dup2(savedErr, 2)
+        Glibc.close(savedOut)
+        Glibc.close(savedErr)
+        let size = Int(lseek(held, 0, SEEK_END))
+        guard size > 0 else { return }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let count = bytes.withUnsafeMutableBytes { pread(held, $0.baseAddress, size, 0) }
+        _ = ftruncate(held, 0)
+        _ = lseek(held, 0, SEEK_SET)
+        writeAll(Array("\r\u{1B}[K".utf8))
+        writeAll(Array(bytes.prefix(max(count, 0))))
+        if bytes.prefix(max(count, 0)).last != 10 { writeAll([10]) }
+        rl_forced_update_display()
+    }
+
+    private static func writeAll(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
         }
     }
 

@@ -249,6 +249,7 @@ public final class Bindings {
         lua.register("__ct_task_step") { [unowned self] call in
             let handle = try self.task(call)
             let timeout = call.count >= 2 ? try call.number(2) : 1
+            handle.runner.showsProgress = try call.count >= 3 && call.value(3) == .bool(true)
             if !handle.started {
                 handle.started = true
                 handle.runner.collectResults = true

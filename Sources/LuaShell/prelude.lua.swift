@@ -233,10 +233,10 @@ local function pump(t, queued)
 end
 
 --- One turn of the engine; delivers results to on_result. Returns false once the task is over.
-function Task:_step(timeout)
+function Task:_step(timeout, foreground)
   if self.summary then return false end
   pump(self, self.queued or 0)
-  local running, results, queued = prim.task_step(self.handle, timeout or 1)
+  local running, results, queued = prim.task_step(self.handle, timeout or 1, foreground)
   self.running, self.queued = running, queued
   for _, job in ipairs(results) do
     self.done = (self.done or 0) + (job.final and 1 or 0)
@@ -256,7 +256,7 @@ end
 --- Runs the task to its end (Ctrl-C aborts it, as abort(t)) and returns its summary.
 function Task:run()
   prim.foreground(true)   -- Ctrl-C now aborts the task (saved, workers cleaned up) instead of this loop
-  local ok, err = pcall(function() while self:_step(1) do end end)
+  local ok, err = pcall(function() while self:_step(1, true) do end end)
   prim.foreground(false)
   if not ok then error(err, 0) end
   return self.summary

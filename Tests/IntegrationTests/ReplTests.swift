@@ -120,4 +120,17 @@ final class ReplTests: IntegrationCase {
         type("resume("); keys("Tab")
         waitFor("ctsh> resume(1")
     }
+
+    func testBackgroundOutputLandsAboveThePromptAndTheTypedLineIsRedrawn() throws {
+        start()
+        type("t = task{command = 'sleep', workers = workers{'127.0.1.1', identity = '\(Env.key)', known_hosts = '\(Env.knownHosts)'}, jobs = {'0.5', '1'}, on_result = function(j) print('result-' .. j.input) end}:start()")
+        keys("Enter")
+        type("print('half-ty")
+        waitFor("result-1\n")
+        let lines = screen.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        XCTAssertEqual(lines.last, "ctsh> print('half-ty", screen)
+        XCTAssertFalse(screen.contains("jobs/s"), "a background task draws no progress line:\n\(screen)")
+        type("ped')"); keys("Enter")
+        waitFor("ctsh> print('half-typed')\nhalf-typed\n")
+    }
 }
