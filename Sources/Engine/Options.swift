@@ -62,7 +62,7 @@ public struct RunFlags: Sendable {
 }
 
 public enum Options {
-    enum Kind: Sendable { case flag, halt, provider, report, count(min: Int), seconds, port, text, file, directory, policy, workers }
+    enum Kind: Sendable { case flag, halt, provider, report, count(min: Int), seconds, port, text, name, file, directory, outputFile, outputDirectory, policy, workers }
 
     struct Spec: Sendable {
         let name: String
@@ -80,7 +80,7 @@ public enum Options {
         Spec(name: "timeout", kind: .seconds, value: "SECONDS", help: "kill a job (its whole remote process group) after this long; 0 = none (default 3600)", task: true) { c, _, v in c.timeout = Double(v)! },
         Spec(name: "retries", kind: .count(min: 0), value: "N", help: "run a failed job again up to N times, on another worker when there is one (default 0)", task: true) { c, _, v in c.retries = Int(v)! },
         Spec(name: "strikes", kind: .count(min: 0), value: "N", help: "retire a worker after N consecutive failed jobs; 0 = never (default 0)", task: true) { c, _, v in c.strikes = Int(v)! },
-        Spec(name: "user", kind: .text, value: "NAME", help: "login name on the workers (default: ~/.ssh/config, else the current user)", task: true) { c, _, v in c.user = v },
+        Spec(name: "user", kind: .name, value: "NAME", help: "login name on the workers (default: ~/.ssh/config, else the current user)", task: true) { c, _, v in c.user = v },
         Spec(name: "port", kind: .port, value: "N", help: "SSH port (default: ~/.ssh/config, else 22)", task: true) { c, _, v in c.port = Int(v) },
         Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519 or ECDSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa", task: true) { c, _, v in c.sshIdentity = v },
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
@@ -98,8 +98,8 @@ public enum Options {
         Spec(name: "halt", kind: .halt, value: "N|N%", help: "stop starting jobs after N failed jobs (or N% of all jobs); running jobs finish, the rest stay pending", task: true) { c, _, v in c.halt = v },
         Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer and it is declared dead (default 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
         Spec(name: "report", kind: .report, value: "HOOK", help: "when the session ends (also after an abort): 'mail: FROM TO...', 'sh: COMMAND' or 'lua: FILE-or-CODE'; may be repeated", task: true) { c, _, v in c.reports = (c.reports ?? []) + [v] },
-        Spec(name: "joblog", kind: .text, value: "FILE", help: "append a line per finished job in GNU parallel's joblog format", task: true) { c, _, v in c.joblog = v },
-        Spec(name: "results", kind: .text, value: "DIR", help: "write DIR/<job number>/{stdout,stderr,exit,input,command,worker,timing} per finished job", task: true) { c, _, v in c.results = v },
+        Spec(name: "joblog", kind: .outputFile, value: "FILE", help: "append a line per finished job in GNU parallel's joblog format", task: true) { c, _, v in c.joblog = v },
+        Spec(name: "results", kind: .outputDirectory, value: "DIR", help: "write DIR/<job number>/{stdout,stderr,exit,input,command,worker,timing} per finished job", task: true) { c, _, v in c.results = v },
         Spec(name: "status", kind: .count(min: 1), value: "ID", help: "show session ID's state (also while it runs) and exit", task: false) { _, f, v in f.status = Int(v) },
         Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
         Spec(name: "host-key-policy", kind: .policy, value: "POLICY", help: "accept-new (default: record unknown keys, refuse changed ones), strict, or off", task: true) { c, _, v in c.hostKeyPolicy = v },
@@ -177,6 +177,29 @@ public enum Options {
         switch spec.kind {
         case .flag, .text:
             return raw
+        case .name:
+            guard !value.isEmpty, !value.contains(where: { $0.isWhitespace }) else { throw UsageError("\(source)=\(raw): expected a name") }
+            return value
+        case .outputFile:
+            let path = absolute(value)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                guard !isDirectory.boolValue else { throw UsageError("\(source)=\(raw): is a directory") }
+                guard FileManager.default.isWritableFile(atPath: path) else { throw UsageError("\(source)=\(raw): file not writable") }
+            } else {
+                try requireWritableParent(of: path, source: source, raw: raw)
+            }
+            return path
+        case .outputDirectory:
+            let path = absolute(value)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                guard isDirectory.boolValue else { throw UsageError("\(source)=\(raw): not a directory") }
+                guard FileManager.default.isWritableFile(atPath: path) else { throw UsageError("\(source)=\(raw): directory not writable") }
+            } else {
+                try requireWritableParent(of: path, source: source, raw: raw)
+            }
+            return path
         case .count(let min):
             guard let n = Int(value), n >= min else {
                 throw UsageError("\(source)=\(raw): expected a whole number \(min == 0 ? "0 or more" : "\(min) or more")")
@@ -189,7 +212,7 @@ public enum Options {
             guard let n = Int(value), (1...65535).contains(n) else { throw UsageError("\(source)=\(raw): expected a port number 1-65535") }
             return String(n)
         case .file:
-            let path = expandHome(value)
+            let path = absolute(value)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
                 throw UsageError("\(source)=\(raw): no such file")
@@ -197,7 +220,7 @@ public enum Options {
             guard FileManager.default.isReadableFile(atPath: path) else { throw UsageError("\(source)=\(raw): file not readable") }
             return path
         case .directory:
-            let path = expandHome(value)
+            let path = absolute(value)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw UsageError("\(source)=\(raw): no such directory")
@@ -227,7 +250,9 @@ public enum Options {
             }
             return value
         case .workers:
-            do { _ = try WorkerList.parse(value) } catch { throw UsageError("\(source): \(error)") }
+            let list: [WorkerAddress]
+            do { list = try WorkerList.parse(value) } catch { throw UsageError("\(source): \(error)") }
+            if list.isEmpty { throw UsageError("\(source)=\(raw): no worker addresses") }
             return value
         }
     }
@@ -260,6 +285,21 @@ public enum Options {
 
         """
         return text
+    }
+
+    /// `path` with `~/` expanded, made absolute against the current folder (a resumed run may start elsewhere).
+    static func absolute(_ path: String) -> String {
+        let expanded = expandHome(path)
+        return expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
+    }
+
+    private static func requireWritableParent(of path: String, source: String, raw: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw UsageError("\(source)=\(raw): no such directory \(parent)")
+        }
+        guard FileManager.default.isWritableFile(atPath: parent) else { throw UsageError("\(source)=\(raw): directory \(parent) not writable") }
     }
 
     static func expandHome(_ path: String) -> String {

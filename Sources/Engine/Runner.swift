@@ -120,6 +120,8 @@ public final class Runner {
     private let started = Date()
     /// --joblog, opened at start with its header (GNU parallel's format).
     private var joblog: AppendFile?
+    /// A --results write failed (said once).
+    private var resultsFailed = false
     // Launched workers: the provider, how many more to launch, and what each launched worker is.
     private let provider: Provider?
     private var toLaunch: Int
@@ -878,8 +880,9 @@ public final class Runner {
         if let results = config.results {
             let dir = results + "/" + String(completion.number)
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var written = true
             for (name, spool) in [("stdout", completion.out), ("stderr", completion.err)] {
-                FileManager.default.createFile(atPath: dir + "/" + name, contents: nil)
+                written = FileManager.default.createFile(atPath: dir + "/" + name, contents: nil) && written
                 guard let file = FileHandle(forWritingAtPath: dir + "/" + name) else { continue }
                 spool?.forEachChunk { file.write(Data($0)) }
                 try? file.close()
@@ -889,7 +892,11 @@ public final class Runner {
                 ("command", job.spec.text + [10]), ("worker", Array(worker.label.utf8) + [10]),
                 ("timing", Array(String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds).utf8)),
             ]
-            for (name, bytes) in facts { FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) }
+            for (name, bytes) in facts { written = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) && written }
+            if !written && !resultsFailed {
+                resultsFailed = true
+                console.status("cloudtask: --results: cannot write \(dir) (the session keeps every result)")
+            }
         }
     }
 

@@ -284,6 +284,9 @@ public final class Bindings {
             if handle.started && handle.summary == nil { handle.runner.abort() }
             return []
         }
+        lua.register("__ct_check_address") { call in
+            do { _ = try WorkerAddress(parsing: try call.string(1)); return [.nil] } catch { return [.string("\(error)")] }
+        }
         lua.register("__ct_sessions") { [unowned self] _ in
             let root = self.sessionsRoot
             let ids = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()

@@ -63,20 +63,36 @@ public final class Shell {
 
     /// Runs one chunk (`ctsh -e`); its results are printed as the REPL does.
     public func runChunk(_ source: String) -> Int32 {
-        evaluate(source) == "error" ? 1 : 0
+        evaluate(source, whole: true) == "error" ? 1 : 0
     }
 
     private func report(_ error: LuaError) {
         var text = "ctsh: " + error.message
-        if !error.traceback.isEmpty { text += "\n" + error.traceback }
+        let traceback = Shell.userFrames(error.traceback)
+        if !traceback.isEmpty { text += "\n" + traceback }
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    /// Evaluates REPL input through the prelude's evaluator: "ok", "error" or "incomplete".
-    func evaluate(_ source: String) -> String {
+    /// A script's traceback down to its main chunk, without the frames of ctsh's own prelude;
+    /// empty when nothing of the script's own is left (an error in loading it).
+    static func userFrames(_ traceback: String) -> String {
+        var lines = traceback.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if let cut = lines.firstIndex(where: { $0.hasPrefix("\tprelude:") || $0 == "\t(...tail calls...)" }) {
+            lines.removeSubrange(cut...)
+            if let last = lines.indices.last, lines[last].hasSuffix(": in local 'chunk'") {
+                lines[last] = String(lines[last].dropLast(": in local 'chunk'".count)) + ": in main chunk"
+            }
+        }
+        let frames = lines.dropFirst().filter { $0 != "\t[C]: in function 'error'" }
+        return frames.isEmpty ? "" : lines.joined(separator: "\n")
+    }
+
+    /// Evaluates REPL input through the prelude's evaluator: "ok", "error" or "incomplete" (never when `whole`).
+    func evaluate(_ source: String, whole: Bool = false) -> String {
         pendingSource = source
+        let arguments = whole ? "'=(command line)', true" : "'=stdin'"
         do {
-            return try lua.run("return __ct_repl(__ct_pending_source())", name: "=repl").first ?? "error"
+            return try lua.run("return __ct_repl(__ct_pending_source(), \(arguments))", name: "=repl").first ?? "error"
         } catch let error as LuaError {
             report(error)
             return "error"

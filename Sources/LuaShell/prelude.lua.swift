@@ -4,7 +4,7 @@ let prelude = #"""
 local prim = {}
 for _, name in ipairs{"task_new", "resume", "task_add", "task_expect", "task_step", "task_finish",
                       "task_split", "task_abort", "sessions", "fleet", "foreground", "template", "launch",
-                      "destroy_pool"} do
+                      "destroy_pool", "check_address"} do
   prim[name] = _G["__ct_" .. name]
   _G["__ct_" .. name] = nil
 end
@@ -44,15 +44,24 @@ function workers(spec)
     if type(address) ~= "string" then
       error(string.format("bad argument #1 to 'workers' (address %d: string expected, got %s)", i, typename(address)), 2)
     end
+    local bad = prim.check_address(address)
+    if bad then error(string.format("bad argument #1 to 'workers' (address %d: %s)", i, bad), 2) end
     pool.hosts[#pool.hosts + 1] = address
   end
   for key, value in pairs(spec) do
     if key == "file" then
       argcheck("workers", 1, value, "string")
-      for line in io.lines(value) do
+      local file, err = io.open(value)
+      if not file then error(string.format("bad argument #1 to 'workers' (file: %s)", err), 2) end
+      local number = 0
+      for line in file:lines() do
+        number = number + 1
         local address = line:gsub("#.*", ""):match("^%s*(%S+)")
+        local bad = address and prim.check_address(address)
+        if bad then file:close(); error(string.format("%s:%d: %s", value, number, bad), 2) end
         if address then pool.hosts[#pool.hosts + 1] = address end
       end
+      file:close()
     elseif type(key) == "string" then
       if not pool_options[key] then error(string.format("bad argument #1 to 'workers' (unknown field '%s')", key), 2) end
       if type(value) ~= pool_options[key] then
@@ -88,7 +97,13 @@ local function pool_conf(pool)
   return conf
 end
 
-function Pool:add(address) argcheck("add", 1, address, "string"); self.hosts[#self.hosts + 1] = address; return self end
+function Pool:add(address)
+  argcheck("add", 1, address, "string")
+  local bad = prim.check_address(address)
+  if bad then error(string.format("bad argument #1 to 'add' (%s)", bad), 2) end
+  self.hosts[#self.hosts + 1] = address
+  return self
+end
 
 function Pool:remove(address)
   argcheck("remove", 1, address, "string")
@@ -363,18 +378,28 @@ local function pretty(value, indent, seen)
 end
 __ct_pretty = pretty
 
--- The REPL's evaluator: an expression first, then a statement. Returns "incomplete" when more lines are needed.
-function __ct_repl(source)
-  -- table.pack keeps the call out of tail position, so errors still name stdin's line.
-  local chunk, err = load("return table.pack(" .. source .. "\n)", "=stdin", "t")
+-- A traceback without the frames of ctsh's own code, below the chunk that was run.
+local function user_traceback(message)
+  local traceback = debug.traceback(message, 2)
+  local cut = traceback:find("\n\t%[C%]: in function 'xpcall'")
+  traceback = cut and traceback:sub(1, cut - 1) or traceback
+  return (traceback:gsub("\n\t%[C%]: in function 'error'(\n\tprelude:)", "%1"):gsub("\n\tprelude:[^\n]*", ""))
+end
+
+-- The REPL's evaluator: an expression first, then a statement. Returns "incomplete" when more lines are
+-- needed, unless `whole` (ctsh -e: the chunk is all there is). `name` names the chunk in messages.
+function __ct_repl(source, name, whole)
+  name = name or "=stdin"
+  -- table.pack keeps the call out of tail position, so errors still name the chunk's line.
+  local chunk, err = load("return table.pack(" .. source .. "\n)", name, "t")
   local packed = chunk ~= nil
-  if not chunk then chunk, err = load(source, "=stdin", "t") end
+  if not chunk then chunk, err = load(source, name, "t") end
   if not chunk then
-    if err:find("<eof>$") then return "incomplete" end
+    if err:find("<eof>$") and not whole then return "incomplete" end
     io.stderr:write(err, "\n")
     return "error"
   end
-  local results = table.pack(xpcall(chunk, debug.traceback))
+  local results = table.pack(xpcall(chunk, user_traceback))
   if not results[1] then
     io.stderr:write(tostring(results[2]), "\n")
     return "error"

@@ -122,6 +122,11 @@ final class SecurityTests: IntegrationCase {
             ([], ["CLOUDTASK_TIMEOUT": "-5"], "CLOUDTASK_TIMEOUT=-5: expected seconds"),
             (["--resume=1", "--retry=1"], [:], "--resume and --retry cannot be used together"),
             (["--workers=127.0.1.1:99999"], [:], "bad port"),
+            (["--workers="], [:], "--workers=: no worker addresses"),
+            (["--user="], [:], "--user=: expected a name"),
+            (["--joblog=/missing/dir/joblog"], [:], "--joblog=/missing/dir/joblog: no such directory /missing/dir"),
+            (["--joblog=/tmp"], [:], "--joblog=/tmp: is a directory"),
+            (["--results=/etc/hostname"], [:], "--results=/etc/hostname: not a directory"),
         ]
         for (arguments, env, message) in cases {
             let r = try run(base + ["--workers=127.0.1.1 127.0.1.2"] + arguments + ["echo"], stdin: Array("x\n".utf8), env: env)

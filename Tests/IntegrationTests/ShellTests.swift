@@ -33,13 +33,17 @@ final class ShellTests: IntegrationCase {
     }
 
     func testErrorsShowFileAndLineAndSetTheExitStatus() throws {
-        let runtime = try script("local x = 1\nerror('boom')\n")
+        let runtime = try script("local function f()\n  error('boom')\nend\nf()\n")
         XCTAssertEqual(runtime.status, 1)
-        XCTAssertTrue(runtime.stderr.contains("script.lua:2: boom"), runtime.stderr)
-        XCTAssertTrue(runtime.stderr.contains("stack traceback:"), runtime.stderr)
+        XCTAssertTrue(runtime.stderr.hasPrefix("ctsh: "), runtime.stderr)
+        let lines = runtime.stderr.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(Array(lines.prefix(1)).map { $0.hasSuffix("script.lua:2: boom") }, [true], runtime.stderr)
+        XCTAssertEqual(Array(lines.dropFirst()).map { $0.replacingOccurrences(of: home + "/", with: "") },
+                       ["stack traceback:", "[C]: in function 'error'", "script.lua:2: in local 'f'", "script.lua:4: in main chunk"])
         let syntax = try script("x = = 1\n")
         XCTAssertEqual(syntax.status, 1)
         XCTAssertTrue(syntax.stderr.contains("script.lua:1:"), syntax.stderr)
+        XCTAssertEqual(syntax.stderr.split(separator: "\n").count, 1, "a syntax error has no traceback: \(syntax.stderr)")
         XCTAssertEqual(try script("os.exit(3)").status, 3)
         let overflow = try run(["-e", "local function f() return f() + 1 end f()"], binary: ctsh)
         XCTAssertEqual(overflow.status, 1)
@@ -62,12 +66,16 @@ final class ShellTests: IntegrationCase {
             ("abort()", "bad argument #1 to 'abort' (task expected, got nil)"),
             ("resume('x')", "bad argument #1 to 'resume' (number expected, got string)"),
             ("resume(99)", "no session 99 in"),
+            ("workers{'127.0.1.1:99999'}", "bad argument #1 to 'workers' (address 1: bad port '99999')"),
+            ("workers{'h'}:add('[::1')", "bad argument #1 to 'add' (missing ']' in '[::1')"),
+            ("x = ", "unexpected symbol near <eof>"),
         ]
         for (chunk, message) in cases {
             let r = try run(["-e", chunk], env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh)
             XCTAssertEqual(r.status, 1, chunk)
             XCTAssertTrue(r.stderr.contains(message), "\(chunk): \(r.stderr)")
-            XCTAssertTrue(r.stderr.contains("stdin:1:") || message.hasPrefix("no session"), "\(chunk) should name where: \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("(command line):1:") || message.hasPrefix("no session"), "\(chunk) should name where: \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("prelude"), "ctsh's own frames are not the user's: \(r.stderr)")
         }
     }
 
