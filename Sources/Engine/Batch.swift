@@ -2,12 +2,14 @@
 import Foundation
 
 public enum Batch {
-    /// Job lines to jobs: blank and comment lines skipped; an unterminated quote anywhere throws before anything runs.
+    /// Job lines to jobs: blank and comment lines skipped; an unterminated quote, a NUL byte or a
+    /// job too long for a remote command anywhere throws before anything runs.
     public static func jobs(_ input: [UInt8], command: [String]) throws -> [JobSpec] {
         var specs: [JobSpec] = []
         for line in JobLine.lines(input) {
             guard let words = try JobLine.words(line.bytes, lineNumber: line.number) else { continue }
             let text = ShellQuote.jobText(command: command, words: words, rawLine: line.bytes)
+            if let problem = JobSpec.problem(text: text) { throw JobLineError(line: line.number, message: "the job " + problem) }
             specs.append(JobSpec(number: specs.count + 1, input: trimmed(line.bytes), text: text))
         }
         return specs

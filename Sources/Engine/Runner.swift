@@ -8,6 +8,20 @@ public struct JobSpec: Sendable {
     public let input: [UInt8]
     public let text: [UInt8]
     public init(number: Int, input: [UInt8], text: [UInt8]) { self.number = number; self.input = input; self.text = text }
+
+    /// The longest job text once quoted for the remote shell: it travels in one SSH exec request, which
+    /// libssh2 1.10 caps at about 34 KB (LIBSSH2_PACKET_MAXPAYLOAD less the wrapper and its environment).
+    public static let maxQuotedBytes = 32_000
+
+    /// Why `text` cannot be sent as a remote command (it holds a NUL byte, or is too long), or nil.
+    public static func problem(text: [UInt8]) -> String? {
+        if text.contains(0) { return "holds a NUL byte, which no shell command can carry" }
+        let quoted = ShellQuote.quote(text).count
+        if quoted > maxQuotedBytes {
+            return "is too long: \(quoted) bytes once quoted for the remote shell, at most \(maxQuotedBytes)"
+        }
+        return nil
+    }
 }
 
 /// One finished attempt, as on_result callbacks see it.

@@ -238,6 +238,7 @@ public final class Bindings {
             }
             guard let words else { return [.nil] }  // blank or comment: no job, as on cloudtask's stdin
             let text = ShellQuote.jobText(command: handle.command, words: words, rawLine: input)
+            if let problem = JobSpec.problem(text: text) { throw BindingError("bad job input: the job \(problem)") }
             return [.integer(handle.runner.add(input: input, text: text))]
         }
         lua.register("__ct_task_expect") { [unowned self] call in

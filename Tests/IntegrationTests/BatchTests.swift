@@ -155,6 +155,20 @@ final class BatchTests: IntegrationCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: sessions))
     }
 
+    func testANulByteOrAJobTooLongForSSHIsABadLineAndNothingRuns() throws {
+        let nul = try run(base + ["--workers=127.0.1.1", "echo"], stdin: Array("a\nb\u{0}c\n".utf8))
+        XCTAssertEqual(nul.status, 2, nul.stderr)
+        XCTAssertTrue(nul.stderr.contains("line 2: the job holds a NUL byte"), nul.stderr)
+        let long = try run(base + ["--workers=127.0.1.1", "echo"], stdin: Array(("a\n" + String(repeating: "x", count: 40_000) + "\n").utf8))
+        XCTAssertEqual(long.status, 2, long.stderr)
+        XCTAssertTrue(long.stderr.contains("line 2: the job is too long: 40007 bytes once quoted for the remote shell, at most 32000"), long.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: sessions + "/1"), "nothing may run on bad input")
+        // The largest job allowed does run.
+        let largest = try run(base + ["--workers=127.0.1.1", "sh", "-c", "echo ${#0}"], stdin: Array((String(repeating: "y", count: 31_900) + "\n").utf8))
+        XCTAssertEqual(largest.status, 0, largest.stderr)
+        XCTAssertEqual(largest.out, "31900\n")
+    }
+
     func testEmptyInputSaysNothingToDo() throws {
         let r = try cloudtask(["echo"], lines: ["# only a comment", ""])
         XCTAssertEqual(r.status, 0)
