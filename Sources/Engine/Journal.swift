@@ -47,6 +47,29 @@ public struct Replay: Sendable {
     public var started = false
     /// Whether a torn last line was dropped.
     public var droppedTail = false
+
+    /// How many jobs are in each state.
+    public var counts: JobCounts { JobCounts(jobs.map(\.state)) }
+}
+
+/// How many jobs are in each state.
+public struct JobCounts: Sendable, Equatable {
+    public var ok = 0, failed = 0, timeouts = 0, lost = 0, running = 0, pending = 0
+    /// Jobs that ended without exit 0.
+    public var notOK: Int { failed + timeouts + lost }
+
+    public init<States: Sequence>(_ states: States) where States.Element == JobState {
+        for state in states {
+            switch state {
+            case .exited(0): ok += 1
+            case .exited, .signaled: failed += 1
+            case .timeout: timeouts += 1
+            case .lost: lost += 1
+            case .running: running += 1
+            case .pending: pending += 1
+            }
+        }
+    }
 }
 
 public enum Journal {

@@ -979,15 +979,12 @@ public final class Runner {
     private func summarize() -> RunSummary {
         var summary = RunSummary()
         summary.total = jobs.count
-        for job in jobs {
-            switch job.state {
-            case .pending, .running: summary.pending += 1
-            case .exited(0): summary.ok += 1
-            case .timeout: summary.timeouts += 1
-            case .lost: summary.lost += 1; summary.failed += 1
-            default: summary.failed += 1
-            }
-        }
+        let counts = JobCounts(jobs.lazy.map(\.state))
+        summary.pending = counts.pending + counts.running
+        summary.ok = counts.ok
+        summary.timeouts = counts.timeouts
+        summary.lost = counts.lost
+        summary.failed = counts.failed + counts.lost
         summary.seconds = session.previousSeconds + Date().timeIntervalSince(started)
         let bad = summary.total - summary.ok
         console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK", always: true)

@@ -295,19 +295,12 @@ public final class Bindings {
             for id in ids {
                 guard let bytes = FileManager.default.contents(atPath: "\(root)/\(id)/journal"),
                       let replay = try? Journal.replay(Array(bytes), name: "journal") else { continue }
-                var counts: [String: Int] = ["ok": 0, "failed": 0, "pending": 0]
-                for job in replay.jobs {
-                    switch job.state {
-                    case .exited(0): counts["ok"]! += 1
-                    case .pending, .running: counts["pending"]! += 1
-                    default: counts["failed"]! += 1
-                    }
-                }
+                let counts = replay.counts
                 let conf = Session.savedConfig("\(root)/\(id)")
                 list[.integer(list.count + 1)] = .table([
                     .string("id"): .integer(id), .string("jobs"): .integer(replay.jobs.count),
-                    .string("ok"): .integer(counts["ok"]!), .string("failed"): .integer(counts["failed"]!),
-                    .string("pending"): .integer(counts["pending"]!),
+                    .string("ok"): .integer(counts.ok), .string("failed"): .integer(counts.notOK),
+                    .string("pending"): .integer(counts.pending + counts.running),
                     .string("command"): .string(conf?.command.joined(separator: " ") ?? ""),
                 ])
             }

@@ -57,17 +57,7 @@ if let id = flags.status {
     guard let bytes = FileManager.default.contents(atPath: path + "/journal") else { fail("no session \(id) in \(sessionsRoot)") }
     let replay: Replay
     do { replay = try Journal.replay(Array(bytes), name: path + "/journal") } catch { fail("\(error)") }
-    var counts = (ok: 0, failed: 0, timeouts: 0, lost: 0, running: 0, pending: 0)
-    for job in replay.jobs {
-        switch job.state {
-        case .exited(0): counts.ok += 1
-        case .exited, .signaled: counts.failed += 1
-        case .timeout: counts.timeouts += 1
-        case .lost: counts.lost += 1
-        case .running: counts.running += 1
-        case .pending: counts.pending += 1
-        }
-    }
+    let counts = replay.counts
     let holder = Session.holder(path)
     let total = replay.jobs.count
     let done = total - counts.running - counts.pending
