@@ -46,6 +46,8 @@ public struct RunSummary: Sendable {
     public var exitCode: Int32 { ok == total ? 0 : 1 }
 }
 
+/// One run of a task: the scheduler over the workers, the journal, and the output. Its state is
+/// internal (not private) because RunnerWorkers.swift and RunnerOutput.swift extend it.
 public final class Runner {
     final class Job {
         let spec: JobSpec
@@ -110,45 +112,45 @@ public final class Runner {
     let transport: Transport
     let session: Session
     let console: Console
-    private var jobs: [Job]
-    private var queue = JobQueue()
-    private var workers: [Worker]
-    private var ops: [Int: Op] = [:]
-    private var nextOp = 1
-    private var completions: [Completion] = []
-    private var held: [Int: Completion] = [:]
-    private var nextToPrint = 1
-    private var lineBuffers: [Int: (out: [UInt8], err: [UInt8])] = [:]
-    private var split: Int
-    private var aborting = false
-    private var jobsFileWritten = 0.0
-    private var sessionKey: String?
+    var jobs: [Job]
+    var queue = JobQueue()
+    var workers: [Worker]
+    var ops: [Int: Op] = [:]
+    var nextOp = 1
+    var completions: [Completion] = []
+    var held: [Int: Completion] = [:]
+    var nextToPrint = 1
+    var lineBuffers: [Int: (out: [UInt8], err: [UInt8])] = [:]
+    var split: Int
+    var aborting = false
+    var jobsFileWritten = 0.0
+    var sessionKey: String?
     /// A session key from an earlier run of this session may still be authorized: remove it everywhere.
-    private var staleKey = false
+    var staleKey = false
     private let fresh: Bool
     private let reset: Bool
     private var failures = 0
-    private var halted = false
+    var halted = false
     private let haltLimit: Int?
-    private let pingInterval: Double
-    private let started = Date()
+    let pingInterval: Double
+    let started = Date()
     /// --joblog, opened at start with its header (GNU parallel's format).
-    private var joblog: AppendFile?
+    var joblog: AppendFile?
     /// A --results write failed (said once).
-    private var resultsFailed = false
+    var resultsFailed = false
     // Launched workers: the provider, how many more to launch, and what each launched worker is.
-    private let provider: Provider?
-    private var toLaunch: Int
+    let provider: Provider?
+    var toLaunch: Int
     /// Launches asked of the provider and not yet handed over (ready or failed).
-    private var launching = 0
-    private var replacements = 0
-    private let ledger: Ledger
-    private var launched: [Int: Instance] = [:]
+    var launching = 0
+    var replacements = 0
+    let ledger: Ledger
+    var launched: [Int: Instance] = [:]
     private var handledInterrupts = Runner.interrupts
     /// Jobs finished before this run (a resume), left out of its rate.
     private lazy var initiallyDone = jobs.filter(\.finished).count
     /// Jobs already in the journal (all of them when resuming); the rest are journaled by `start`.
-    private var journaled = 0
+    var journaled = 0
     private var startedRun = false
     private var results: [JobResult] = []
     /// Set from a signal handler through `interrupt()`; read by the loop.
@@ -356,241 +358,6 @@ public final class Runner {
         return max(0, wait)
     }
 
-    // MARK: - Workers
-
-    /// Brings workers in while there is work and fewer than `split` are in use.
-    private func ensureWorkers() {
-        guard !aborting, !halted, !queue.isEmpty || (expectingMore && !workers.contains { $0.phase == .ready }) else { return }
-        var inUse = workers.filter { [.connecting, .setup, .ready].contains($0.phase) }.count
-        for worker in workers where worker.phase == .spare && inUse < split {
-            worker.phase = .connecting
-            worker.connectAttempts = 1
-            transport.connect(worker: worker.id, to: worker.endpoint)
-            inUse += 1
-        }
-    }
-
-    private func reconnectDue() {
-        let now = monotonic()
-        for worker in workers where worker.phase == .connecting {
-            if let at = worker.reconnectAt, at <= now {
-                worker.reconnectAt = nil
-                worker.connectAttempts += 1
-                transport.connect(worker: worker.id, to: worker.endpoint)
-            }
-        }
-    }
-
-    private func connected(_ worker: Worker, viaAgent: Bool) {
-        guard worker.phase == .connecting else { return }
-        console.detail("\(worker.label): connected as \(worker.endpoint.user)\(viaAgent ? " (ssh-agent)" : "")")
-        worker.viaAgent = viaAgent || staleKey
-        worker.lastHeard = monotonic()
-        if aborting { return teardown(worker) }
-        worker.phase = .setup
-        worker.steps = []
-        if viaAgent {
-            if sessionKey == nil { sessionKey = makeSessionKey() }
-            if sessionKey != nil { worker.steps.append(.authorizeKey) } else { worker.viaAgent = staleKey }
-        }
-        if config.overlay != nil { worker.steps.append(.overlay) }
-        if config.pre != nil { worker.steps.append(.pre) }
-        nextStep(worker)
-    }
-
-    /// Runs the worker's next setup or teardown step, or moves it on when there is none.
-    private func nextStep(_ worker: Worker) {
-        guard !worker.steps.isEmpty else {
-            if worker.phase == .setup {
-                worker.phase = .ready
-            } else if worker.phase == .teardown {
-                transport.disconnect(worker: worker.id)
-                worker.phase = .done
-                console.status("\(worker.label): done (\(worker.jobsDone) jobs)")
-            }
-            return
-        }
-        let step = worker.steps.removeFirst()
-        guard let command = command(for: step) else { return nextStep(worker) }
-        console.detail("\(worker.label): \(worker.phase == .setup ? "setup" : "cleanup"): \(step)")
-        let op = nextOp
-        nextOp += 1
-        let limit = worker.phase == .teardown && aborting ? 15 : config.timeout
-        ops[op] = .step(worker: worker.id, step: step, deadline: limit > 0 ? monotonic() + limit : nil, output: [])
-        transport.run(op: op, worker: worker.id, command: command)
-    }
-
-    private func command(for step: Step) -> RemoteCommand? {
-        let tag = keyTag
-        switch step {
-        case .authorizeKey:
-            guard let key = sessionKey, let line = try? String(contentsOfFile: key + ".pub", encoding: .utf8) else { return nil }
-            let pub = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            return RemoteCommand(script: Array(AuthorizedKeys.edit(removing: tag, adding: pub).utf8))
-        case .removeKey:
-            return RemoteCommand(script: Array(AuthorizedKeys.edit(removing: tag, adding: nil).utf8))
-        case .overlay:
-            guard let dir = config.overlay, let tar = Runner.tarball(of: dir) else { return nil }
-            return RemoteCommand(script: Array("tar -C / -xf -".utf8), stdin: tar)
-        case .pre: return config.pre.map { RemoteCommand(script: Array($0.utf8)) }
-        case .post: return config.post.map { RemoteCommand(script: Array($0.utf8)) }
-        }
-    }
-
-    private var keyTag: String { "cloudtask-session-\(ProcessInfo.processInfo.hostName)-\(session.id)" }
-
-    private func stepFinished(_ worker: Worker, _ step: Step, _ status: ExitStatus?, _ output: [UInt8], _ problem: String? = nil) {
-        let name: String
-        switch step {
-        case .authorizeKey: name = "authorize session key"
-        case .removeKey: name = "remove session key"
-        case .overlay: name = "overlay"
-        case .pre: name = "pre command"
-        case .post: name = "post command"
-        }
-        if status == .exited(0) { return nextStep(worker) }
-        let what = problem ?? describe(status!)
-        let detail = String(decoding: output.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let tail = detail.isEmpty ? "" : ": " + detail.replacingOccurrences(of: "\n", with: " | ")
-        if worker.phase == .setup {
-            console.status("\(worker.label): setup failed: \(name) \(what)\(tail)")
-            worker.steps = []
-            worker.phase = .teardown
-            if worker.viaAgent && step != .authorizeKey { worker.steps = [.removeKey] }
-            nextStep(worker)
-            if worker.phase == .done { worker.phase = .failed }
-        } else {
-            console.status("\(worker.label): cleanup: \(name) \(what)\(tail)")
-            nextStep(worker)
-        }
-    }
-
-    /// Ends a worker's work: post command, key removal, disconnect.
-    private func teardown(_ worker: Worker) {
-        switch worker.phase {
-        case .connecting, .spare:
-            transport.disconnect(worker: worker.id)
-            worker.phase = worker.phase == .spare ? .spare : .done
-            return
-        case .setup, .ready, .retiring:
-            worker.phase = .teardown
-            worker.steps = (config.post != nil ? [.post] : []) + (worker.viaAgent ? [.removeKey] : [])
-            // A running setup step finishes first; its completion continues the teardown.
-            if !ops.values.contains(where: { if case .step(worker.id, _, _, _) = $0 { return true }; return false }) { nextStep(worker) }
-        default:
-            return
-        }
-    }
-
-    private func retire(_ worker: Worker, _ phase: Phase, _ message: String) {
-        console.status("\(worker.label): \(message)")
-        transport.disconnect(worker: worker.id)
-        worker.phase = phase
-        for (op, kind) in ops {
-            switch kind {
-            case .job(let number, worker.id, _, _, _, _, _):
-                ops[op] = nil
-                lostJob(number, worker)
-            case .step(worker.id, _, _, _), .ping(worker.id, _):
-                ops[op] = nil
-            default: break
-            }
-        }
-        worker.slots = worker.slots.map { _ in nil }
-        worker.pinging = false
-    }
-
-    // MARK: - Launched workers
-
-    /// Launches what is still wanted while there is work, and turns reachable instances into workers.
-    private func launchDue() {
-        guard let provider else { return }
-        if toLaunch > 0 && !aborting && !halted && (!queue.isEmpty || expectingMore) {
-            let count = toLaunch
-            toLaunch = 0
-            launching += count
-            do { try provider.launch(count: count, ledger: ledger) } catch {
-                console.status("\(provider.name): launch failed: \(error)")
-                launching = 0
-            }
-        }
-        do {
-            for instance in try provider.ready() {
-                launching -= 1
-                try? ledger.record("up", instance)
-                let endpoint = Endpoint(label: "\(instance.host):\(instance.port)", host: instance.host, port: instance.port, user: instance.user,
-                                        identityFiles: [provider.identity] + (config.sshIdentity.map { [$0] } ?? []),
-                                        pinnedKnownHosts: provider.knownHosts,
-                                        pinnedPolicy: provider.hostKeyPolicy)
-                let worker = Worker(id: workers.count, endpoint: endpoint, slots: config.slots)
-                workers.append(worker)
-                launched[worker.id] = instance
-                console.status("\(endpoint.label): launched worker \(instance.id)")
-            }
-        } catch {
-            launching -= 1
-            console.status("\(provider.name): \(error)")
-        }
-    }
-
-    /// Destroys launched workers that are done or dead (all of them at the end); a dead one is replaced while work remains.
-    private func destroyReleased(all: Bool = false) {
-        guard let provider else { return }
-        for (id, instance) in launched where all || workers[id].phase == .done || workers[id].phase == .failed {
-            if workers[id].phase != .done && workers[id].phase != .failed { transport.disconnect(worker: id); workers[id].phase = .done }
-            let failed = provider.destroy([instance])
-            if let why = failed[instance.id] {
-                console.status("\(workers[id].label): cannot destroy worker \(instance.id): \(why); run cloudtask-destroy-workers --session \(session.id)")
-            } else {
-                try? ledger.record("destroyed", instance)
-                console.status("\(workers[id].label): destroyed worker \(instance.id)")
-            }
-            launched[id] = nil
-            if workers[id].phase == .failed && !all && !aborting && !halted && !queue.isEmpty && replacements < 3 * max(1, split) {
-                replacements += 1
-                toLaunch += 1
-            }
-        }
-    }
-
-    /// Instances the ledger holds alive that never became workers (still booting, or a launch whose answer was lost).
-    private func destroyUnhanded() {
-        guard let provider else { return }
-        let live = ledger.live()
-        guard !live.isEmpty else { return }
-        let failures = provider.destroy(live)
-        for instance in live {
-            if let why = failures[instance.id] {
-                console.status("\(provider.name): cannot destroy \(instance.id): \(why); run cloudtask-destroy-workers --session \(session.id)", always: true)
-            } else {
-                try? ledger.record("destroyed", instance)
-                console.status("\(provider.name): destroyed \(instance.id), launched but never used")
-            }
-        }
-    }
-
-    // MARK: - Liveness
-
-    /// libssh2 1.10 does not report keepalive replies, so a worker not heard from for a ping interval
-    /// gets a cheap command; two intervals without its answer and the worker is declared dead.
-    private func pingWorkers() {
-        let now = monotonic()
-        for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && !worker.pinging {
-            guard worker.running > 0, now - worker.lastHeard >= pingInterval else { continue }
-            let op = nextOp
-            nextOp += 1
-            worker.pinging = true
-            ops[op] = .ping(worker: worker.id, sent: now)
-            transport.run(op: op, worker: worker.id, command: RemoteCommand(script: Array(":".utf8)))
-        }
-    }
-
-    private func answered(_ op: Int, _ worker: Int) {
-        ops[op] = nil
-        workers[worker].pinging = false
-        workers[worker].lastHeard = monotonic()
-    }
-
     // MARK: - Jobs
 
     private func dispatch() {
@@ -699,7 +466,7 @@ public final class Runner {
     }
 
     /// A running job lost its worker: back to the queue, unless that happened three times.
-    private func lostJob(_ number: Int, _ worker: Worker) {
+    func lostJob(_ number: Int, _ worker: Worker) {
         let job = jobs[number - 1]
         job.deaths += 1
         if job.deaths >= 3 {
@@ -837,167 +604,9 @@ public final class Runner {
         }
     }
 
-    // MARK: - Output
-
-    private func flushCompletions() {
-        for completion in completions {
-            let worker = workers[completion.worker]
-            let job = jobs[completion.number - 1]
-            let log = session.workerLog(worker.id + 1)
-            log.write(Array("# \(timestamp()) [\(worker.label)] job \(completion.number): \(String(decoding: job.spec.text, as: UTF8.self))\n".utf8))
-            for spool in [completion.out, completion.err] {
-                var filter = OutputFilter()
-                var last: UInt8 = 10
-                spool?.forEachChunk { chunk in
-                    let filtered = filter.feed(chunk)
-                    if let byte = filtered.last { last = byte }
-                    log.write(filtered)
-                }
-                let rest = filter.finish()
-                if let byte = rest.last { last = byte }
-                log.write(rest)
-                if last != 10 { log.write([10]) }  // the next status line starts on its own line
-            }
-            log.write(Array("# \(timestamp()) [\(worker.label)] \(completion.line.split(separator: "\n")[0].dropFirst(worker.label.count + 2))\n".utf8))
-            if completion.final && !config.lineBuffer {
-                if config.keepOrder { held[completion.number] = completion } else { printOutput(completion) }
-            }
-            if completion.final && config.lineBuffer { flushLineBuffer(completion.number) }
-            if completion.final { recordResult(completion, worker: worker, job: job) }
-            console.status(completion.line)
-        }
-        completions.removeAll()
-        if config.keepOrder {
-            while nextToPrint <= jobs.count {
-                if let completion = held.removeValue(forKey: nextToPrint) { printOutput(completion) }
-                else if !jobs[nextToPrint - 1].finished { break }
-                nextToPrint += 1
-            }
-        }
-    }
-
-    /// --joblog (GNU parallel's format) and --results (a folder per job, named by its number only).
-    private func recordResult(_ completion: Completion, worker: Worker, job: Job) {
-        var exit = 0, signal = 0
-        switch completion.state {
-        case .exited(let code): exit = code
-        case .signaled(let name): exit = -1; signal = Runner.signalNumbers[name] ?? 0
-        case .timeout: exit = -1; signal = 15
-        default: exit = -1
-        }
-        let received = (completion.out?.count ?? 0) + (completion.err?.count ?? 0)
-        if let joblog {
-            let command = String(decoding: job.spec.text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-            joblog.write(Array(String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n", completion.number, worker.label, completion.started,
-                                       completion.seconds, 0, received, exit, signal, command).utf8))
-        }
-        if let results = config.results {
-            let dir = results + "/" + String(completion.number)
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            var written = true
-            for (name, spool) in [("stdout", completion.out), ("stderr", completion.err)] {
-                written = FileManager.default.createFile(atPath: dir + "/" + name, contents: nil) && written
-                guard let file = FileHandle(forWritingAtPath: dir + "/" + name) else { continue }
-                spool?.forEachChunk { file.write(Data($0)) }
-                try? file.close()
-            }
-            let facts: [(String, [UInt8])] = [
-                ("exit", Array(completion.state.jobsFileText.utf8) + [10]), ("input", job.spec.input + [10]),
-                ("command", job.spec.text + [10]), ("worker", Array(worker.label.utf8) + [10]),
-                ("timing", Array(String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds).utf8)),
-            ]
-            for (name, bytes) in facts { written = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) && written }
-            if !written && !resultsFailed {
-                resultsFailed = true
-                console.status("cloudtask: --results: cannot write \(dir) (the session keeps every result)")
-            }
-        }
-    }
-
-    static let signalNumbers = ["HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9, "SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15]
-
-    private func flushHeld() {
-        for number in held.keys.sorted() { printOutput(held[number]!) }
-        held = [:]
-    }
-
-    private func printOutput(_ completion: Completion) {
-        let prefix = config.tag ? jobs[completion.number - 1].spec.input + [9] : []
-        for (spool, toStdout) in [(completion.out, true), (completion.err, false)] {
-            guard let spool, spool.count > 0 else { continue }
-            var prefixer = LinePrefixer(prefix: prefix)
-            spool.forEachChunk { toStdout ? console.stdout(prefixer.feed($0)) : console.stderr(prefixer.feed($0)) }
-        }
-    }
-
-    /// --line-buffer: complete lines go out as they arrive.
-    private func streamLines(_ number: Int, _ stream: OutputStream, _ bytes: [UInt8]) {
-        var buffers = lineBuffers[number] ?? ([], [])
-        var pending = (stream == .stdout ? buffers.out : buffers.err) + bytes
-        if let last = pending.lastIndex(of: 10) {
-            let lines = Array(pending[...last])
-            pending.removeFirst(last + 1)
-            var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
-            if stream == .stdout { console.stdout(prefixer.feed(lines)) } else { console.stderr(prefixer.feed(lines)) }
-        }
-        if stream == .stdout { buffers.out = pending } else { buffers.err = pending }
-        lineBuffers[number] = buffers
-    }
-
-    private func flushLineBuffer(_ number: Int) {
-        guard let buffers = lineBuffers.removeValue(forKey: number) else { return }
-        var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
-        if !buffers.out.isEmpty { console.stdout(prefixer.feed(buffers.out)) }
-        prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
-        if !buffers.err.isEmpty { console.stderr(prefixer.feed(buffers.err)) }
-    }
-
-    // MARK: - Session files
-
-    private func recordJob(_ job: Job) {
-        journaled += 1
-        if let text = String(validatingUTF8: job.spec.input.map { CChar(bitPattern: $0) } + [0]), !job.spec.input.contains(0) {
-            session.record([("job", .int(job.spec.number)), ("input", .string(text)), ("text", .bytes(job.spec.text))])
-        } else {
-            session.record([("job", .int(job.spec.number)), ("input64", .string(Data(job.spec.input).base64EncodedString())),
-                            ("text64", .string(Data(job.spec.text).base64EncodedString()))])
-        }
-    }
-
-    private func writeJobsFile() {
-        session.writeJobs(jobs.map { ($0.state, $0.spec.text) })
-        jobsFileWritten = Date().timeIntervalSince1970
-    }
-
-    private func describe(_ status: ExitStatus) -> String {
-        switch status {
-        case .exited(let code): return "exited \(code)"
-        case .signaled(let name): return "killed by signal \(name)"
-        }
-    }
-
-    private func summarize() -> RunSummary {
-        var summary = RunSummary()
-        summary.total = jobs.count
-        let counts = JobCounts(jobs.lazy.map(\.state))
-        summary.pending = counts.pending + counts.running
-        summary.ok = counts.ok
-        summary.timeouts = counts.timeouts
-        summary.lost = counts.lost
-        summary.failed = counts.failed + counts.lost
-        summary.seconds = session.previousSeconds + Date().timeIntervalSince(started)
-        let bad = summary.total - summary.ok
-        console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK", always: true)
-        if summary.pending > 0 {
-            let reason = halted ? " (halted)" : workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
-            console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)", always: true)
-        }
-        return summary
-    }
-
     // MARK: - Helpers
 
-    private func makeSessionKey() -> String? {
+    func makeSessionKey() -> String? {
         let path = session.path + "/id_ed25519"
         guard LocalCommand.makeKey(at: path, comment: keyTag) else {
             console.status("cloudtask: cannot make a session key with ssh-keygen; workers keep using the agent")

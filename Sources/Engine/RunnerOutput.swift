@@ -1,0 +1,163 @@
+// The Runner's output: job output to the console (grouped, tagged, kept in order, line-buffered),
+// --joblog and --results, and the session's derived files (jobs, summary).
+import Foundation
+
+extension Runner {
+    // MARK: - Output
+
+    func flushCompletions() {
+        for completion in completions {
+            let worker = workers[completion.worker]
+            let job = jobs[completion.number - 1]
+            let log = session.workerLog(worker.id + 1)
+            log.write(Array("# \(timestamp()) [\(worker.label)] job \(completion.number): \(String(decoding: job.spec.text, as: UTF8.self))\n".utf8))
+            for spool in [completion.out, completion.err] {
+                var filter = OutputFilter()
+                var last: UInt8 = 10
+                spool?.forEachChunk { chunk in
+                    let filtered = filter.feed(chunk)
+                    if let byte = filtered.last { last = byte }
+                    log.write(filtered)
+                }
+                let rest = filter.finish()
+                if let byte = rest.last { last = byte }
+                log.write(rest)
+                if last != 10 { log.write([10]) }  // the next status line starts on its own line
+            }
+            log.write(Array("# \(timestamp()) [\(worker.label)] \(completion.line.split(separator: "\n")[0].dropFirst(worker.label.count + 2))\n".utf8))
+            if completion.final && !config.lineBuffer {
+                if config.keepOrder { held[completion.number] = completion } else { printOutput(completion) }
+            }
+            if completion.final && config.lineBuffer { flushLineBuffer(completion.number) }
+            if completion.final { recordResult(completion, worker: worker, job: job) }
+            console.status(completion.line)
+        }
+        completions.removeAll()
+        if config.keepOrder {
+            while nextToPrint <= jobs.count {
+                if let completion = held.removeValue(forKey: nextToPrint) { printOutput(completion) }
+                else if !jobs[nextToPrint - 1].finished { break }
+                nextToPrint += 1
+            }
+        }
+    }
+
+    /// --joblog (GNU parallel's format) and --results (a folder per job, named by its number only).
+    private func recordResult(_ completion: Completion, worker: Worker, job: Job) {
+        var exit = 0, signal = 0
+        switch completion.state {
+        case .exited(let code): exit = code
+        case .signaled(let name): exit = -1; signal = Runner.signalNumbers[name] ?? 0
+        case .timeout: exit = -1; signal = 15
+        default: exit = -1
+        }
+        let received = (completion.out?.count ?? 0) + (completion.err?.count ?? 0)
+        if let joblog {
+            let command = String(decoding: job.spec.text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
+            joblog.write(Array(String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n", completion.number, worker.label, completion.started,
+                                       completion.seconds, 0, received, exit, signal, command).utf8))
+        }
+        if let results = config.results {
+            let dir = results + "/" + String(completion.number)
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var written = true
+            for (name, spool) in [("stdout", completion.out), ("stderr", completion.err)] {
+                written = FileManager.default.createFile(atPath: dir + "/" + name, contents: nil) && written
+                guard let file = FileHandle(forWritingAtPath: dir + "/" + name) else { continue }
+                spool?.forEachChunk { file.write(Data($0)) }
+                try? file.close()
+            }
+            let facts: [(String, [UInt8])] = [
+                ("exit", Array(completion.state.jobsFileText.utf8) + [10]), ("input", job.spec.input + [10]),
+                ("command", job.spec.text + [10]), ("worker", Array(worker.label.utf8) + [10]),
+                ("timing", Array(String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds).utf8)),
+            ]
+            for (name, bytes) in facts { written = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) && written }
+            if !written && !resultsFailed {
+                resultsFailed = true
+                console.status("cloudtask: --results: cannot write \(dir) (the session keeps every result)")
+            }
+        }
+    }
+
+    static let signalNumbers = ["HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9, "SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15]
+
+    func flushHeld() {
+        for number in held.keys.sorted() { printOutput(held[number]!) }
+        held = [:]
+    }
+
+    private func printOutput(_ completion: Completion) {
+        let prefix = config.tag ? jobs[completion.number - 1].spec.input + [9] : []
+        for (spool, toStdout) in [(completion.out, true), (completion.err, false)] {
+            guard let spool, spool.count > 0 else { continue }
+            var prefixer = LinePrefixer(prefix: prefix)
+            spool.forEachChunk { toStdout ? console.stdout(prefixer.feed($0)) : console.stderr(prefixer.feed($0)) }
+        }
+    }
+
+    /// --line-buffer: complete lines go out as they arrive.
+    func streamLines(_ number: Int, _ stream: OutputStream, _ bytes: [UInt8]) {
+        var buffers = lineBuffers[number] ?? ([], [])
+        var pending = (stream == .stdout ? buffers.out : buffers.err) + bytes
+        if let last = pending.lastIndex(of: 10) {
+            let lines = Array(pending[...last])
+            pending.removeFirst(last + 1)
+            var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
+            if stream == .stdout { console.stdout(prefixer.feed(lines)) } else { console.stderr(prefixer.feed(lines)) }
+        }
+        if stream == .stdout { buffers.out = pending } else { buffers.err = pending }
+        lineBuffers[number] = buffers
+    }
+
+    private func flushLineBuffer(_ number: Int) {
+        guard let buffers = lineBuffers.removeValue(forKey: number) else { return }
+        var prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
+        if !buffers.out.isEmpty { console.stdout(prefixer.feed(buffers.out)) }
+        prefixer = LinePrefixer(prefix: config.tag ? jobs[number - 1].spec.input + [9] : [])
+        if !buffers.err.isEmpty { console.stderr(prefixer.feed(buffers.err)) }
+    }
+
+    // MARK: - Session files
+
+    func recordJob(_ job: Job) {
+        journaled += 1
+        if let text = String(validatingUTF8: job.spec.input.map { CChar(bitPattern: $0) } + [0]), !job.spec.input.contains(0) {
+            session.record([("job", .int(job.spec.number)), ("input", .string(text)), ("text", .bytes(job.spec.text))])
+        } else {
+            session.record([("job", .int(job.spec.number)), ("input64", .string(Data(job.spec.input).base64EncodedString())),
+                            ("text64", .string(Data(job.spec.text).base64EncodedString()))])
+        }
+    }
+
+    func writeJobsFile() {
+        session.writeJobs(jobs.map { ($0.state, $0.spec.text) })
+        jobsFileWritten = Date().timeIntervalSince1970
+    }
+
+    func describe(_ status: ExitStatus) -> String {
+        switch status {
+        case .exited(let code): return "exited \(code)"
+        case .signaled(let name): return "killed by signal \(name)"
+        }
+    }
+
+    func summarize() -> RunSummary {
+        var summary = RunSummary()
+        summary.total = jobs.count
+        let counts = JobCounts(jobs.lazy.map(\.state))
+        summary.pending = counts.pending + counts.running
+        summary.ok = counts.ok
+        summary.timeouts = counts.timeouts
+        summary.lost = counts.lost
+        summary.failed = counts.failed + counts.lost
+        summary.seconds = session.previousSeconds + Date().timeIntervalSince(started)
+        let bad = summary.total - summary.ok
+        console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK", always: true)
+        if summary.pending > 0 {
+            let reason = halted ? " (halted)" : workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
+            console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)", always: true)
+        }
+        return summary
+    }
+}
