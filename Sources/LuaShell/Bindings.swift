@@ -104,38 +104,54 @@ public final class Bindings {
 
     // MARK: - Launched pools
 
-    /// Launches `count` workers with `provider` into a session of their own; returns their addresses.
-    func launchPool(count: Int, providerName: String, base: TaskConfig) throws -> (Int, [Instance], String, String) {
-        guard providerName == "local" else { throw BindingError("workers: provider '\(providerName)' cannot launch from ctsh yet (known: local)") }
+    /// A pool launched from ctsh: its session, the provider, and the instances that came up.
+    struct LaunchedPool {
+        let session: Int
+        let provider: Provider
+        let instances: [Instance]
+    }
+
+    /// Launches `count` workers with provider `providerName` (`config` holds its settings) into a session of
+    /// their own, waiting for them to come up within the boot timeout.
+    func launchPool(count: Int, providerName: String, config base: TaskConfig) throws -> LaunchedPool {
         var config = base
         config.provider = providerName
         let session = try Session.create(root: config.sessions ?? sessionsRoot, config: config)
-        let key = session.path + "/launch_key"
-        guard LocalCommand.makeKey(at: key, comment: "cloudtask-launch-\(session.id)") else { throw BindingError("workers: ssh-keygen failed") }
-        let provider = LocalProvider(sessionPath: session.path, user: environment["USER"] ?? NSUserName(), sessionKey: key)
+        defer { session.unlock() }
+        let provider: Provider
+        do { provider = try ProviderFactory.make(providerName, sessionPath: session.path, config: config, environment: environment) } catch {
+            throw BindingError("workers: provider \(providerName): \(error)")
+        }
         let ledger = Ledger(sessionPath: session.path)
         launchedPools[session.id] = session.path
-        try provider.launch(count: count, ledger: ledger)
-        var instances: [Instance] = []
-        let deadline = Date().addingTimeInterval(config.bootTimeout ?? 600)
-        while instances.count < count && Date() < deadline {
-            instances += try provider.ready()
-            if instances.count < count { usleep(20_000) }
+        do {
+            try provider.launch(count: count, ledger: ledger)
+            var instances: [Instance] = []
+            let deadline = Date().addingTimeInterval(config.bootTimeout ?? 600)
+            while instances.count < count && Date() < deadline {
+                instances += try provider.ready()
+                if instances.count < count { usleep(20_000) }
+            }
+            for instance in instances { try? ledger.record("up", instance) }
+            guard instances.count == count else {
+                throw BindingError("workers: \(instances.count) of \(count) workers came up within the boot timeout")
+            }
+            return LaunchedPool(session: session.id, provider: provider, instances: instances)
+        } catch {
+            _ = destroyPool(session.id, provider: provider)
+            throw error as? BindingError ?? BindingError("workers: provider \(providerName): \(error)")
         }
-        for instance in instances { try? ledger.record("up", instance) }
-        session.unlock()
-        return (session.id, instances, key, provider.knownHosts)
     }
 
     /// Destroys what a launched pool's ledger holds alive; returns how many could not be destroyed.
-    func destroyPool(_ id: Int) -> Int {
+    func destroyPool(_ id: Int, provider given: Provider? = nil) -> Int {
         guard let path = launchedPools.removeValue(forKey: id) else { return 0 }
-        let ledger = Ledger(sessionPath: path)
-        let live = ledger.live()
-        let provider = LocalProvider(sessionPath: path, user: live.first?.user ?? NSUserName(), sessionKey: path + "/launch_key")
-        let failures = provider.destroy(live)
-        for instance in live where failures[instance.id] == nil { try? ledger.record("destroyed", instance) }
-        return failures.count
+        let live = Ledger(sessionPath: path).live()
+        guard !live.isEmpty else { return 0 }
+        guard let provider = given ?? Session.savedConfig(path).flatMap({ conf in
+            conf.provider.flatMap { try? ProviderFactory.make($0, sessionPath: path, config: conf, environment: environment) }
+        }) else { return live.count }
+        return ProviderFactory.destroyLeftovers(sessionPath: path, provider: provider).failures.count
     }
 
     // MARK: - Primitives
@@ -145,10 +161,17 @@ public final class Bindings {
             let count = try call.integer(1)
             guard count >= 1 else { throw call.argumentError(1, "launch must be 1 or more") }
             let providerName = try call.string(2)
-            let (id, instances, key, knownHosts) = try self.launchPool(count: count, providerName: providerName, base: try self.environmentConfig())
+            var settings: [LuaValue: LuaValue] = [:]
+            if call.count >= 3, case .table(let table) = try call.value(3) { settings = table }
+            settings[.string("provider")] = .string(providerName)  // checked by cloudtask's parser before a session exists
+            let config = try self.config(from: settings, base: try self.environmentConfig(), function: "workers")
+            let pool = try self.launchPool(count: count, providerName: providerName, config: config)
             var hosts: [LuaValue: LuaValue] = [:]
-            for (index, instance) in instances.enumerated() { hosts[.integer(index + 1)] = .string("\(instance.host):\(instance.port)") }
-            return [.integer(id), .table(hosts), .string(key), .string(knownHosts)]
+            for (index, instance) in pool.instances.enumerated() {
+                hosts[.integer(index + 1)] = .string(WorkerAddress(host: instance.host, port: instance.port).description)
+            }
+            return [.integer(pool.session), .table(hosts), .string(pool.provider.identity), .string(pool.provider.knownHosts),
+                    .string(pool.provider.hostKeyPolicy.rawValue), .string(pool.instances.first?.user ?? "")]
         }
         lua.register("__ct_destroy_pool") { [unowned self] call in
             [.integer(self.destroyPool(try call.integer(1)))]

@@ -36,10 +36,14 @@ Pool.__tostring = function(p) return string.format("pool(%d): %s", #p.hosts, tab
 
 local pool_options = {user = "string", port = "number", identity = "string", host_key_policy = "string",
                       known_hosts = "string", timeout = "number", launch = "number", provider = "string"}
+-- Settings for the provider that launches a pool (cloudtask's provider options).
+local provider_options = {region = "string", instance_type = "string", image = "string", key_name = "string",
+                          security_group = "string", subnet = "string", ec2_endpoint = "string", boot_timeout = "number"}
 
 function workers(spec)
   argcheck("workers", 1, spec, "table")
   local pool = setmetatable({hosts = {}, options = {}}, Pool)
+  local settings = {}
   for i, address in ipairs(spec) do
     if type(address) ~= "string" then
       error(string.format("bad argument #1 to 'workers' (address %d: string expected, got %s)", i, typename(address)), 2)
@@ -63,21 +67,25 @@ function workers(spec)
       end
       file:close()
     elseif type(key) == "string" then
-      if not pool_options[key] then error(string.format("bad argument #1 to 'workers' (unknown field '%s')", key), 2) end
-      if type(value) ~= pool_options[key] then
-        error(string.format("bad argument #1 to 'workers' (field '%s': %s expected, got %s)", key, pool_options[key], typename(value)), 2)
+      local expected = pool_options[key] or provider_options[key]
+      if not expected then error(string.format("bad argument #1 to 'workers' (unknown field '%s')", key), 2) end
+      if type(value) ~= expected then
+        error(string.format("bad argument #1 to 'workers' (field '%s': %s expected, got %s)", key, expected, typename(value)), 2)
       end
-      pool.options[key] = value
+      if provider_options[key] then settings[key] = value else pool.options[key] = value end
     end
   end
   if pool.options.launch then
     local count, provider = pool.options.launch, pool.options.provider or "local"
     pool.options.launch, pool.options.provider = nil, nil
-    local id, hosts, key, known = call(2, prim.launch, count, provider)
+    settings.user = pool.options.user   -- the login the provider sets up on its instances
+    local id, hosts, key, known, policy, user = call(2, prim.launch, count, provider, settings)
     for _, host in ipairs(hosts) do pool.hosts[#pool.hosts + 1] = host end
-    pool.launched, pool.options.identity, pool.options.known_hosts, pool.options.host_key_policy = id, key, known, "strict"
-  elseif pool.options.provider then
-    error("bad argument #1 to 'workers' (field 'provider' needs 'launch')", 2)
+    pool.launched, pool.options.known_hosts, pool.options.host_key_policy, pool.options.user = id, known, policy, user
+    pool.options.identity = pool.options.identity or key   -- a given identity is what the image authorizes
+  else
+    local needs = pool.options.provider and "provider" or next(settings)
+    if needs then error(string.format("bad argument #1 to 'workers' (field '%s' needs 'launch')", needs), 2) end
   end
   return pool
 end

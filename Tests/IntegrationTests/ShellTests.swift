@@ -200,13 +200,18 @@ final class ShellTests: IntegrationCase {
         print(s.ok)
         local q = workers{launch = 1, provider = "local"}
         print(q:destroy(), #q)
+        local l = workers{launch = 1, provider = "\(Env.root)/examples/providers/local.lua"}
+        print(l:run("echo from lua")[l.hosts[1]].output)
         """)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.out.hasPrefix("2\t1\n"), r.out)
-        XCTAssertTrue(r.out.contains("\n3\ntrue\t0\n"), r.out)
+        XCTAssertTrue(r.out.contains("\n3\ntrue\t0\nfrom lua\n"), r.out)
         XCTAssertEqual(remoteProcesses(sessions + "/"), [], "the shell destroys the pools it launched when it exits")
         let live = (try FileManager.default.contentsOfDirectory(atPath: sessions)).filter { file(sessions + "/\($0)/instances").contains("launch") }
-        XCTAssertEqual(live.count, 2, "each launched pool has a session with a ledger")
+        XCTAssertEqual(live.count, 3, "each launched pool has a session with a ledger")
+        let bad = try script("workers{launch = 1, provider = 'nosuch'}")
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("bad option to 'workers': --provider=nosuch: unknown provider (known: local, ec2, or a FILE.lua)"), bad.stderr)
     }
 
     func testTasksLaunchWorkersWithAProvider() throws {

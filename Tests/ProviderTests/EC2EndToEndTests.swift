@@ -79,4 +79,22 @@ final class EC2EndToEndTests: XCTestCase {
         XCTAssertEqual(Ledger(sessionPath: home + "/sessions/1").live(), [])
         XCTAssertTrue(try states(home + "/sessions/1").allSatisfy { $0 == "terminated" || $0 == "shutting-down" })
     }
+
+    func testCtshLaunchesAnEC2PoolRunsOnItAndDestroysIt() throws {
+        let chunk = """
+            p = workers{launch = 2, provider = 'ec2', image = '\(moto.image)', ec2_endpoint = '\(moto.endpoint)',
+                        user = 'root', identity = '\(testDir)/id_ed25519'}
+            print(#p)
+            r = p:run('echo hi')
+            for _, host in ipairs(p.hosts) do print(r[host].exit, r[host].output) end
+            print(p:destroy())
+            """
+        let r = try run("ctsh", ["-e", chunk])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out, "2\n0\thi\n\n0\thi\n\ntrue\n", r.err)
+        let states = try states(home + "/sessions/1")
+        XCTAssertEqual(states.count, 2)
+        XCTAssertTrue(states.allSatisfy { $0 == "terminated" || $0 == "shutting-down" }, "\(states)")
+        XCTAssertEqual(Ledger(sessionPath: home + "/sessions/1").live(), [])
+    }
 }
