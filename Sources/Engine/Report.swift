@@ -362,7 +362,7 @@ public struct SessionReport {
         line("Configuration:")
         line()
         func field(_ name: String, _ value: String?) { if let value, !value.isEmpty { line("    " + Self.pad(name, 16) + " " + value) } }
-        field("command", config.command.joined(separator: " "))
+        field("command", ShellQuote.display(config.command))
         field("workers", config.workers.isEmpty ? nil : config.workers.joined(separator: ", "))
         if let provider = config.provider {
             let type = config.instanceType ?? (provider == "ec2" ? "t3.micro" : nil)

@@ -23,6 +23,11 @@ public enum ShellQuote {
         return out
     }
 
+    /// A command's words as a user would type them again (each quoted as `quote` does), for display.
+    public static func display(_ words: [String]) -> String {
+        words.map { String(decoding: quote(Array($0.utf8)), as: UTF8.self) }.joined(separator: " ")
+    }
+
     /// The job's shell text: if command is empty, the line's words are the job itself: return `rawLine`
     /// trimmed of leading/trailing blanks (the line is already shell text); if command has exactly one
     /// element that contains a space, tab or any shell metacharacter, it is shell text and the quoted

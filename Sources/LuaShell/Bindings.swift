@@ -324,7 +324,7 @@ public final class Bindings {
                     .string("id"): .integer(id), .string("jobs"): .integer(replay.jobs.count),
                     .string("ok"): .integer(counts.ok), .string("failed"): .integer(counts.notOK),
                     .string("pending"): .integer(counts.pending + counts.running),
-                    .string("command"): .string(conf?.command.joined(separator: " ") ?? ""),
+                    .string("command"): .string(conf.map { ShellQuote.display($0.command) } ?? ""),
                 ])
             }
             return [.table(list)]

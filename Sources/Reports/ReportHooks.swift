@@ -52,7 +52,7 @@ public enum ReportHooks {
     }
 
     static func subject(_ facts: Facts) -> String {
-        "[Cloudtask] session \(facts.id): \(facts.jobs.count - facts.ok)/\(facts.jobs.count) !OK (\(facts.config.command.joined(separator: " ")))"
+        "[Cloudtask] session \(facts.id): \(facts.jobs.count - facts.ok)/\(facts.jobs.count) !OK (\(ShellQuote.display(facts.config.command)))"
     }
 
     static func mail(_ spec: String, facts: Facts, body: String, environment: [String: String]) throws {

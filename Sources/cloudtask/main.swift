@@ -20,7 +20,7 @@ func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split
     let fleet = launch > 0 ? "\(split) workers (\(split - launch) given, \(launch) launched by \(provider ?? "?"))" : "\(split) of \(endpoints.count) workers"
     var text = "About to launch \(jobs.count) jobs on \(fleet) (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
     let rows: [(String, String)] = [
-        ("command", config.command.joined(separator: " ")), ("workers", endpoints.map(\.label).joined(separator: " ")),
+        ("command", ShellQuote.display(config.command)), ("workers", endpoints.map(\.label).joined(separator: " ")),
         ("split", String(split)), ("slots", String(config.slots)), ("timeout", String(config.timeout)),
         ("retries", String(config.retries)), ("strikes", String(config.strikes)), ("pre", config.pre ?? ""),
         ("post", config.post ?? ""), ("overlay", config.overlay ?? ""), ("host-key-policy", config.hostKeyPolicy),
@@ -64,7 +64,7 @@ if let id = flags.status {
     let state = holder.map { "running (pid \($0))" } ?? (counts.running + counts.pending == 0 ? "finished" : "stopped")
     print("session \(id): \(state), \(done)/\(total) done: \(counts.ok) OK, \(counts.failed) failed, \(counts.timeouts) timeouts, \(counts.lost) lost, \(holder == nil ? 0 : counts.running) running, \(counts.pending + (holder == nil ? counts.running : 0)) pending")
     if let saved = Session.savedConfig(path) {
-        print("command: \(saved.command.joined(separator: " "))")
+        print("command: \(ShellQuote.display(saved.command))")
     }
     for note in replay.notes { print("note: \(note)") }
     exit(0)
@@ -76,7 +76,7 @@ var jobs: [JobSpec]
 
 if let id = flags.resume ?? flags.retry {
     // A saved session: its conf is the base; only the command line overrides it, not the environment.
-    if !config.command.isEmpty { fail("--resume/--retry take no command (the session's own is used): \(config.command.joined(separator: " "))") }
+    if !config.command.isEmpty { fail("--resume/--retry take no command (the session's own is used): \(ShellQuote.display(config.command))") }
     let replay: Replay
     do {
         let (opened, savedConfig, journal) = try Session.open(root: sessionsRoot, id: id)

@@ -22,7 +22,7 @@ final class HookTests: IntegrationCase {
         }
         XCTAssertEqual(messages.count, 2, "one mail per recipient")
         let joined = messages.joined(separator: "\n=====\n")
-        XCTAssertTrue(joined.contains("Subject: [Cloudtask] session 1: 1/3 !OK (sh -c exit $(($0 == 2)))"), joined)
+        XCTAssertTrue(joined.contains("Subject: [Cloudtask] session 1: 1/3 !OK (sh -c 'exit $(($0 == 2))')"), joined)
         XCTAssertTrue(joined.contains("From: cloudtask@example.com"), joined)
         XCTAssertTrue(joined.contains("X-RcptTo: ops+batch@example.com"), joined)
         XCTAssertTrue(joined.contains("X-RcptTo: jane-doe@example.org"), joined)
