@@ -183,7 +183,7 @@ public final class Runner {
         progressAllowed = config.quiet != true && isatty(2) == 1
         console.progress = progressAllowed
         self.jobs = saved.map(Job.init)
-        self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: config.slots) }
+        self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: $0.element.slots ?? config.slots) }
         self.split = split
         self.haltLimit = config.halt.map { Runner.haltLimit($0, total: saved.count) }
         self.pingInterval = config.pingInterval ?? 30

@@ -12,10 +12,12 @@ public struct Endpoint: Sendable, Equatable {
     public var pinnedKnownHosts: String?
     /// How that file is used: strict when the provider wrote the key, accept-new when it is learnt on first contact.
     public var pinnedPolicy: HostKeyPolicy
+    /// Jobs at once on this worker, when its address said (`N/host`); nil means --slots.
+    public var slots: Int?
     public init(label: String, host: String, port: Int, user: String, identityFiles: [String], pinnedKnownHosts: String? = nil,
-                pinnedPolicy: HostKeyPolicy = .strict) {
+                pinnedPolicy: HostKeyPolicy = .strict, slots: Int? = nil) {
         self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles
-        self.pinnedKnownHosts = pinnedKnownHosts; self.pinnedPolicy = pinnedPolicy
+        self.pinnedKnownHosts = pinnedKnownHosts; self.pinnedPolicy = pinnedPolicy; self.slots = slots
     }
 }
 

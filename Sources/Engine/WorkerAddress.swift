@@ -1,4 +1,4 @@
-// Worker addresses as users write them (`user@host:port`, `[v6]:port`), and the `--workers` value:
+// Worker addresses as users write them (`user@host:port`, `[v6]:port`, `4/host` for 4 slots), and the `--workers` value:
 // a file of addresses or an inline list.
 import Foundation
 
@@ -17,11 +17,14 @@ public struct WorkerAddress: Equatable, Hashable, CustomStringConvertible, Senda
     public var user: String?
     public var host: String
     public var port: Int?
+    /// Jobs run at once on this worker (`N/host`, as GNU parallel's sshlogin); nil means --slots.
+    public var slots: Int?
 
-    public init(user: String? = nil, host: String, port: Int? = nil) {
+    public init(user: String? = nil, host: String, port: Int? = nil, slots: Int? = nil) {
         self.user = user
         self.host = host
         self.port = port
+        self.slots = slots
     }
 
     /// Parses `host`, `user@host`, `host:port`, `user@host:port`, `[v6addr]:port`, `[v6addr]`, bare IPv6
@@ -30,6 +33,16 @@ public struct WorkerAddress: Equatable, Hashable, CustomStringConvertible, Senda
     public init(parsing text: String) throws {
         guard !text.isEmpty else { throw WorkerAddressError("empty worker address") }
         var rest = Substring(text)
+        // `N/host`: N slots on this worker. No user name or host holds a "/", so the prefix is unambiguous.
+        if let slash = rest.firstIndex(of: "/"), !rest[..<slash].isEmpty, rest[..<slash].allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard let slots = Int(rest[..<slash]), slots >= 1 else {
+                throw WorkerAddressError("bad slot count '\(rest[..<slash])' in '\(text)' (N/host, N 1 or more)")
+            }
+            self.slots = slots
+            rest = rest[rest.index(after: slash)...]
+        } else {
+            self.slots = nil
+        }
         // The last "@" splits, as for ssh: a host never holds one.
         if let at = rest.lastIndex(of: "@") {
             let user = String(rest[..<at])

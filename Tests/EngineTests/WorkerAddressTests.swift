@@ -25,6 +25,17 @@ final class WorkerAddressTests: XCTestCase {
         XCTAssertEqual(try parse("my_host.example-1.com"), WorkerAddress(host: "my_host.example-1.com"))
     }
 
+    func testSlotPrefix() throws {
+        XCTAssertEqual(try parse("4/web"), WorkerAddress(host: "web", slots: 4))
+        XCTAssertEqual(try parse("2/root@web:2222"), WorkerAddress(user: "root", host: "web", port: 2222, slots: 2))
+        XCTAssertEqual(try parse("8/[::1]:22"), WorkerAddress(host: "::1", port: 22, slots: 8))
+        XCTAssertEqual(try parse("4/web").description, "web", "the label leaves the slot count out")
+        XCTAssertEqual(message("0/web"), "bad slot count '0' in '0/web' (N/host, N 1 or more)")
+        XCTAssertEqual(message("99999999999999999999/web"), "bad slot count '99999999999999999999' in '99999999999999999999/web' (N/host, N 1 or more)")
+        XCTAssertEqual(message("x/web"), "bad host 'x/web' in 'x/web'")
+        XCTAssertNotNil(message("4/"), "a slot count needs a host")
+    }
+
     func testIPv6Forms() throws {
         XCTAssertEqual(try parse("[::1]:2222"), WorkerAddress(host: "::1", port: 2222))
         XCTAssertEqual(try parse("[::1]"), WorkerAddress(host: "::1"))

@@ -182,4 +182,16 @@ final class BatchTests: IntegrationCase {
         XCTAssertEqual(r.out, "1\n2\n3\n4\n", r.stderr)
         XCTAssertTrue(r.stderr.contains("127.0.1.1:") && r.stderr.contains("127.0.1.2:"), r.stderr)
     }
+
+    func testPerWorkerSlotsFromTheAddressOverrideSlots() throws {
+        // 3 slots on the first worker, --slots=1 on the second: while every job sleeps, at most 3 + 1 run at once,
+        // and the first worker's slots 1..3 all serve.
+        let r = try cloudtask(["--slots=1", "sh", "-c", "sleep 0.4; echo $CLOUDTASK_WORKER $CLOUDTASK_SLOT"],
+                              workers: "3/127.0.1.1 127.0.1.2", lines: (1...8).map(String.init))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let pairs = Set(r.out.split(separator: "\n").map(String.init))
+        XCTAssertEqual(pairs, ["127.0.1.1 1", "127.0.1.1 2", "127.0.1.1 3", "127.0.1.2 1"], r.out)
+        let listed = try run(base + ["--workers=2/127.0.1.1 127.0.1.2", "--dry-run", "echo"], stdin: Array("x\n".utf8))
+        XCTAssertTrue(listed.stderr.contains("2/\(NSUserName())@127.0.1.1:22 \(NSUserName())@127.0.1.2:22"), listed.stderr)
+    }
 }
