@@ -1,5 +1,5 @@
 // The subset of ~/.ssh/config we honour: HostName, User, Port and IdentityFile under Host patterns,
-// resolved the way ssh does (first value wins, IdentityFile accumulates).
+// and Include, resolved the way ssh does (first value wins, IdentityFile accumulates).
 import Foundation
 
 public struct SSHConfig: Sendable {
@@ -27,11 +27,18 @@ public struct SSHConfig: Sendable {
     private var blocks: [Block] = []
     private let home: String
 
-    /// Parses `text`; unknown keywords are ignored; `Match` blocks are skipped entirely (unsupported);
-    /// `Include` is unsupported (ignored).
+    /// Parses `text`; unknown keywords are ignored; `Match` blocks are skipped entirely (unsupported).
+    /// `Include` reads files (globs; relative to `~/.ssh`) as ssh does: their lines join the block the
+    /// Include is in until their own `Host` lines, and the including file's block goes on after them.
     public init(text: String, home: String) {
         self.home = home
         var blocks = [Block(patterns: nil)]
+        var includesLeft = 256
+        Self.parse(text, home: home, into: &blocks, depth: 0, includesLeft: &includesLeft)
+        self.blocks = blocks
+    }
+
+    private static func parse(_ text: String, home: String, into blocks: inout [Block], depth: Int, includesLeft: inout Int) {
         var inMatch = false
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             guard let (keyword, arguments) = Self.parseLine(String(rawLine)) else { continue }
@@ -41,6 +48,17 @@ public struct SSHConfig: Sendable {
                 inMatch = false
             case "match":
                 inMatch = true
+            case "include":
+                // ssh stops at 16 levels; a deeper (or circular) include is ignored here, and so is any past
+                // the 256th file read, so a file that includes itself several times cannot blow up.
+                guard !inMatch, depth < 16 else { continue }
+                let enclosing = blocks[blocks.count - 1].patterns
+                for path in arguments.flatMap({ includedFiles($0, home: home) }) {
+                    guard includesLeft > 0, let data = FileManager.default.contents(atPath: path) else { continue }
+                    includesLeft -= 1
+                    parse(String(decoding: data, as: UTF8.self), home: home, into: &blocks, depth: depth + 1, includesLeft: &includesLeft)
+                    if blocks[blocks.count - 1].patterns != enclosing { blocks.append(Block(patterns: enclosing)) }
+                }
             case "hostname", "user", "port", "identityfile":
                 // ssh would refuse the config for a keyword without a value; we just skip the line.
                 if !inMatch, let value = arguments.first {
@@ -50,7 +68,16 @@ public struct SSHConfig: Sendable {
                 continue
             }
         }
-        self.blocks = blocks
+    }
+
+    /// The files an `Include` argument names: `~` expanded, relative to `~/.ssh`, globs sorted.
+    private static func includedFiles(_ argument: String, home: String) -> [String] {
+        var pattern = argument.hasPrefix("~/") ? home + argument.dropFirst(1) : argument
+        if !pattern.hasPrefix("/") { pattern = home + "/.ssh/" + pattern }
+        var found = glob_t()
+        defer { globfree(&found) }
+        guard Glibc.glob(pattern, 0, nil, &found) == 0 else { return [] }
+        return (0..<Int(found.gl_pathc)).compactMap { found.gl_pathv[$0].map { String(cString: $0) } }.sorted()
     }
 
     /// Reads the config at `path`; a missing or unreadable file is an empty config, as for ssh.

@@ -137,7 +137,7 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertEqual(resolve(config, "web"), SSHConfig.Entry(user: "from-host"))
     }
 
-    func testUnknownKeywordsAndIncludeAreIgnored() {
+    func testUnknownKeywordsAndMissingIncludesAreIgnored() {
         let config = """
         Include ~/.ssh/config.d/*
         Host web
@@ -147,6 +147,34 @@ final class SSHConfigTests: XCTestCase {
             NoSuchKeyword whatever
         """
         XCTAssertEqual(resolve(config, "web"), SSHConfig.Entry(user: "root"))
+    }
+
+    func testIncludeReadsFilesInPlaceAndTheEnclosingBlockGoesOn() throws {
+        let home = NSTemporaryDirectory() + "sshconfig-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: home + "/.ssh/config.d", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        // Globbed in sorted order; the first value wins, so 10-web's User beats 20-web's.
+        try "Host web\n    User fromten\n    Port 2201\n".write(toFile: home + "/.ssh/config.d/10-web", atomically: true, encoding: .utf8)
+        try "Host web db\n    User fromtwenty\n    HostName 10.9.9.9\n".write(toFile: home + "/.ssh/config.d/20-web", atomically: true, encoding: .utf8)
+        // Lines before any Host in an included file belong to the block of the Include.
+        try "IdentityFile ~/.ssh/batch_key\n".write(toFile: home + "/.ssh/batch.conf", atomically: true, encoding: .utf8)
+        try "Include loop loop loop loop\nInclude config.d/*\n".write(toFile: home + "/.ssh/loop", atomically: true, encoding: .utf8)
+        let config = """
+        Include config.d/*
+        Host batch*
+            Include batch.conf
+            Port 2299
+        Host loop
+            Include loop ~/.ssh/loop
+        """
+        let parsed = SSHConfig(text: config, home: home)
+        XCTAssertEqual(parsed.resolve(host: "web", localUser: "me"), SSHConfig.Entry(hostName: "10.9.9.9", user: "fromten", port: 2201))
+        XCTAssertEqual(parsed.resolve(host: "db", localUser: "me"), SSHConfig.Entry(hostName: "10.9.9.9", user: "fromtwenty"))
+        XCTAssertEqual(parsed.resolve(host: "batch1", localUser: "me"), SSHConfig.Entry(port: 2299, identityFiles: [home + "/.ssh/batch_key"]),
+                       "the Host batch* block goes on after its Include")
+        XCTAssertEqual(parsed.resolve(host: "other", localUser: "me"), SSHConfig.Entry())
+        // A file that includes itself 4 times stops (ssh's depth of 16, and at most 256 files) instead of 4^16 reads.
+        XCTAssertEqual(parsed.resolve(host: "loop", localUser: "me"), SSHConfig.Entry())
     }
 
     func testInvalidPortAndMissingValuesAreIgnored() {
