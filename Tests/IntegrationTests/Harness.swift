@@ -20,6 +20,9 @@ enum Env {
     static var knownHosts: String { environment["CLOUDTASK_TEST_KNOWN_HOSTS"] ?? dir + "/known_hosts" }
 }
 
+/// A failure of the harness itself (a server that never came up); thrown, it fails the test.
+struct HarnessError: Error { let message: String }
+
 /// A child's result, filled by the thread that waits for it and read after that thread signals.
 final class Finished: @unchecked Sendable { var result: Subprocess.Result? }
 
@@ -123,6 +126,23 @@ class IntegrationCase: XCTestCase {
         guard let result = try? Subprocess.run(["/bin/sh", "-c", command], environment: environment, timeout: timeout) else { return -1 }
         if result.timedOut { XCTFail("'\(command)' hung for \(timeout) s and was killed") }
         return result.status
+    }
+
+    /// Starts a loopback server, `argv(port)`, and waits until it accepts connections (20 s at most). A server
+    /// that exits first (its port was taken) is tried again on another port; three failures fail the test.
+    func startServer(_ argv: (Int) -> [String]) throws -> (Subprocess, Int) {
+        for _ in 0..<3 {
+            let port = 20000 + Int.random(in: 0..<20000)
+            let server = try Subprocess(argv(port))
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline && server.isRunning {
+                if shell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port)' 2>/dev/null") == 0 { return (server, port) }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            server.terminate()
+            server.waitUntilExit()
+        }
+        throw HarnessError(message: "\(argv(0)) never accepted connections on loopback")
     }
 
     /// An ssh-agent holding the test key, in the foreground (-D) so it can be stopped.

@@ -7,10 +7,8 @@ import XCTest
 final class HookTests: IntegrationCase {
     func testMailIsDeliveredWithSubjectRecipientsAndReport() throws {
         let maildir = home + "/maildir"
-        let port = 21000 + Int.random(in: 0..<20000)
-        let server = try Subprocess(["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir])
+        let (server, port) = try startServer { ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\($0)", "-c", "aiosmtpd.handlers.Mailbox", maildir] }
         defer { server.terminate(); server.waitUntilExit() }
-        waitWhile(tries: 100, every: 0.05) { self.shell("exec 3<>/dev/tcp/127.0.0.1/\(port)") != 0 && self.shell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port)'") != 0 }
         let r = try cloudtask(["--report=mail: cloudtask@example.com ops+batch@example.com Jane Q-Doe <jane-doe@example.org>", "sh", "-c", "exit $(($0 == 2))"],
                               lines: ["1", "2", "3"], env: ["CLOUDTASK_SMTP_URL": "smtp://127.0.0.1:\(port)"])
         XCTAssertEqual(r.status, 1, r.stderr)

@@ -100,17 +100,12 @@ final class ProviderTests: IntegrationCase {
     }
 
     func testHTTPBindingForProviderScripts() throws {
-        let port = 20000 + Int.random(in: 0..<20000)
-        let server = try Subprocess(["python3", "-m", "http.server", "--bind", "127.0.0.1", String(port), "--directory", home])
-        defer { server.terminate(); server.waitUntilExit() }
         try "hello from the api\n".write(toFile: home + "/api.txt", atomically: true, encoding: .utf8)
-        var answer: Result?
-        waitWhile(tries: 50, every: 0.1) {
-            answer = try? self.run(["-e", "local r = http.request{url = 'http://127.0.0.1:\(port)/api.txt'} return r.status, (r.body:gsub('%s+$', '')), r.headers['content-type']"],
-                                   binary: Env.root + "/.build/debug/ctsh")
-            return answer?.status != 0
-        }
-        XCTAssertEqual(answer?.out, "200\t\"hello from the api\"\t\"text/plain\"\n", answer?.stderr ?? "")
+        let (server, port) = try startServer { ["python3", "-m", "http.server", "--bind", "127.0.0.1", String($0), "--directory", self.home] }
+        defer { server.terminate(); server.waitUntilExit() }
+        let answer = try run(["-e", "local r = http.request{url = 'http://127.0.0.1:\(port)/api.txt'} return r.status, (r.body:gsub('%s+$', '')), r.headers['content-type']"],
+                             binary: Env.root + "/.build/debug/ctsh")
+        XCTAssertEqual(answer.out, "200\t\"hello from the api\"\t\"text/plain\"\n", answer.stderr)
     }
 
     func testADeadLaunchedWorkerIsDestroyedAndReplaced() throws {
