@@ -35,6 +35,9 @@ public final class LineEditor {
     /// Installs the waiting and completion hooks; the caller handles SIGINT (see `interruptPending`).
     /// libedit reads these when it initializes, so call this before creating the LineEditor.
     public static func installHooks() {
+        // libedit takes what the getc hook returns as a wide character and converts lines with the locale:
+        // without a UTF-8 LC_CTYPE, non-ASCII input would be dropped.
+        if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_CTYPE, "C.UTF-8") }
         ct_set_catch_signals(0)
         ct_set_getc_function { _ in
             while true {
@@ -48,7 +51,7 @@ public final class LineEditor {
                 if ready > 0 {
                     var byte: UInt8 = 0
                     let n = read(0, &byte, 1)
-                    if n == 1 { return Int32(byte) }
+                    if n == 1 { return LineEditor.character(startingWith: byte) }
                     if n == 0 { return EOF }
                     if errno != EINTR && errno != EAGAIN { return EOF }
                 } else if ready == 0 {
@@ -105,6 +108,28 @@ public final class LineEditor {
             let n = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
             if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
         }
+    }
+
+    /// The character whose UTF-8 encoding starts with `lead`, its other bytes read from stdin (libedit's
+    /// readline layer takes each value the getc hook returns as one wide character). A malformed sequence
+    /// gives U+FFFD.
+    static func character(startingWith lead: UInt8) -> Int32 {
+        let length: Int
+        switch lead {
+        case 0..<0x80: return Int32(lead)
+        case 0xC2..<0xE0: length = 2
+        case 0xE0..<0xF0: length = 3
+        case 0xF0..<0xF5: length = 4
+        default: return 0xFFFD
+        }
+        var value = Int32(lead) & (0x7F >> length)
+        for _ in 1..<length {
+            var fds = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            var byte: UInt8 = 0
+            guard poll(&fds, 1, 100) > 0, read(0, &byte, 1) == 1, byte & 0xC0 == 0x80 else { return 0xFFFD }
+            value = value << 6 | Int32(byte & 0x3F)
+        }
+        return value
     }
 
     /// Frees the in-memory history; later calls on this object are a programming error.

@@ -133,4 +133,18 @@ final class ReplTests: IntegrationCase {
         type("ped')"); keys("Enter")
         waitFor("ctsh> print('half-typed')\nhalf-typed\n")
     }
+
+    func testUTF8IsTypedEditedAndKeptInHistory() throws {
+        start()  // no LANG in tmux's environment here: ctsh picks a UTF-8 locale itself
+        type("print('héllo wörld €😀')"); keys("Enter")
+        waitFor("\nhéllo wörld €😀\n")
+        type("print('aé')"); keys("Left", "Left", "Left"); type("X"); keys("Enter")
+        waitFor("\naXé\n")
+        keys("C-d")
+        waitFor("EXIT=0")
+        shell("tmux kill-session -t \(session)")
+        start()
+        keys("Up", "Up")
+        waitFor("ctsh> print('héllo wörld €😀')")
+    }
 }
