@@ -331,7 +331,7 @@ function sessions() return prim.sessions() end
 
 -- Runs a script file; one whose main chunk returns a plain table is a task template. Returns the exit status.
 function __ct_script(path)
-  local chunk, err = loadfile(path)
+  local chunk, err = loadfile(path ~= "-" and path or nil)   -- "-": stdin, as lua reads it
   if not chunk then error(err, 0) end
   local result = chunk(table.unpack(arg, 1, #arg))
   if type(result) == "table" and getmetatable(result) == nil then return __ct_template(result, path) end

@@ -8,6 +8,7 @@ usage: ctsh [-i] [-e CHUNK] [FILE.lua [ARGS...]]
   ctsh FILE.lua ARGS    run a script (arg[0] = FILE, arg[1..] = ARGS); works as #!/usr/bin/env ctsh
   ctsh -e CHUNK         run a chunk and print its results
   ctsh -i ...           enter the shell after the script or chunk
+  ctsh - ARGS           run the script on stdin (what ctsh does when stdin is not a terminal)
 bindings: workers{...}, task{...}, split(t, n), abort(t), resume(id, {...}), sessions()
 
 """
@@ -41,6 +42,8 @@ if let first = arguments.first {
     script = first
     arguments.removeFirst()
 }
+// As the standalone lua does: with nothing to run and stdin not a terminal, stdin is the script.
+if script == nil && chunks.isEmpty && !interactive && isatty(0) == 0 { script = "-" }
 
 let environment = ProcessInfo.processInfo.environment
 let shell = Shell(environment: environment)

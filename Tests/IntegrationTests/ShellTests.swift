@@ -32,6 +32,16 @@ final class ShellTests: IntegrationCase {
         XCTAssertEqual(r.out, "2\npool(2): 127.0.1.1 127.0.1.2\n\n")
     }
 
+    func testStdinThatIsNotATerminalIsTheScriptAsForLua() throws {
+        let piped = try run([], stdin: Array("x = 20\nprint(x + 1)\nerror('bad')\nprint('not reached')\n".utf8), binary: ctsh)
+        XCTAssertEqual(piped.status, 1, "a script stops at its first error")
+        XCTAssertEqual(piped.out, "21\n")
+        XCTAssertTrue(piped.stderr.hasPrefix("ctsh: stdin:3: bad"), piped.stderr)
+        let dash = try run(["-", "a", "b"], stdin: Array("print(arg[0], ...)".utf8), binary: ctsh)
+        XCTAssertEqual(dash.status, 0, dash.stderr)
+        XCTAssertEqual(dash.out, "-\ta\tb\n")
+    }
+
     func testErrorsShowFileAndLineAndSetTheExitStatus() throws {
         let runtime = try script("local function f()\n  error('boom')\nend\nf()\n")
         XCTAssertEqual(runtime.status, 1)
