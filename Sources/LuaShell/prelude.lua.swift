@@ -27,6 +27,14 @@ local function argcheck(fname, n, value, expected, level)
   end
 end
 
+-- A traceback without the frames of ctsh's own code, below the chunk that was run.
+local function user_traceback(message)
+  local traceback = debug.traceback(message, 2)
+  local cut = traceback:find("\n\t%[C%]: in function 'xpcall'")
+  traceback = cut and traceback:sub(1, cut - 1) or traceback
+  return (traceback:gsub("\n\t%[C%]: in function 'error'(\n\tprelude:)", "%1"):gsub("\n\tprelude:[^\n]*", ""))
+end
+
 -- MARK: pools
 
 local Pool = {__name = "pool"}
@@ -264,7 +272,7 @@ function Task:_step(timeout, foreground)
   for _, job in ipairs(results) do
     self.done = (self.done or 0) + (job.final and 1 or 0)
     if self.on_result then
-      local ok, err = xpcall(self.on_result, debug.traceback, job)
+      local ok, err = xpcall(self.on_result, user_traceback, job)
       if not ok then io.stderr:write("on_result: ", tostring(err), "\n") end
     end
   end
@@ -386,13 +394,6 @@ local function pretty(value, indent, seen)
 end
 __ct_pretty = pretty
 
--- A traceback without the frames of ctsh's own code, below the chunk that was run.
-local function user_traceback(message)
-  local traceback = debug.traceback(message, 2)
-  local cut = traceback:find("\n\t%[C%]: in function 'xpcall'")
-  traceback = cut and traceback:sub(1, cut - 1) or traceback
-  return (traceback:gsub("\n\t%[C%]: in function 'error'(\n\tprelude:)", "%1"):gsub("\n\tprelude:[^\n]*", ""))
-end
 
 -- The REPL's evaluator: an expression first, then a statement. Returns "incomplete" when more lines are
 -- needed, unless `whole` (ctsh -e: the chunk is all there is). `name` names the chunk in messages.
