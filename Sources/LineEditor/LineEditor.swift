@@ -30,6 +30,8 @@ public final class LineEditor {
     /// Set by a SIGINT handler: the line being edited is dropped (readLine returns "" and `cancelled` is true).
     nonisolated(unsafe) public static var interruptPending: Int32 = 0
     nonisolated(unsafe) public private(set) static var cancelled = false
+    /// Set by the SIGWINCH handler: libedit learns the new width before the next key (it catches no signals here).
+    nonisolated(unsafe) static var resizePending: Int32 = 0
     nonisolated(unsafe) private static var candidates: [String] = []
 
     /// Installs the waiting and completion hooks; the caller handles SIGINT (see `interruptPending`).
@@ -39,8 +41,13 @@ public final class LineEditor {
         // without a UTF-8 LC_CTYPE, non-ASCII input would be dropped.
         if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_CTYPE, "C.UTF-8") }
         ct_set_catch_signals(0)
+        signal(SIGWINCH) { _ in LineEditor.resizePending = 1 }
         ct_set_getc_function { _ in
             while true {
+                if LineEditor.resizePending != 0 {
+                    LineEditor.resizePending = 0
+                    rl_resize_terminal()
+                }
                 if LineEditor.interruptPending != 0 {
                     LineEditor.interruptPending = 0
                     LineEditor.cancelled = true

@@ -25,18 +25,20 @@ final class ReplTests: IntegrationCase {
         shell("tmux send-keys -t \(session) -l \(quoted)")
     }
 
-    var screen: String {
-        output(["/usr/bin/tmux", "capture-pane", "-p", "-J", "-S", "-200", "-t", session])
+    /// The pane's text; wrapped rows joined unless `rows` (then as the terminal shows them).
+    func screen(rows: Bool = false) -> String {
+        output(["/usr/bin/tmux", "capture-pane", "-p"] + (rows ? [] : ["-J"]) + ["-S", "-200", "-t", session])
     }
+    var screen: String { screen() }
 
     @discardableResult
-    func waitFor(_ text: String, timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line) -> Bool {
+    func waitFor(_ text: String, timeout: Double = 10, rows: Bool = false, file: StaticString = #filePath, line: UInt = #line) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if screen.contains(text) { return true }
+            if screen(rows: rows).contains(text) { return true }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        XCTFail("screen never showed \(text.debugDescription):\n\(screen)", file: file, line: line)
+        XCTFail("screen never showed \(text.debugDescription):\n\(screen(rows: rows))", file: file, line: line)
         return false
     }
 
@@ -146,5 +148,19 @@ final class ReplTests: IntegrationCase {
         start()
         keys("Up", "Up")
         waitFor("ctsh> print('héllo wörld €😀')")
+    }
+
+    func testAResizedTerminalWrapsTheLineAtItsNewWidth() throws {
+        start()
+        shell("tmux resize-window -t \(session) -x 40 -y 20")
+        Thread.sleep(forTimeInterval: 0.3)
+        let a = String(repeating: "a", count: 55)
+        type("print('\(a)')")
+        keys(Array(repeating: "Left", count: 30).joined(separator: " "))
+        type("XY")
+        // 40 columns: the prompt, print(' and 27 a's on the first row; the insertion starts the second.
+        waitFor("ctsh> print('\(String(repeating: "a", count: 27))\nXY\(String(repeating: "a", count: 28))')\n", timeout: 5, rows: true)
+        keys("Enter")
+        waitFor(String(repeating: "a", count: 27) + "XY")
     }
 }
