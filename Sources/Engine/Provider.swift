@@ -32,7 +32,7 @@ public protocol Provider: AnyObject {
 }
 
 /// The session's `instances` file: JSON lines, fsynced; `launch` before creation, `up`, then `destroyed`.
-public final class Ledger {
+public final class Ledger: Sendable {
     let path: String
     public init(sessionPath: String) { path = sessionPath + "/instances" }
 

@@ -175,7 +175,7 @@ extension Runner {
             }
         } catch {
             launching -= 1
-            console.status("\(provider.name): \(error)")
+            if !"\(error)".isEmpty { console.status("\(provider.name): \(error)") }
         }
     }
 

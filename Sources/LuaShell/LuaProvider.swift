@@ -1,19 +1,25 @@
 // The `lua` provider: a Lua file returning {launch = function(count, ctx), destroy = function(instances, ctx)},
-// so a user can script any cloud (with the `http` binding). Runs in a Lua state of its own.
+// so a user can script any cloud (with the `http` binding). Runs in a Lua state of its own, on a thread of
+// its own: a slow launch does not hold up the run, and destroy waits for a launch under way.
 import Engine
 import Foundation
 import HTTP
 import LuaVM
 import Providers
 
-public final class LuaProvider: Provider {
+public final class LuaProvider: Provider, @unchecked Sendable {
     public let name: String
     public let knownHosts: String
     public let identity: String
     let lua = LuaState(memoryLimit: 1 << 30)
+    /// Every use of `lua` runs here, one at a time.
+    private let queue = DispatchQueue(label: "cloudtask.lua-provider")
     private var ledger: Ledger?
-    private var waiting: [Instance] = []
     private var recorded: [String: Instance] = [:]
+    /// Shared with the caller's thread, under `lock`: instances up, and launches that brought none.
+    private let lock = NSLock()
+    private var waiting: [Instance] = []
+    private var missing: [String] = []
 
     /// Loads `file`; `sessionKey` is the private key launched workers must authorize (ctx.public_key).
     public init(file: String, sessionPath: String, sessionKey: String) throws {
@@ -64,12 +70,28 @@ public final class LuaProvider: Provider {
         }
     }
 
+    /// Starts the script's launch on the provider's thread and returns.
     public func launch(count: Int, ledger: Ledger) throws {
-        self.ledger = ledger
+        queue.async { [self] in
+            self.ledger = ledger
+            var up: [Instance] = []
+            var problem = ""
+            do { up = try runLaunch(count: count, ledger: ledger) } catch { problem = "\(error)" }
+            if problem.isEmpty && up.count < count { problem = "launch returned \(up.count) of \(count) instances" }
+            lock.lock()
+            waiting += up
+            // One error per instance that will not come; said once.
+            if up.count < count { missing += [problem] + Array(repeating: "", count: count - up.count - 1) }
+            lock.unlock()
+        }
+    }
+
+    private func runLaunch(count: Int, ledger: Ledger) throws -> [Instance] {
         let rows: String
         do { rows = try lua.run("return __ct_provider_launch(\(count))", name: "=\(name)").first ?? "" } catch let error as LuaError {
-            throw ProviderError("\(name): launch: \(error.message)")
+            throw ProviderError("launch: \(error.message)")
         }
+        var up: [Instance] = []
         for row in rows.split(separator: "\n") {
             let fields = row.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 4 else { continue }
@@ -78,16 +100,30 @@ public final class LuaProvider: Provider {
             instance.host = fields[1]
             instance.port = Int(fields[2]) ?? instance.port
             if recorded[fields[0]] == nil { try ledger.record("launch", instance) }  // the script did not record it first
-            waiting.append(instance)
+            up.append(instance)
         }
+        return up
     }
 
+    /// Instances launched since the last call; when there are none, one instance a launch did not bring
+    /// is reported as an error (the engine counts one per call; an empty message is not shown).
     public func ready() throws -> [Instance] {
-        defer { waiting = [] }
-        return waiting
+        lock.lock()
+        defer { lock.unlock() }
+        if !waiting.isEmpty {
+            defer { waiting = [] }
+            return waiting
+        }
+        if !missing.isEmpty { throw ProviderError(missing.removeFirst()) }
+        return []
     }
 
+    /// Runs the script's destroy on the provider's thread, after any launch under way, and waits for it.
     public func destroy(_ instances: [Instance]) -> [String: String] {
+        queue.sync { runDestroy(instances) }
+    }
+
+    private func runDestroy(_ instances: [Instance]) -> [String: String] {
         let ids = instances.map(\.id).joined(separator: "\n")
         do {
             let rows = try lua.run("return __ct_provider_destroy(\(luaQuoted(ids)))", name: "=\(name)").first ?? ""

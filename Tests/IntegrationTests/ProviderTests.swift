@@ -99,6 +99,33 @@ final class ProviderTests: IntegrationCase {
         XCTAssertTrue(bad.stderr.contains("--provider=/nonexistent.lua: no such file"), bad.stderr)
     }
 
+    func testASlowLuaLaunchDoesNotHoldUpGivenWorkersAndAShortOneDoesNotHang() throws {
+        // The script's launch takes 2 s, then launches through the example; the given worker runs jobs meanwhile.
+        let slow = home + "/slow.lua"
+        try """
+        local example = dofile("\(Env.root)/examples/providers/local.lua")
+        return {launch = function(count, ctx) os.execute("sleep 2") return example.launch(count, ctx) end, destroy = example.destroy}
+        """.write(toFile: slow, atomically: true, encoding: .utf8)
+        let r = try run(base + ["--workers=127.0.1.1", "--provider=\(slow)", "--split=2", "sh", "-c", "sleep 0.2; echo $0"],
+                        stdin: Array((1...20).map { "\($0)\n" }.joined().utf8))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(Set(r.out.split(separator: "\n")).count, 20, r.out)
+        let log = sessionFile(1, "log").split(separator: "\n").map(String.init)
+        let firstLaunch = log.firstIndex { $0.contains("launched worker lua-") }
+        let given = log.filter { $0.hasPrefix("127.0.1.1: exit 0") }.count
+        XCTAssertNotNil(firstLaunch, r.stderr)
+        XCTAssertGreaterThanOrEqual(log.prefix(firstLaunch ?? 0).filter { $0.hasPrefix("127.0.1.1: exit 0") }.count, 5,
+                                    "the given worker ran jobs while the launch was under way (\(given) in all):\n\(log.joined(separator: "\n"))")
+        XCTAssertEqual(sessionSSHDs(), [])
+        // A launch that brings fewer instances than asked is said, and the run ends instead of waiting for them.
+        let empty = home + "/empty.lua"
+        try "return {launch = function() return {} end, destroy = function() return {} end}".write(toFile: empty, atomically: true, encoding: .utf8)
+        let none = try run(["--sessions=\(sessions)", "--provider=\(empty)", "--split=2", "echo"], stdin: Array("a\nb\n".utf8), timeout: 30)
+        XCTAssertEqual(none.status, 1, none.stderr)
+        XCTAssertTrue(none.stderr.contains("lua:empty.lua: launch returned 0 of 2 instances"), none.stderr)
+        XCTAssertTrue(none.stderr.contains("2 jobs pending (no worker left)"), none.stderr)
+    }
+
     func testHTTPBindingForProviderScripts() throws {
         try "hello from the api\n".write(toFile: home + "/api.txt", atomically: true, encoding: .utf8)
         let (server, port) = try startServer { ["python3", "-m", "http.server", "--bind", "127.0.0.1", String($0), "--directory", self.home] }
