@@ -55,7 +55,7 @@ while up + failed < count && Date() < deadline {
             up += 1
         }
     } catch {
-        FileHandle.standardError.write(Data("cloudtask-launch-workers: \(error)\n".utf8))
+        if !"\(error)".isEmpty { FileHandle.standardError.write(Data("cloudtask-launch-workers: \(error)\n".utf8)) }
         failed += 1
     }
     usleep(50_000)
