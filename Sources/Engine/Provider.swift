@@ -29,6 +29,8 @@ public protocol Provider: AnyObject {
     func ready() throws -> [Instance]
     /// Destroys instances; returns the ids that could not be destroyed, with why.
     func destroy(_ instances: [Instance]) -> [String: String]
+    /// Waits until no launch is under way, so the ledger names every instance that will ever exist.
+    func settle()
 }
 
 /// The session's `instances` file: JSON lines, fsynced; `launch` before creation, `up`, then `destroyed`.
@@ -71,4 +73,6 @@ public final class Ledger: Sendable {
 extension Provider {
     /// Cloud instances' keys are not known before first contact.
     public var hostKeyPolicy: HostKeyPolicy { .acceptNew }
+    /// For providers whose launch returns once every instance is recorded.
+    public func settle() {}
 }

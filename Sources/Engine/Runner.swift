@@ -337,7 +337,9 @@ public final class Runner {
 
     private func done() -> Bool {
         if !ops.isEmpty { return false }
-        if (toLaunch > 0 && !aborting && !halted && (!queue.isEmpty || expectingMore)) || launching > 0 { return false }
+        // Launches are waited for only while there is work for them; at the end they are settled and destroyed.
+        let wanted = !aborting && !halted && (!queue.isEmpty || expectingMore)
+        if wanted && (toLaunch > 0 || launching > 0) { return false }
         return !workers.contains { [.connecting, .setup, .ready, .retiring, .teardown].contains($0.phase) }
     }
 

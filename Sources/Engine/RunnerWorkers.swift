@@ -202,6 +202,7 @@ extension Runner {
     /// Instances the ledger holds alive that never became workers (still booting, or a launch whose answer was lost).
     func destroyUnhanded() {
         guard let provider else { return }
+        provider.settle()  // a launch still under way (the run ends, or was aborted, without waiting for it)
         let live = ledger.live()
         guard !live.isEmpty else { return }
         let failures = provider.destroy(live)

@@ -12,6 +12,8 @@ public final class Subprocess: @unchecked Sendable {
     public struct Result: Sendable {
         /// The exit code, or 128 + the signal that ended the child.
         public var status: Int32
+        /// The signal that ended the child, if one did.
+        public var signal: Int32?
         public var output: [UInt8]
         public var error: [UInt8]
         public var timedOut: Bool
@@ -32,6 +34,7 @@ public final class Subprocess: @unchecked Sendable {
     private var error: Int32 = -1
     private let lock = NSLock()
     private var reaped: Int32?
+    private var reapedBySignal: Int32?
 
     /// Starts `argv` (a path, or a name looked up in PATH). `environment` nil inherits ours; `directory` runs it
     /// there; `newSession` makes it a session and process-group leader, so signals reach its descendants too.
@@ -166,7 +169,7 @@ public final class Subprocess: @unchecked Sendable {
         [input, output, error].filter { $0 >= 0 }.forEach { close($0) }
         input = -1; output = -1; error = -1
         lock.lock(); defer { lock.unlock() }
-        return Result(status: reaped ?? -1, output: out, error: err, timedOut: timedOut)
+        return Result(status: reaped ?? -1, signal: reapedBySignal, output: out, error: err, timedOut: timedOut)
     }
 
     /// Runs `argv` to its end: `Subprocess(...).wait(timeout:)`.
@@ -184,6 +187,7 @@ public final class Subprocess: @unchecked Sendable {
         repeat { result = waitpid(pid, &status, options) } while result < 0 && errno == EINTR
         if result == pid {
             reaped = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            reapedBySignal = status & 0x7f == 0 ? nil : status & 0x7f
             return true
         }
         if result < 0 { reaped = -1; return true }  // not our child any more (ECHILD): nothing to wait for

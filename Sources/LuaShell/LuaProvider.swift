@@ -27,6 +27,7 @@ public final class LuaProvider: Provider, @unchecked Sendable {
         knownHosts = sessionPath + "/known_hosts"
         identity = sessionKey
         HTTPBinding.register(lua)
+        OSExecute.register(lua)
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
         lua.register("__ct_record") { [unowned self] call in
             guard case .table(let fields) = try call.value(1), let id = fields[.string("id")]?.text, let host = fields[.string("host")]?.text else {
@@ -117,6 +118,9 @@ public final class LuaProvider: Provider, @unchecked Sendable {
         if !missing.isEmpty { throw ProviderError(missing.removeFirst()) }
         return []
     }
+
+    /// Waits for a launch under way.
+    public func settle() { queue.sync {} }
 
     /// Runs the script's destroy on the provider's thread, after any launch under way, and waits for it.
     public func destroy(_ instances: [Instance]) -> [String: String] {

@@ -19,6 +19,7 @@ public final class Shell {
         lua = LuaState(memoryLimit: megabytes << 20)
         bindings = Bindings(lua: lua, environment: environment)
         HTTPBinding.register(lua)
+        OSExecute.register(lua)
         lua.enableInterrupts()
         lua.register("__ct_pending_source") { [unowned self] _ in [.string(self.pendingSource)] }
         lua.register("__ct_foreground") { call in

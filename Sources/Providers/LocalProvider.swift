@@ -92,8 +92,11 @@ public final class LocalProvider: Provider, @unchecked Sendable {
         }
     }
 
+    /// Waits for starts still in flight.
+    public func settle() { starting.sync(flags: .barrier) {} }
+
     public func destroy(_ instances: [Instance]) -> [String: String] {
-        starting.sync(flags: .barrier) {}  // starts still in flight finish first, so none comes up after its destroy
+        settle()  // starts still in flight finish first, so none comes up after its destroy
         var failures: [String: String] = [:]
         for instance in instances {
             let dir = sessionPath + "/local/" + String(instance.id.split(separator: "-").last ?? "")

@@ -117,6 +117,17 @@ final class ProviderTests: IntegrationCase {
         XCTAssertGreaterThanOrEqual(log.prefix(firstLaunch ?? 0).filter { $0.hasPrefix("127.0.1.1: exit 0") }.count, 5,
                                     "the given worker ran jobs while the launch was under way (\(given) in all):\n\(log.joined(separator: "\n"))")
         XCTAssertEqual(sessionSSHDs(), [])
+        // Ctrl-C while the slow launch is under way: the run waits for that launch only to destroy what it made.
+        let started = Date()
+        let aborted = try run(["--sessions=\(sessions)", "--provider=\(slow)", "--split=2", "sleep"], stdin: Array("30\n30\n".utf8)) { process in
+            Thread.sleep(forTimeInterval: 0.7)
+            process.interrupt()
+        }
+        XCTAssertEqual(aborted.status, 1, aborted.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, aborted.stderr)
+        XCTAssertEqual(sessionSSHDs(), [], aborted.stderr)
+        XCTAssertEqual(Ledger(events: ledgerEvents(2)).alive, [], "every instance the launch made is destroyed")
+        XCTAssertTrue(aborted.stderr.contains("2 jobs pending"), aborted.stderr)
         // A launch that brings fewer instances than asked is said, and the run ends instead of waiting for them.
         let empty = home + "/empty.lua"
         try "return {launch = function() return {} end, destroy = function() return {} end}".write(toFile: empty, atomically: true, encoding: .utf8)

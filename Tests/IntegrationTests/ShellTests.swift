@@ -32,6 +32,13 @@ final class ShellTests: IntegrationCase {
         XCTAssertEqual(r.out, "2\npool(2): 127.0.1.1 127.0.1.2\n\n")
     }
 
+    func testOSExecuteKeepsLuaResultsWithoutSystem() throws {
+        let r = try run(["-e", "print('before') print(os.execute('echo child; exit 3')) print(os.execute('kill -TERM $$')) print(os.execute())"],
+                        binary: ctsh)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "before\nchild\nnil\texit\t3\nnil\tsignal\t15\ntrue\n")
+    }
+
     func testStdinThatIsNotATerminalIsTheScriptAsForLua() throws {
         let piped = try run([], stdin: Array("x = 20\nprint(x + 1)\nerror('bad')\nprint('not reached')\n".utf8), binary: ctsh)
         XCTAssertEqual(piped.status, 1, "a script stops at its first error")
