@@ -1,6 +1,6 @@
 // The `lua` provider: a Lua file returning {launch = function(count, ctx), destroy = function(instances, ctx)},
-// so a user can script any cloud (with the `http` binding). Runs in a Lua state of its own, on a thread of
-// its own: a slow launch does not hold up the run, and destroy waits for a launch under way.
+// so a user can script any cloud (with the `http` binding). Runs in a Lua state of its own, used one call at
+// a time on a serial queue of its own: a slow launch does not hold up the run, and destroy waits for it.
 import Engine
 import Foundation
 import HTTP
