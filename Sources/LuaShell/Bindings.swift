@@ -254,6 +254,9 @@ public final class Bindings {
         }
         lua.register("__ct_task_add") { [unowned self] call in
             let handle = try self.task(call)
+            if handle.summary != nil {
+                throw BindingError("the task has finished: resume(\(handle.session.id)) gives a task of the same session that takes more jobs")
+            }
             let input = Array(try call.string(2).utf8)
             let words: [[UInt8]]?
             do { words = try JobLine.words(input, lineNumber: 1) } catch {

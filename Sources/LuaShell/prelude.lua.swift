@@ -11,11 +11,20 @@ end
 
 local function typename(v) return v == nil and "nil" or type(v) end
 
--- Calls a primitive; its error is raised again at the binding's caller, without the prelude's position.
+-- The binding each primitive serves, for its argument errors.
+local binding_names = {task_new = "task", resume = "resume", task_add = "add", task_expect = "add", task_step = "run",
+                       task_finish = "run", task_split = "split", task_abort = "abort", sessions = "sessions", fleet = "run",
+                       template = "task", launch = "workers", destroy_pool = "destroy", check_address = "workers"}
+
+-- Calls a primitive; its error is raised again at the binding's caller, without the prelude's position
+-- and naming the binding, not the primitive.
 local function call(level, f, ...)
   local results = table.pack(pcall(f, ...))
   if not results[1] then
-    error((tostring(results[2]):gsub("^prelude:%d+: ", "")), level + 1)
+    local message = tostring(results[2]):gsub("^prelude:%d+: ", ""):gsub("'__ct_([%w_]+)'", function(name)
+      return "'" .. (binding_names[name] or name) .. "'"
+    end)
+    error(message, level + 1)
   end
   return table.unpack(results, 2, results.n)
 end
@@ -257,7 +266,7 @@ local function pump(t, queued)
       t.gen = nil
       prim.task_expect(t.handle, false)
     else
-      prim.task_add(t.handle, tostring(input))
+      call(1, prim.task_add, t.handle, tostring(input))
       queued = queued + 1
     end
   end

@@ -39,6 +39,17 @@ final class ShellTests: IntegrationCase {
         XCTAssertEqual(r.out, "before\nchild\nnil\texit\t3\nnil\tsignal\t15\ntrue\n")
     }
 
+    func testAddingToAFinishedTaskIsAnErrorNotALostJob() throws {
+        let r = try script("""
+        local t = task{command = "echo", workers = workers{"127.0.1.1", identity = "\(Env.key)", known_hosts = "\(Env.knownHosts)"}, jobs = {"a"}}
+        t:run()
+        t:add("late")
+        """)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("script.lua:3: the task has finished: resume(1) gives a task of the same session that takes more jobs"), r.stderr)
+        XCTAssertEqual(sessionFile(1, "jobs"), "EXIT=0\techo a\n")
+    }
+
     func testStdinThatIsNotATerminalIsTheScriptAsForLua() throws {
         let piped = try run([], stdin: Array("x = 20\nprint(x + 1)\nerror('bad')\nprint('not reached')\n".utf8), binary: ctsh)
         XCTAssertEqual(piped.status, 1, "a script stops at its first error")
@@ -86,6 +97,7 @@ final class ShellTests: IntegrationCase {
             ("workers{'127.0.1.1:99999'}", "bad argument #1 to 'workers' (address 1: bad port '99999')"),
             ("workers{'h'}:add('[::1')", "bad argument #1 to 'add' (missing ']' in '[::1')"),
             ("x = ", "unexpected symbol near <eof>"),
+            ("split(task{command = 'echo', workers = {'127.0.1.1'}, jobs = {}}, 0)", "bad argument #2 to 'split' (split must be 1 or more)"),
         ]
         for (chunk, message) in cases {
             let r = try run(["-e", chunk], env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh)
