@@ -61,7 +61,7 @@ public final class Bindings {
             case .table(let entries):
                 guard name == "workers" else { throw BindingError("bad field '\(name)' to '\(function)' (not a table option)") }
                 let list = entries.sorted { ($0.key.integer ?? 0) < ($1.key.integer ?? 0) }.compactMap { $0.value.text }
-                arguments.append("--workers=\(list.joined(separator: " "))")
+                if !list.isEmpty { arguments.append("--workers=\(list.joined(separator: " "))") }  // an empty pool: no workers given
             }
         }
         if case .string(let identity)? = table[.string("identity")] { arguments.append("--ssh-identity=\(identity)") }

@@ -98,6 +98,7 @@ final class ShellTests: IntegrationCase {
             ("workers{'h'}:add('[::1')", "bad argument #1 to 'add' (missing ']' in '[::1')"),
             ("x = ", "unexpected symbol near <eof>"),
             ("split(task{command = 'echo', workers = {'127.0.1.1'}, jobs = {}}, 0)", "bad argument #2 to 'split' (split must be 1 or more)"),
+            ("task{command = 'echo', workers = workers{}, jobs = {'a'}}", "task: no workers (give workers = {...}, a pool, or a provider)"),
         ]
         for (chunk, message) in cases {
             let r = try run(["-e", chunk], env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh)
