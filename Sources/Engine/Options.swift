@@ -62,7 +62,7 @@ public struct RunFlags: Sendable {
 }
 
 public enum Options {
-    enum Kind: Sendable { case flag, halt, provider, report, count(min: Int), seconds, port, text, name, file, directory, outputFile, outputDirectory, policy, workers }
+    enum Kind: Sendable { case flag, halt, provider, report, count(min: Int), seconds, port, text, name, path, file, directory, outputFile, outputDirectory, policy, workers }
 
     struct Spec: Sendable {
         let name: String
@@ -103,7 +103,7 @@ public enum Options {
         Spec(name: "status", kind: .count(min: 1), value: "ID", help: "show session ID's state (also while it runs) and exit", task: false) { _, f, v in f.status = Int(v) },
         Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
         Spec(name: "host-key-policy", kind: .policy, value: "POLICY", help: "accept-new (default: record unknown keys, refuse changed ones), strict, or off", task: true) { c, _, v in c.hostKeyPolicy = v },
-        Spec(name: "known-hosts", kind: .text, value: "FILE", help: "known_hosts file (default ~/.ssh/known_hosts)", task: true) { c, _, v in c.knownHosts = v },
+        Spec(name: "known-hosts", kind: .path, value: "FILE", help: "known_hosts file (default ~/.ssh/known_hosts)", task: true) { c, _, v in c.knownHosts = v },
         Spec(name: "tag", kind: .flag, value: "", help: "prefix each output line with the job's input and a tab", task: true) { c, _, _ in c.tag = true },
         Spec(name: "keep-order", kind: .flag, value: "", help: "print job output in input order (default: as jobs finish)", task: true) { c, _, _ in c.keepOrder = true },
         Spec(name: "line-buffer", kind: .flag, value: "", help: "print output line by line as it comes, instead of per job", task: true) { c, _, _ in c.lineBuffer = true },
@@ -177,6 +177,9 @@ public enum Options {
         switch spec.kind {
         case .flag, .text:
             return raw
+        case .path:
+            guard !value.isEmpty else { throw UsageError("\(source)=\(raw): expected a path") }
+            return absolute(value)
         case .name:
             guard !value.isEmpty, !value.contains(where: { $0.isWhitespace }) else { throw UsageError("\(source)=\(raw): expected a name") }
             return value
@@ -253,7 +256,7 @@ public enum Options {
             let list: [WorkerAddress]
             do { list = try WorkerList.parse(value) } catch { throw UsageError("\(source): \(error)") }
             if list.isEmpty { throw UsageError("\(source)=\(raw): no worker addresses") }
-            return value
+            return WorkerList.isRegularFile(value) ? absolute(value) : value  // a file is found again on --resume from elsewhere
         }
     }
 

@@ -170,7 +170,7 @@ public enum WorkerList {
     }
 
     /// True for a regular file, following symbolic links.
-    private static func isRegularFile(_ path: String) -> Bool {
+    static func isRegularFile(_ path: String) -> Bool {
         guard !path.isEmpty,
               let attributes = try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
         else { return false }

@@ -73,11 +73,11 @@ class IntegrationCase: XCTestCase {
 
     @discardableResult
     func run(_ arguments: [String], stdin: [UInt8] = [], env: [String: String] = [:], timeout: Double = 120,
-             binary: String = Env.binary, whileRunning: ((Subprocess) -> Void)? = nil) throws -> Result {
+             binary: String = Env.binary, directory: String? = nil, whileRunning: ((Subprocess) -> Void)? = nil) throws -> Result {
         var environment = Env.environment.filter { !$0.key.hasPrefix("CLOUDTASK_") && $0.key != "SSH_AUTH_SOCK" }
         environment["HOME"] = home
         for (k, v) in env { environment[k] = v }
-        let process = try Subprocess([binary] + arguments, environment: environment, input: .bytes(stdin),
+        let process = try Subprocess([binary] + arguments, environment: environment, directory: directory, input: .bytes(stdin),
                                      output: .capture, error: .capture)
         let finished = Finished()
         let done = DispatchSemaphore(value: 0)

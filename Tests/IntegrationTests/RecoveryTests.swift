@@ -241,4 +241,21 @@ final class RecoveryTests: IntegrationCase {
     /// Kills the scratch worker's listener and session processes.
     func killWorkerSessions() -> Int { signalWorker(SIGKILL) }
 
+
+    func testResumeFromAnotherFolderFindsRelativePathsGivenAtTheStart() throws {
+        let start = home + "/start"
+        try FileManager.default.createDirectory(atPath: start, withIntermediateDirectories: true)
+        try "127.0.1.1\n".write(toFile: start + "/workers.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: Env.knownHosts, toPath: start + "/known")
+        // Job 1 fails and halts the run, so 2 and 3 are left for the resume.
+        let first = try run(["--ssh-identity=\(Env.key)", "--sessions=\(sessions)", "--workers=workers.txt", "--known-hosts=known",
+                             "--joblog=joblog", "--results=results", "--halt=1", "sh", "-c", "exit $(($0 == 1))"],
+                            stdin: Array("1\n2\n3\n".utf8), directory: start)
+        XCTAssertEqual(first.status, 1, first.stderr)
+        let resumed = try run(["--sessions=\(sessions)", "--resume=1"], directory: "/")
+        XCTAssertEqual(resumed.status, 1, "job 1 still failed: " + resumed.stderr)
+        XCTAssertEqual(file(start + "/joblog").split(separator: "\n").count, 4, "header and the three jobs, in the first run's folder")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: start + "/results/3/stdout"), resumed.stderr)
+        XCTAssertEqual(sessionFile(1, "jobs"), "EXIT=1\tsh -c 'exit $(($0 == 1))' 1\nEXIT=0\tsh -c 'exit $(($0 == 1))' 2\nEXIT=0\tsh -c 'exit $(($0 == 1))' 3\n")
+    }
 }
