@@ -32,6 +32,8 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var pty = false
     public var halt: String?
     public var provider: String?
+    /// The provider that launches workers: the one named, else `local` when no workers are given.
+    public var launchingProvider: String? { provider ?? (workers.isEmpty ? "local" : nil) }
     public var joblog: String?
     public var reports: [String]?
     public var quiet: Bool?

@@ -31,6 +31,9 @@ public protocol Provider: AnyObject {
     func destroy(_ instances: [Instance]) -> [String: String]
     /// Waits until no launch is under way, so the ledger names every instance that will ever exist.
     func settle()
+    /// The instances of this session the provider itself finds alive, whatever the ledger says (so one
+    /// whose ledger entry was lost is destroyed too).
+    func list() throws -> [Instance]
 }
 
 /// The session's `instances` file: JSON lines, fsynced; `launch` before creation, `up`, then `destroyed`.

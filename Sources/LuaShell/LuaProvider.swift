@@ -56,6 +56,15 @@ public final class LuaProvider: Provider, @unchecked Sendable {
           end
           return table.concat(rows, "\\n")
         end
+        function __ct_provider_list()
+          if type(provider.list) ~= "function" then return "" end
+          local rows = {}
+          for _, i in ipairs(provider.list(ctx) or {}) do
+            if not i.id then error(path .. ": list must return instances with id", 0) end
+            rows[#rows + 1] = table.concat({i.id, i.host or "", i.port or 22, i.user or ""}, "\\t")
+          end
+          return table.concat(rows, "\\n")
+        end
         function __ct_provider_destroy(ids)
           local instances = {}
           for id in ids:gmatch("[^\\n]+") do instances[#instances + 1] = {id = id} end
@@ -121,6 +130,22 @@ public final class LuaProvider: Provider, @unchecked Sendable {
 
     /// Waits for a launch under way.
     public func settle() { queue.sync {} }
+
+    /// What the script's optional `list(ctx)` finds alive; none when it has no `list`.
+    public func list() throws -> [Instance] {
+        try queue.sync {
+            let rows: String
+            do { rows = try lua.run("return __ct_provider_list()", name: "=\(name)").first ?? "" } catch let error as LuaError {
+                throw ProviderError("list: \(error.message)")
+            }
+            return rows.split(separator: "\n").compactMap { row in
+                let fields = row.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                guard fields.count == 4 else { return nil }
+                return Instance(id: fields[0], provider: name, host: fields[1], port: Int(fields[2]) ?? 22,
+                                user: fields[3].isEmpty ? (ProcessInfo.processInfo.environment["USER"] ?? NSUserName()) : fields[3])
+            }
+        }
+    }
 
     /// Runs the script's destroy on the provider's thread, after any launch under way, and waits for it.
     public func destroy(_ instances: [Instance]) -> [String: String] {

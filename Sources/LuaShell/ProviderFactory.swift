@@ -26,10 +26,17 @@ public enum ProviderFactory {
         ProcessInfo.processInfo.hostName + ":" + sessionPath
     }
 
-    /// Destroys what session `sessionPath`'s ledger holds alive; returns how many were destroyed and the failures.
+    /// What session `sessionPath`'s ledger holds alive, and what its provider finds alive besides.
+    public static func leftovers(sessionPath: String, provider: Provider) -> [Instance] {
+        let live = Ledger(sessionPath: sessionPath).live()
+        let known = Set(live.map(\.id))
+        return live + ((try? provider.list()) ?? []).filter { !known.contains($0.id) }
+    }
+
+    /// Destroys the session's leftovers (see `leftovers`); returns how many were destroyed and the failures.
     public static func destroyLeftovers(sessionPath: String, provider: Provider) -> (destroyed: Int, failures: [String: String]) {
         let ledger = Ledger(sessionPath: sessionPath)
-        let live = ledger.live()
+        let live = leftovers(sessionPath: sessionPath, provider: provider)
         guard !live.isEmpty else { return (0, [:]) }
         let failures = provider.destroy(live)
         for instance in live where failures[instance.id] == nil { try? ledger.record("destroyed", instance) }

@@ -403,6 +403,12 @@ public final class EC2Provider: Provider, @unchecked Sendable {
         return ids
     }
 
+    /// The instances tagged with this session that are not shutting down or terminated.
+    public func list() throws -> [Instance] {
+        try Self.liveInstances(filters: [("tag:cloudtask:session", sessionID)], client: try workAPI())
+            .map { Instance(id: $0, provider: name, host: "", port: 22, user: settings.user) }
+    }
+
     /// Ids of instances matching `filters` that are not shutting down or terminated.
     static func liveInstances(filters: [(String, String)], client: EC2Client) throws -> [String] {
         var ids: [String] = []

@@ -95,6 +95,25 @@ public final class LocalProvider: Provider, @unchecked Sendable {
     /// Waits for starts still in flight.
     public func settle() { starting.sync(flags: .barrier) {} }
 
+    /// The session's sshd workers still running: `<session>/local/<n>` folders whose pid file names a live
+    /// sshd started with that folder's config.
+    public func list() throws -> [Instance] {
+        settle()
+        let root = sessionPath + "/local"
+        let numbers = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+        return numbers.compactMap { number in
+            let dir = root + "/" + String(number)
+            guard let text = try? String(contentsOfFile: dir + "/sshd.pid", encoding: .utf8),
+                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), LocalProvider.alive(pid),
+                  ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains(dir + "/sshd_config"),
+                  let config = try? String(contentsOfFile: dir + "/sshd_config", encoding: .utf8),
+                  let listen = config.split(separator: "\n").first(where: { $0.hasPrefix("ListenAddress ") }),
+                  let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else { return nil }
+            let host = String(listen.dropFirst("ListenAddress ".count)[..<colon])
+            return Instance(id: "local-\((sessionPath as NSString).lastPathComponent)-\(number)", provider: name, host: host, port: port, user: user)
+        }
+    }
+
     public func destroy(_ instances: [Instance]) -> [String: String] {
         settle()  // starts still in flight finish first, so none comes up after its destroy
         var failures: [String: String] = [:]

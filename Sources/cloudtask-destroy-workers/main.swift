@@ -1,5 +1,5 @@
 // cloudtask-destroy-workers --session ID: destroys the instances a session's ledger names as still alive
-// (after a controller was killed), without resuming it. Exit 0 all destroyed, 1 fatal or usage error, 2 some left.
+// (after a controller was killed), and any its provider finds alive besides, without resuming it. Exit 0 all destroyed, 1 fatal or usage error, 2 some left.
 import Engine
 import Foundation
 import LuaShell
@@ -93,8 +93,15 @@ guard let id else { fail(usage) }
 let path = "\(sessions)/\(id)"
 guard FileManager.default.fileExists(atPath: path) else { fail("no session \(id) in \(sessions)") }
 
-let ledger = Ledger(sessionPath: path)
-let live = ledger.live()
+// The ledger's live instances, and what the session's provider finds alive besides (a lost ledger entry).
+var live = Ledger(sessionPath: path).live()
+if let conf = Session.savedConfig(path), let name = conf.launchingProvider,
+   let provider = try? ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) {
+    let inLedger = live.count
+    live = ProviderFactory.leftovers(sessionPath: path, provider: provider)
+    let listed = live.count - inLedger
+    if listed > 0 { print("session \(id): \(listed) live instance(s) not in the ledger, found by the provider") }
+}
 if live.isEmpty { print("session \(id): no live instances"); exit(0) }
 let left = destroy(live, sessionPath: path)
 exit(left.isEmpty ? 0 : 2)

@@ -118,7 +118,7 @@ do {
                                            workersValue: config.workers.first ?? "", sessionsRoot: sessionsRoot)
 } catch { fail("--workers: \(error)") }
 // With no workers given, the local provider launches them (the embedded default).
-let providerName = config.provider ?? (workerEndpoints.isEmpty ? "local" : nil)
+let providerName = config.launchingProvider
 let split: Int
 do {
     split = providerName == nil ? try Batch.split(config, workers: workerEndpoints.count, jobs: jobs.count)

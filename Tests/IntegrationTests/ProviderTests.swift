@@ -63,6 +63,24 @@ final class ProviderTests: IntegrationCase {
         XCTAssertEqual(try run(["--session=9"], env: ["CLOUDTASK_SESSIONS": sessions], binary: destroyWorkers).status, 1)
     }
 
+    func testALostLedgerStillLeavesNothingRunningThroughTheProvidersList() throws {
+        // The default local provider (session 1) and the Lua example (session 2): SIGKILL, the ledger lost, then destroy-workers.
+        for (id, provider) in [(1, "local"), (2, Env.root + "/examples/providers/local.lua")] {
+            let named = id == 1 ? [] : ["--provider=\(provider)"]
+            _ = try run(["--sessions=\(sessions)"] + named + ["--split=2", "sleep"], stdin: Array("30\n30\n".utf8)) { process in
+                self.waitWhile(tries: 200, every: 0.05) { self.ledgerEvents(id).filter { $0.hasSuffix(" up") }.count < 2 }
+                Thread.sleep(forTimeInterval: 0.3)
+                kill(process.processIdentifier, SIGKILL)
+            }
+            XCTAssertEqual(sessionSSHDs().count, 2, "\(provider): the killed controller left its workers")
+            try FileManager.default.removeItem(atPath: "\(sessions)/\(id)/instances")
+            let destroyed = try run(["--session=\(id)", "--sessions=\(sessions)"], binary: destroyWorkers)
+            XCTAssertEqual(destroyed.status, 0, destroyed.stderr)
+            XCTAssertTrue(destroyed.out.contains("session \(id): 2 live instance(s) not in the ledger, found by the provider"), destroyed.out)
+            XCTAssertEqual(sessionSSHDs(), [], "\(provider): \(destroyed.out)")
+        }
+    }
+
     func testSIGKILLThenResumeDestroysLeftoversAndFinishes() throws {
         _ = try run(["--sessions=\(sessions)", "--split=2", "sh", "-c", "sleep $0"], stdin: Array("0.1\n0.1\n5\n5\n0.2\n".utf8)) { process in
             self.waitWhile(tries: 200, every: 0.05) { !self.sessionFile(1, "journal").contains("\"end\":2") }

@@ -74,8 +74,11 @@ final class EC2EndToEndTests: XCTestCase {
             kill(process.processIdentifier, SIGKILL)
         }
         XCTAssertFalse(Ledger(sessionPath: home + "/sessions/1").live().isEmpty, "the killed run left instances")
+        // Even with the ledger lost, the instances are found by their session tag and terminated.
+        try FileManager.default.removeItem(atPath: home + "/sessions/1/instances")
         let destroyed = try run("cloudtask-destroy-workers", ["--session=1"])
         XCTAssertEqual(destroyed.status, 0, destroyed.err)
+        XCTAssertTrue(destroyed.out.contains("session 1: 2 live instance(s) not in the ledger, found by the provider"), destroyed.out + destroyed.err)
         XCTAssertEqual(Ledger(sessionPath: home + "/sessions/1").live(), [])
         XCTAssertTrue(try states(home + "/sessions/1").allSatisfy { $0 == "terminated" || $0 == "shutting-down" })
     }

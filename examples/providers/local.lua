@@ -3,7 +3,8 @@
 -- cloud of your own (ctsh's `http.request{...}` speaks to any HTTP API).
 -- launch(count, ctx) returns instances {id, host, port, user}; it calls ctx.record(instance) before
 -- creating each one, so the session's ledger names it even if the controller dies right then.
--- destroy(instances, ctx) returns a table {id = "why"} of the ones it could not destroy.
+-- destroy(instances, ctx) returns a table {id = "why"} of the ones it could not destroy; list(ctx), optional,
+-- the instances of the session still alive.
 local provider = {}
 
 local function sh(command)
@@ -55,6 +56,26 @@ function provider.destroy(instances, ctx)
     end
   end
   return failed
+end
+
+-- list(ctx) returns the instances of this session still alive, whatever the ledger says (optional:
+-- cloudtask-destroy-workers and --resume use it to find instances whose ledger entry was lost).
+function provider.list(ctx)
+  local found = {}
+  local ls = io.popen("ls '" .. ctx.session .. "/lua-local' 2>/dev/null")
+  for id in ls:lines() do
+    local dir = dir_of(ctx, id)
+    local pidfile, config = io.open(dir .. "/sshd.pid"), io.open(dir .. "/sshd_config")
+    local pid = pidfile and pidfile:read("n")
+    local host, port = (config and config:read("a") or ""):match("ListenAddress ([%d.]+):(%d+)")
+    if pidfile then pidfile:close() end
+    if config then config:close() end
+    if pid and host and os.execute("kill -0 " .. pid .. " 2>/dev/null") then
+      found[#found + 1] = {id = id, host = host, port = tonumber(port)}
+    end
+  end
+  ls:close()
+  return found
 end
 
 return provider
