@@ -12,7 +12,7 @@ import XCTest
 /// One moto server for the whole class: port, the IAM user's keys, and a valid AMI id.
 final class Moto: @unchecked Sendable {
     let port: Int
-    let process: Process
+    let process: Subprocess
     let dir: String
     let credentials: AWSCredentials
     let image: String
@@ -34,23 +34,24 @@ final class Moto: @unchecked Sendable {
         dir = NSTemporaryDirectory() + "moto-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         port = try freeLoopbackPort()
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
         var environment = ProcessInfo.processInfo.environment
         environment["MOTO_ENABLE_AMI_VALIDATION"] = "true"
         environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"  // CreateUser, PutUserPolicy, CreateAccessKey; SigV4 checked after
         for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
             environment[name] = nil
         }
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: dir + "/log", contents: nil)
-        let log = FileHandle(forWritingAtPath: dir + "/log")
-        process.standardOutput = log
-        process.standardError = log
+        // One server for the whole test process, which no test stops: a watcher ends it when the test process is
+        // gone, however it ended, so no run leaves a moto server behind.
+        let script = """
+            python3 -m moto.server -H 127.0.0.1 -p "$1" </dev/null >log 2>&1 & moto=$!
+            ( while kill -0 "$2" 2>/dev/null; do sleep 1; done; kill $moto ) </dev/null >/dev/null 2>&1 &
+            wait $moto
+            """
         let why = "cannot start moto (python3 -m moto.server; install with pip install 'moto[server]')"
-        do { try process.run() } catch { throw TestFailure("\(why): \(error)") }
+        do {
+            process = try Subprocess(["/bin/sh", "-c", script, "moto", String(port), String(getpid())], environment: environment,
+                                     directory: dir, newSession: true)
+        } catch { throw TestFailure("\(why): \(error)") }
 
         let http = try HTTPClient()
         var up = false
@@ -61,8 +62,10 @@ final class Moto: @unchecked Sendable {
         }
         guard up else {
             let output = (try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? ""
-            let state = process.isRunning ? "not answering on 127.0.0.1:\(port) within 60 s" : "it exited with status \(process.terminationStatus)"
-            stopProcess(process)
+            let running = process.isRunning
+            process.terminate()
+            let status = process.wait(timeout: 10).status
+            let state = running ? "not answering on 127.0.0.1:\(port) within 60 s" : "it exited with status \(status)"
             throw TestFailure("\(why): \(state); its output:\n\(output.suffix(2000))")
         }
 
@@ -102,7 +105,8 @@ final class Moto: @unchecked Sendable {
     }
 
     func stop() {
-        stopProcess(process)
+        process.terminate()  // the whole group: the shell, moto and its watcher
+        _ = process.wait(timeout: 10)
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
