@@ -64,7 +64,7 @@ public struct RunFlags: Sendable {
 }
 
 public enum Options {
-    enum Kind: Sendable { case flag, halt, provider, report, count(min: Int), seconds, port, text, name, path, file, directory, outputFile, outputDirectory, policy, workers }
+    enum Kind: Sendable, Equatable { case flag, halt, provider, report, count(min: Int), seconds, port, text, name, path, file, directory, outputFile, outputDirectory, policy, workers }
 
     struct Spec: Sendable {
         let name: String
@@ -185,26 +185,8 @@ public enum Options {
         case .name:
             guard !value.isEmpty, !value.contains(where: { $0.isWhitespace }) else { throw UsageError("\(source)=\(raw): expected a name") }
             return value
-        case .outputFile:
-            let path = absolute(value)
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                guard !isDirectory.boolValue else { throw UsageError("\(source)=\(raw): is a directory") }
-                guard FileManager.default.isWritableFile(atPath: path) else { throw UsageError("\(source)=\(raw): file not writable") }
-            } else {
-                try requireWritableParent(of: path, source: source, raw: raw)
-            }
-            return path
-        case .outputDirectory:
-            let path = absolute(value)
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                guard isDirectory.boolValue else { throw UsageError("\(source)=\(raw): not a directory") }
-                guard FileManager.default.isWritableFile(atPath: path) else { throw UsageError("\(source)=\(raw): directory not writable") }
-            } else {
-                try requireWritableParent(of: path, source: source, raw: raw)
-            }
-            return path
+        case .outputFile, .outputDirectory:
+            return try writablePath(value, directory: spec.kind == .outputDirectory, source: source, raw: raw)
         case .count(let min):
             guard let n = Int(value), n >= min else {
                 throw UsageError("\(source)=\(raw): expected a whole number \(min == 0 ? "0 or more" : "\(min) or more")")
@@ -296,6 +278,22 @@ public enum Options {
     static func absolute(_ path: String) -> String {
         let expanded = expandHome(path)
         return expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
+    }
+
+    /// `value` made absolute, where a file (or a directory) can be written: it is one and writable, or its
+    /// parent is a writable directory.
+    private static func writablePath(_ value: String, directory: Bool, source: String, raw: String) throws -> String {
+        let path = absolute(value)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            try requireWritableParent(of: path, source: source, raw: raw)
+            return path
+        }
+        if isDirectory.boolValue != directory { throw UsageError("\(source)=\(raw): " + (directory ? "not a directory" : "is a directory")) }
+        guard FileManager.default.isWritableFile(atPath: path) else {
+            throw UsageError("\(source)=\(raw): " + (directory ? "directory" : "file") + " not writable")
+        }
+        return path
     }
 
     private static func requireWritableParent(of path: String, source: String, raw: String) throws {

@@ -14,6 +14,8 @@ public struct Endpoint: Sendable, Equatable {
     public var pinnedPolicy: HostKeyPolicy
     /// Jobs at once on this worker, when its address said (`N/host`); nil means --slots.
     public var slots: Int?
+    /// `N/` when the address gave the worker its own slot count, for listings; else empty.
+    public var slotsPrefix: String { slots.map { "\($0)/" } ?? "" }
     public init(label: String, host: String, port: Int, user: String, identityFiles: [String], pinnedKnownHosts: String? = nil,
                 pinnedPolicy: HostKeyPolicy = .strict, slots: Int? = nil) {
         self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles

@@ -21,8 +21,9 @@ public final class Bindings {
     let home: String
     let environment: [String: String]
     private var tasks: [Int: TaskHandle] = [:]
-    /// Pools launched by workers{launch = N}: their session folders, destroyed by pool:destroy() or at exit.
-    private var launchedPools: [Int: String] = [:]
+    /// Pools launched by workers{launch = N}, by session id: their session folder and provider, destroyed by
+    /// pool:destroy() or at exit.
+    private var launchedPools: [Int: (path: String, provider: Provider)] = [:]
     private var nextHandle = 1
 
     public init(lua: LuaState, environment: [String: String]) {
@@ -123,7 +124,7 @@ public final class Bindings {
             throw BindingError("workers: provider \(providerName): \(error)")
         }
         let ledger = Ledger(sessionPath: session.path)
-        launchedPools[session.id] = session.path
+        launchedPools[session.id] = (session.path, provider)
         do {
             try provider.launch(count: count, ledger: ledger)
             var instances: [Instance] = []
@@ -138,20 +139,15 @@ public final class Bindings {
             }
             return LaunchedPool(session: session.id, provider: provider, instances: instances)
         } catch {
-            _ = destroyPool(session.id, provider: provider)
+            _ = destroyPool(session.id)
             throw error as? BindingError ?? BindingError("workers: provider \(providerName): \(error)")
         }
     }
 
-    /// Destroys what a launched pool's ledger holds alive; returns how many could not be destroyed.
-    func destroyPool(_ id: Int, provider given: Provider? = nil) -> Int {
-        guard let path = launchedPools.removeValue(forKey: id) else { return 0 }
-        let live = Ledger(sessionPath: path).live()
-        guard !live.isEmpty else { return 0 }
-        guard let provider = given ?? Session.savedConfig(path).flatMap({ conf in
-            conf.provider.flatMap { try? ProviderFactory.make($0, sessionPath: path, config: conf, environment: environment) }
-        }) else { return live.count }
-        return ProviderFactory.destroyLeftovers(sessionPath: path, provider: provider).failures.count
+    /// Destroys what a launched pool's ledger (or its provider) holds alive; returns how many could not be destroyed.
+    func destroyPool(_ id: Int) -> Int {
+        guard let pool = launchedPools.removeValue(forKey: id) else { return 0 }
+        return ProviderFactory.destroyLeftovers(sessionPath: pool.path, provider: pool.provider).failures.count
     }
 
     // MARK: - Primitives

@@ -102,17 +102,25 @@ public final class LuaProvider: Provider, @unchecked Sendable {
             throw ProviderError("launch: \(error.message)")
         }
         var up: [Instance] = []
-        for row in rows.split(separator: "\n") {
-            let fields = row.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 4 else { continue }
-            var instance = recorded[fields[0]] ?? Instance(id: fields[0], provider: name, host: fields[1], port: Int(fields[2]) ?? 22,
-                                                            user: fields[3].isEmpty ? (ProcessInfo.processInfo.environment["USER"] ?? NSUserName()) : fields[3])
-            instance.host = fields[1]
-            instance.port = Int(fields[2]) ?? instance.port
-            if recorded[fields[0]] == nil { try ledger.record("launch", instance) }  // the script did not record it first
+        for var instance in instances(rows) {
+            if let known = recorded[instance.id] {
+                instance.user = known.user  // as ctx.record had it; host and port as launch returned them
+            } else {
+                try ledger.record("launch", instance)  // the script did not record it first
+            }
             up.append(instance)
         }
         return up
+    }
+
+    /// The instances of the prelude's rows (`id TAB host TAB port TAB user`, one per line).
+    private func instances(_ rows: String) -> [Instance] {
+        rows.split(separator: "\n").compactMap { row in
+            let fields = row.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4 else { return nil }
+            return Instance(id: fields[0], provider: name, host: fields[1], port: Int(fields[2]) ?? 22,
+                            user: fields[3].isEmpty ? (ProcessInfo.processInfo.environment["USER"] ?? NSUserName()) : fields[3])
+        }
     }
 
     /// Instances launched since the last call; when there are none, one instance a launch did not bring
@@ -138,12 +146,7 @@ public final class LuaProvider: Provider, @unchecked Sendable {
             do { rows = try lua.run("return __ct_provider_list()", name: "=\(name)").first ?? "" } catch let error as LuaError {
                 throw ProviderError("list: \(error.message)")
             }
-            return rows.split(separator: "\n").compactMap { row in
-                let fields = row.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                guard fields.count == 4 else { return nil }
-                return Instance(id: fields[0], provider: name, host: fields[1], port: Int(fields[2]) ?? 22,
-                                user: fields[3].isEmpty ? (ProcessInfo.processInfo.environment["USER"] ?? NSUserName()) : fields[3])
-            }
+            return instances(rows)
         }
     }
 

@@ -26,9 +26,8 @@ public enum ProviderFactory {
         ProcessInfo.processInfo.hostName + ":" + sessionPath
     }
 
-    /// What session `sessionPath`'s ledger holds alive, and what its provider finds alive besides.
-    public static func leftovers(sessionPath: String, provider: Provider) -> [Instance] {
-        let live = Ledger(sessionPath: sessionPath).live()
+    /// `live` (what a session's ledger holds alive) and what its provider finds alive besides.
+    public static func leftovers(_ live: [Instance], provider: Provider) -> [Instance] {
         let known = Set(live.map(\.id))
         return live + ((try? provider.list()) ?? []).filter { !known.contains($0.id) }
     }
@@ -36,7 +35,7 @@ public enum ProviderFactory {
     /// Destroys the session's leftovers (see `leftovers`); returns how many were destroyed and the failures.
     public static func destroyLeftovers(sessionPath: String, provider: Provider) -> (destroyed: Int, failures: [String: String]) {
         let ledger = Ledger(sessionPath: sessionPath)
-        let live = leftovers(sessionPath: sessionPath, provider: provider)
+        let live = leftovers(ledger.live(), provider: provider)
         guard !live.isEmpty else { return (0, [:]) }
         let failures = provider.destroy(live)
         for instance in live where failures[instance.id] == nil { try? ledger.record("destroyed", instance) }

@@ -46,7 +46,7 @@ public final class LocalProvider: Provider, @unchecked Sendable {
             let dir = root + "/" + String(number)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let host = "127.0.1.\(10 + (number - 1) % 240)"
-            let instance = Instance(id: "local-\((sessionPath as NSString).lastPathComponent)-\(number)", provider: name, host: host,
+            let instance = Instance(id: instanceID(number), provider: name, host: host,
                                     port: try LocalProvider.freePort(host), user: user)
             try ledger.record("launch", instance)
             starting.async { [self] in
@@ -110,9 +110,12 @@ public final class LocalProvider: Provider, @unchecked Sendable {
                   let listen = config.split(separator: "\n").first(where: { $0.hasPrefix("ListenAddress ") }),
                   let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else { return nil }
             let host = String(listen.dropFirst("ListenAddress ".count)[..<colon])
-            return Instance(id: "local-\((sessionPath as NSString).lastPathComponent)-\(number)", provider: name, host: host, port: port, user: user)
+            return Instance(id: instanceID(number), provider: name, host: host, port: port, user: user)
         }
     }
+
+    /// `local-<session>-<n>` for worker folder `<session>/local/<n>`.
+    private func instanceID(_ number: Int) -> String { "local-\((sessionPath as NSString).lastPathComponent)-\(number)" }
 
     public func destroy(_ instances: [Instance]) -> [String: String] {
         settle()  // starts still in flight finish first, so none comes up after its destroy

@@ -98,7 +98,7 @@ var live = Ledger(sessionPath: path).live()
 if let conf = Session.savedConfig(path), let name = conf.launchingProvider,
    let provider = try? ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) {
     let inLedger = live.count
-    live = ProviderFactory.leftovers(sessionPath: path, provider: provider)
+    live = ProviderFactory.leftovers(live, provider: provider)
     let listed = live.count - inLedger
     if listed > 0 { print("session \(id): \(listed) live instance(s) not in the ledger, found by the provider") }
 }

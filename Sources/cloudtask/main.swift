@@ -20,7 +20,7 @@ func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split
     let fleet = launch > 0 ? "\(split) workers (\(split - launch) given, \(launch) launched by \(provider ?? "?"))" : "\(split) of \(endpoints.count) workers"
     var text = "About to launch \(jobs.count) jobs on \(fleet) (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
     let rows: [(String, String)] = [
-        ("command", ShellQuote.display(config.command)), ("workers", endpoints.map { ($0.slots.map { "\($0)/" } ?? "") + $0.label }.joined(separator: " ")),
+        ("command", ShellQuote.display(config.command)), ("workers", endpoints.map { $0.slotsPrefix + $0.label }.joined(separator: " ")),
         ("split", String(split)), ("slots", String(config.slots)), ("timeout", String(config.timeout)),
         ("retries", String(config.retries)), ("strikes", String(config.strikes)), ("pre", config.pre ?? ""),
         ("post", config.post ?? ""), ("overlay", config.overlay ?? ""), ("host-key-policy", config.hostKeyPolicy),
@@ -129,7 +129,7 @@ let launchCount = max(0, split - workerEndpoints.count)
 if flags.dryRun {
     for job in jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
     let launching = launchCount > 0 ? " + \(launchCount) launched by \(providerName!)" : ""
-    FileHandle.standardError.write(Data("workers (\(split) at once, \(config.slots) slots each): \(workerEndpoints.map { ($0.slots.map { "\($0)/" } ?? "") + "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " "))\(launching)\n".utf8))
+    FileHandle.standardError.write(Data("workers (\(split) at once, \(config.slots) slots each): \(workerEndpoints.map { $0.slotsPrefix + "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " "))\(launching)\n".utf8))
     exit(0)
 }
 if isatty(2) == 1 && !flags.force && !confirm(config, jobs: jobs, endpoints: workerEndpoints, split: split, launch: launchCount, provider: providerName) {
