@@ -26,17 +26,21 @@ let package = Package(
         .target(name: "LuaVM", dependencies: ["CLua"]),
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
-        .target(name: "Providers", dependencies: ["Engine", "HTTP"]),
+        .target(name: "LuaLibraries", dependencies: ["Engine", "LuaVM", "HTTP"]),
+        .target(name: "Providers", dependencies: ["Engine", "HTTP", "LuaVM", "LuaLibraries"]),
         .target(name: "Reports", dependencies: ["Engine", "HTTP", "LuaVM"]),
 
+        // MARK: - Rendering a run on a terminal (the engine draws nothing)
+        .target(name: "Terminal", dependencies: ["Engine"]),
+
         // MARK: - Bindings: the engine as Lua functions, and the REPL
-        .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor", "Providers", "HTTP"]),
+        .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LuaLibraries", "LineEditor", "Providers", "Terminal"]),
 
         // MARK: - Front ends
-        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "LuaShell", "Reports"]),
-        .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
+        .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "Reports", "Terminal"]),
+        .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers"]),
         .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine"]),
-        .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
+        .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests

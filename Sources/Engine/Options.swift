@@ -72,7 +72,17 @@ public enum Options {
         let value: String     // placeholder in --help
         let help: String
         let task: Bool        // a task option: saved in conf, settable by CLOUDTASK_<NAME>
+        /// The field that sets it in ctsh's tables (`task{...}`, `workers{...}`, templates, `resume`): the name
+        /// with underscores unless given (`identity` for --ssh-identity; a Lua keyword needs its own); nil: none.
+        let lua: String?
         let apply: @Sendable (inout TaskConfig, inout RunFlags, String) -> Void
+
+        init(name: String, kind: Kind, value: String, help: String, task: Bool, lua: String? = "",
+             apply: @escaping @Sendable (inout TaskConfig, inout RunFlags, String) -> Void) {
+            self.name = name; self.kind = kind; self.value = value; self.help = help; self.task = task
+            self.lua = lua == "" ? (task ? name.replacingOccurrences(of: "-", with: "_") : nil) : lua
+            self.apply = apply
+        }
     }
 
     static let specs: [Spec] = [
@@ -84,7 +94,7 @@ public enum Options {
         Spec(name: "strikes", kind: .count(min: 0), value: "N", help: "retire a worker after N consecutive failed jobs; 0 = never (default 0)", task: true) { c, _, v in c.strikes = Int(v)! },
         Spec(name: "user", kind: .name, value: "NAME", help: "login name on the workers (default: ~/.ssh/config, else the current user)", task: true) { c, _, v in c.user = v },
         Spec(name: "port", kind: .port, value: "N", help: "SSH port (default: ~/.ssh/config, else 22)", task: true) { c, _, v in c.port = Int(v) },
-        Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519 or ECDSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa", task: true) { c, _, v in c.sshIdentity = v },
+        Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519 or ECDSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa", task: true, lua: "identity") { c, _, v in c.sshIdentity = v },
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
         Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
         Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
@@ -103,7 +113,7 @@ public enum Options {
         Spec(name: "joblog", kind: .outputFile, value: "FILE", help: "append a line per finished job in GNU parallel's joblog format", task: true) { c, _, v in c.joblog = v },
         Spec(name: "results", kind: .outputDirectory, value: "DIR", help: "write DIR/<job number>/{stdout,stderr,exit,input,command,worker,timing} per finished job", task: true) { c, _, v in c.results = v },
         Spec(name: "status", kind: .count(min: 1), value: "ID", help: "show session ID's state (also while it runs) and exit", task: false) { _, f, v in f.status = Int(v) },
-        Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false) { c, _, v in c.sessions = v },
+        Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false, lua: "sessions") { c, _, v in c.sessions = v },
         Spec(name: "host-key-policy", kind: .policy, value: "POLICY", help: "accept-new (default: record unknown keys, refuse changed ones), strict, or off", task: true) { c, _, v in c.hostKeyPolicy = v },
         Spec(name: "known-hosts", kind: .path, value: "FILE", help: "known_hosts file (default ~/.ssh/known_hosts)", task: true) { c, _, v in c.knownHosts = v },
         Spec(name: "tag", kind: .flag, value: "", help: "prefix each output line with the job's input and a tab", task: true) { c, _, _ in c.tag = true },
@@ -171,6 +181,68 @@ public enum Options {
         config.command = Array(arguments[index...])
         if flags.resume != nil && flags.retry != nil { throw UsageError("--resume and --retry cannot be used together") }
         return (config, flags)
+    }
+
+    // MARK: - Typed values (ctsh)
+
+    /// A value for an option from a front end whose values are typed (ctsh's Lua tables).
+    public enum Value: Sendable, Equatable {
+        case flag(Bool)
+        case text(String)
+        /// Several values: worker addresses, or --report hooks.
+        case list([String])
+    }
+
+    /// Options a ctsh pool (`workers{...}`) takes: how to reach its workers, and which provider launches it.
+    static let poolOptions: Set<String> = ["user", "port", "ssh-identity", "host-key-policy", "known-hosts", "timeout", "provider"]
+    /// The provider settings, which a pool takes only with `launch`.
+    static let launchOptions: Set<String> = ["region", "instance-type", "image", "key-name", "security-group", "subnet",
+                                             "ec2-endpoint", "boot-timeout"]
+
+    /// The ctsh field names of the options, with the kind of Lua value each takes ("boolean", "number",
+    /// "string", or "list": a table of strings, or a string) and where it may be given: "pool" (a pool and a
+    /// task), "launch" (a launched pool and a task) or "task".
+    public static var luaFields: [(field: String, option: String, type: String, scope: String)] {
+        specs.compactMap { spec in
+            guard let field = spec.lua else { return nil }
+            let type: String
+            switch spec.kind {
+            case .flag: type = "boolean"
+            case .count, .seconds, .port: type = "number"
+            case .workers, .report: type = "list"
+            default: type = "string"
+            }
+            let scope = poolOptions.contains(spec.name) ? "pool" : launchOptions.contains(spec.name) ? "launch" : "task"
+            return (field, spec.name, type, scope)
+        }
+    }
+
+    /// Applies ctsh's fields (by field name) over `base`, each checked as its command-line option is: a bad
+    /// value reads `--split=-1: expected ...`, as on the command line. `false` leaves a flag as the base has it.
+    public static func apply(fields: [(field: String, value: Value)], to base: TaskConfig) throws -> TaskConfig {
+        var config = base
+        var flags = RunFlags()
+        for (field, value) in fields {
+            guard let spec = specs.first(where: { $0.lua == field }) else { throw UsageError("unknown option '\(field)'") }
+            switch (spec.kind, value) {
+            case (.flag, .flag(let on)):
+                if on { spec.apply(&config, &flags, "") }
+            case (.flag, _):
+                throw UsageError("--\(spec.name): expected true or false")
+            case (_, .flag):
+                throw UsageError("--\(spec.name): expected a value (\(spec.value)), not a boolean")
+            case (.workers, .list(let addresses)):
+                if addresses.isEmpty { continue }  // an empty pool: no workers given
+                spec.apply(&config, &flags, try validate(spec, addresses.joined(separator: " "), source: "--\(spec.name)"))
+            case (.report, .list(let hooks)):
+                for hook in hooks { spec.apply(&config, &flags, try validate(spec, hook, source: "--\(spec.name)")) }
+            case (_, .list):
+                throw UsageError("--\(spec.name): expected one value (\(spec.value)), not a list")
+            case (_, .text(let raw)):
+                spec.apply(&config, &flags, try validate(spec, raw, source: "--\(spec.name)"))
+            }
+        }
+        return config
     }
 
     /// Checks one value; returns it normalised. `source` names the option or variable in errors.

@@ -1,5 +1,5 @@
-// Where job output and status lines go: per-job spools (memory, then a temp file past 1 MiB), the
-// user's stdout/stderr written whole per job, and the console log (stderr and the session log).
+// Where job output and status lines go: per-job spools (memory, then a temp file past 1 MiB), and the
+// console, which logs status lines and hands output and status to the front end's display.
 import Foundation
 
 /// One stream of one job: kept in memory up to a limit, then spilled to an unlinked temp file.
@@ -69,33 +69,29 @@ struct LinePrefixer {
     }
 }
 
-/// The user's terminal side: job output to stdout/stderr, status lines to stderr and the session log,
-/// and on a terminal a live progress line that is cleared before anything else is written.
-/// Each write is one write(2) of whole lines, so lines never interleave mid-line.
+/// A run's output and status lines: each status line to the session log, and to the front end's display
+/// unless --quiet keeps it in the log only; job output to the display.
 final class Console {
-    private let out = FileHandleWriter(fd: 1)
-    private let err = FileHandleWriter(fd: 2)
+    let display: RunDisplay?
     var session: Session?
     /// --quiet: per-job status lines go to the session log only.
     var quiet = false
     /// --verbose: connection and setup steps are shown too.
     var verbose = false
-    /// Draw the progress line (stderr is a terminal and not --quiet).
-    var progress = false
-    private var progressShown = false
-    private var lastDrawn = 0.0
+    private var lastProgress = 0.0
+
+    init(display: RunDisplay?) { self.display = display }
 
     /// Job output for stdout.
-    func stdout(_ bytes: [UInt8]) { clearProgress(); out.write(bytes) }
+    func stdout(_ bytes: [UInt8]) { display?.output(bytes, to: .stdout) }
 
     /// Job output for stderr.
-    func stderr(_ bytes: [UInt8]) { clearProgress(); err.write(bytes) }
+    func stderr(_ bytes: [UInt8]) { display?.output(bytes, to: .stderr) }
 
-    /// A status line: to stderr (unless quiet and not `always`) and the session log.
+    /// A status line: shown (unless quiet and not `always`) and in the session log.
     func status(_ line: String, always: Bool = false) {
-        let bytes = Array((line + "\n").utf8)
-        if !quiet || always { clearProgress(); err.write(bytes) }
-        session?.log.write(bytes)
+        if !quiet || always { display?.status(line) }
+        session?.log.write(Array((line + "\n").utf8))
     }
 
     /// A detail shown with --verbose; always in the session log.
@@ -106,19 +102,14 @@ final class Console {
     /// A line for the session log only.
     func logOnly(_ line: String) { session?.log.write(Array((line + "\n").utf8)) }
 
-    /// Redraws the progress line, at most five times a second.
-    func drawProgress(_ text: @autoclosure () -> String, now: Double) {
-        guard progress, now - lastDrawn >= 0.2 else { return }
-        lastDrawn = now
-        err.write(Array(("\r\u{1B}[K" + text()).utf8))
-        progressShown = true
+    /// Hands the display the run's progress, at most five times a second, when it wants it.
+    func progress(_ progress: @autoclosure () -> RunProgress, now: Double) {
+        guard let display, display.wantsProgress, now - lastProgress >= 0.2 else { return }
+        lastProgress = now
+        display.progress(progress())
     }
 
-    func clearProgress() {
-        guard progressShown else { return }
-        err.write(Array("\r\u{1B}[K".utf8))
-        progressShown = false
-    }
+    func finished() { display?.finished() }
 }
 
 /// "2026-11-29 08:40:01" in local time.

@@ -14,6 +14,12 @@ public struct Instance: Sendable, Codable, Equatable {
     }
 }
 
+/// Why a provider could not launch, list or destroy, in its own words.
+public struct ProviderError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
 /// Launches and destroys workers. Called from the runner's thread only.
 public protocol Provider: AnyObject {
     var name: String { get }

@@ -131,8 +131,8 @@ public final class Runner {
     private let reset: Bool
     private var failures = 0
     var halted = false
-    private let haltLimit: Int?
-    let pingInterval: Double
+    /// Retries, strikes, halt, deaths, reconnects and replacements: the run's limits, in one place.
+    let policy: RunPolicy
     let started = Date()
     /// --joblog, opened at start with its header (GNU parallel's format).
     var joblog: AppendFile?
@@ -158,16 +158,16 @@ public final class Runner {
 
     /// A new session's run: every job is journaled first.
     public convenience init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, transport: Transport, session: Session,
-                            provider: Provider? = nil, launch: Int = 0) {
+                            provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
         let saved = jobs.map { SavedJob(spec: $0, state: .pending, retried: 0, deaths: 0) }
         self.init(config: config, saved: saved, fresh: true, endpoints: endpoints, split: split, transport: transport, session: session,
-                  provider: provider, launch: launch)
+                  provider: provider, launch: launch, display: display)
     }
 
     /// A run over jobs the journal already holds (resume, retry): finished jobs keep their results.
     /// With `reset` (--retry), the jobs handed in as pending are journaled as reset when the run starts.
     public init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int, transport: Transport, session: Session,
-                reset: Bool = false, provider: Provider? = nil, launch: Int = 0) {
+                reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
         self.reset = reset
         self.provider = provider
         self.toLaunch = provider == nil ? 0 : launch
@@ -175,18 +175,15 @@ public final class Runner {
         self.config = config
         self.transport = transport
         self.session = session
-        self.console = Console()
+        self.console = Console(display: display)
         self.fresh = fresh
         console.session = session
         console.quiet = config.quiet == true
         console.verbose = config.verbose == true
-        progressAllowed = config.quiet != true && isatty(2) == 1
-        console.progress = progressAllowed
         self.jobs = saved.map(Job.init)
         self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: $0.element.slots ?? config.slots) }
         self.split = split
-        self.haltLimit = config.halt.map { Runner.haltLimit($0, total: saved.count) }
-        self.pingInterval = config.pingInterval ?? 30
+        self.policy = RunPolicy(config, jobs: saved.count)
         for job in self.jobs where !job.finished { queue.pushBack(job.spec.number - 1) }
         if !fresh { journaled = self.jobs.count }
         let key = session.path + "/id_ed25519"
@@ -195,12 +192,6 @@ public final class Runner {
             staleKey = true
             transport.useIdentity(key)
         }
-    }
-
-    /// `--halt` as a number of failed jobs: "N" or "N%" of all jobs (at least 1).
-    static func haltLimit(_ value: String, total: Int) -> Int {
-        if value.hasSuffix("%"), let percent = Double(value.dropLast()) { return max(1, Int((percent * Double(total) / 100).rounded(.up))) }
-        return max(1, Int(value) ?? 1)
     }
 
     // MARK: - The loop
@@ -230,17 +221,6 @@ public final class Runner {
 
     /// One turn of the loop: waits up to `timeout` (at most until the next deadline) for events and handles them.
     /// Returns false once the run is over (every worker done and nothing running).
-    /// Whether the live progress line is drawn (when stderr is a terminal and not --quiet): a task that runs
-    /// behind a prompt (ctsh's `t:start()`) turns it off, and it is cleared at once.
-    public var showsProgress: Bool {
-        get { console.progress }
-        set {
-            if !newValue { console.clearProgress() }
-            console.progress = newValue && progressAllowed
-        }
-    }
-    private let progressAllowed: Bool
-
     public func step(timeout: Double = 1) -> Bool {
         let interrupts = Runner.interrupts
         if interrupts != handledInterrupts {
@@ -253,7 +233,7 @@ public final class Runner {
         ensureWorkers()
         dispatch()
         if done() { return false }
-        console.drawProgress(progressText(), now: monotonic())
+        console.progress(progress(), now: monotonic())
         let events = transport.wait(timeout: min(timeout, waitTimeout()))
         for event in events { handle(event) }
         expireDeadlines()
@@ -264,27 +244,25 @@ public final class Runner {
         return true
     }
 
-    /// "[done/total] 3 failed, 4 running, 12.5 jobs/s, ETA 0:42, 2 workers".
-    private func progressText() -> String {
-        let total = jobs.count
-        var done = 0, failed = 0
+    /// How far the run is, for the display's progress line.
+    private func progress() -> RunProgress {
+        var progress = RunProgress()
+        progress.total = jobs.count
         for job in jobs where job.finished {
-            done += 1
-            if job.state != .exited(0) { failed += 1 }
+            progress.done += 1
+            if job.state != .exited(0) { progress.failed += 1 }
         }
-        let running = ops.values.filter { if case .job = $0 { return true }; return false }.count
+        progress.running = ops.values.filter { if case .job = $0 { return true }; return false }.count
         let elapsed = Date().timeIntervalSince(started)
-        let doneHere = max(0, done - initiallyDone)
-        let rate = elapsed > 0 ? Double(doneHere) / elapsed : 0
-        let eta = rate > 0 ? Int(Double(total - done) / rate) : -1
-        let up = workers.filter { $0.phase == .ready || $0.phase == .retiring }.count
-        let etaText = eta >= 0 ? String(format: "%d:%02d", eta / 60, eta % 60) : "?"
-        return String(format: "[%d/%d] %d failed, %d running, %.1f jobs/s, ETA %@, %d workers up", done, total, failed, running, rate, etaText, up)
+        progress.rate = elapsed > 0 ? Double(max(0, progress.done - initiallyDone)) / elapsed : 0
+        progress.eta = progress.rate > 0 ? Int(Double(progress.total - progress.done) / progress.rate) : nil
+        progress.workersUp = workers.filter { $0.phase == .ready || $0.phase == .retiring }.count
+        return progress
     }
 
     /// Closes the run: journal, remaining output, the jobs view, the summary line.
     public func finish() -> RunSummary {
-        console.clearProgress()
+        console.finished()
         destroyReleased(all: true)
         destroyUnhanded()
         session.record([("stop", .int(Int(getpid()))), ("at", .double(Date().timeIntervalSince1970))])
@@ -349,12 +327,12 @@ public final class Runner {
         for op in ops.values {
             switch op {
             case .job(_, _, _, _, let deadline?, _, _), .step(_, _, let deadline?, _): wait = min(wait, deadline - now)
-            case .ping(_, let sent): wait = min(wait, sent + 2 * pingInterval - now)
+            case .ping(_, let sent): wait = min(wait, sent + 2 * policy.pingInterval - now)
             default: break
             }
         }
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running > 0 && !worker.pinging {
-            wait = min(wait, worker.lastHeard + pingInterval - now)
+            wait = min(wait, worker.lastHeard + policy.pingInterval - now)
         }
         for worker in workers { if let at = worker.reconnectAt { wait = min(wait, at - now) } }
         return max(0, wait)
@@ -380,8 +358,8 @@ public final class Runner {
 
     /// An idle worker leaves when nothing is queued and no running job may still come back as a retry.
     private func retireIdle() {
-        let retriesPossible = config.retries > 0 && ops.values.contains { op in
-            if case let .job(number, _, _, _, _, _, _) = op { return jobs[number - 1].retried < config.retries }
+        let retriesPossible = policy.retries > 0 && ops.values.contains { op in
+            if case let .job(number, _, _, _, _, _, _) = op { return jobs[number - 1].retried < policy.retries }
             return false
         }
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
@@ -436,23 +414,23 @@ public final class Runner {
             worker.strikes = 0
         } else {
             worker.strikes += 1
-            if job.retried < config.retries && !halted {
+            if job.retried < policy.retries && !halted {
                 job.retried += 1
                 job.state = .pending
                 job.avoid = worker.id
                 queue.pushBack(number - 1)
                 session.record([("retry", .int(number))])
-                line += "\n\(worker.label): will retry (\(job.retried) of \(config.retries))"
+                line += "\n\(worker.label): will retry (\(job.retried) of \(policy.retries))"
                 final = false
             }
-            if final, let limit = haltLimit, !halted {
+            if final, let limit = policy.haltLimit, !halted {
                 failures += 1
                 if failures >= limit {
                     halted = true
                     line += "\n\(timestamp()) :: session \(session.id): halting after \(failures) failed jobs (--halt=\(config.halt!)); running jobs finish, the rest stay pending"
                 }
             }
-            if config.strikes > 0 && worker.strikes >= config.strikes && worker.phase == .ready {
+            if policy.retires(afterStrikes: worker.strikes) && worker.phase == .ready {
                 line += "\n\(worker.label): terminating worker after \(worker.strikes) strikes"
                 worker.phase = .retiring
             }
@@ -471,10 +449,10 @@ public final class Runner {
     func lostJob(_ number: Int, _ worker: Worker) {
         let job = jobs[number - 1]
         job.deaths += 1
-        if job.deaths >= 3 {
+        if job.deaths >= policy.deathsBeforeLost {
             job.state = .lost
             session.record([("end", .int(number)), ("lost", .bool(true)), ("at", .double(Date().timeIntervalSince1970))])
-            console.status("\(worker.label): lost # \(String(decoding: job.spec.text, as: UTF8.self)) (its worker died 3 times)")
+            console.status("\(worker.label): lost # \(String(decoding: job.spec.text, as: UTF8.self)) (its worker died \(policy.deathsBeforeLost) times)")
         } else {
             job.state = .pending
             session.record([("requeue", .int(number))])
@@ -493,10 +471,10 @@ public final class Runner {
                 transport.cancel(op: op)
                 ops[op] = nil
                 stepFinished(workers[worker], step, nil, output, "timed out")
-            case .ping(let id, let sent) where now - sent >= 2 * pingInterval:
+            case .ping(let id, let sent) where now - sent >= 2 * policy.pingInterval:
                 let worker = workers[id]
                 guard ![.done, .failed, .spare].contains(worker.phase) else { ops[op] = nil; continue }
-                retire(worker, .failed, "worker died: no answer for \(Int((now - worker.lastHeard).rounded())) seconds (--ping-interval=\(pingInterval.formatted()))")
+                retire(worker, .failed, "worker died: no answer for \(Int((now - worker.lastHeard).rounded())) seconds (--ping-interval=\(policy.pingInterval.formatted()))")
             default: break
             }
         }
@@ -511,8 +489,8 @@ public final class Runner {
         case .connectFailed(let id, let message, let retryable):
             let worker = workers[id]
             guard worker.phase == .connecting else { return }
-            if retryable && worker.connectAttempts < 3 && !aborting {
-                console.status("\(worker.label): \(message) (attempt \(worker.connectAttempts) of 3)")
+            if retryable && worker.connectAttempts < policy.connectAttempts && !aborting {
+                console.status("\(worker.label): \(message) (attempt \(worker.connectAttempts) of \(policy.connectAttempts))")
                 worker.reconnectAt = monotonic() + Double(worker.connectAttempts)
             } else {
                 worker.phase = .failed

@@ -192,7 +192,7 @@ extension Runner {
                 console.status("\(workers[id].label): destroyed worker \(instance.id)")
             }
             launched[id] = nil
-            if workers[id].phase == .failed && !all && !aborting && !halted && !queue.isEmpty && replacements < 3 * max(1, split) {
+            if workers[id].phase == .failed && !all && !aborting && !halted && !queue.isEmpty && replacements < policy.replacements(split: split) {
                 replacements += 1
                 toLaunch += 1
             }
@@ -223,7 +223,7 @@ extension Runner {
     func pingWorkers() {
         let now = monotonic()
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && !worker.pinging {
-            guard worker.running > 0, now - worker.lastHeard >= pingInterval else { continue }
+            guard worker.running > 0, now - worker.lastHeard >= policy.pingInterval else { continue }
             let op = nextOp
             nextOp += 1
             worker.pinging = true

@@ -2,6 +2,7 @@
 import Engine
 import Foundation
 import LineEditor
+import LuaLibraries
 import LuaVM
 
 public final class Shell {

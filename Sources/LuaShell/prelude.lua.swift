@@ -4,7 +4,7 @@ let prelude = #"""
 local prim = {}
 for _, name in ipairs{"task_new", "resume", "task_add", "task_expect", "task_step", "task_finish",
                       "task_split", "task_abort", "sessions", "fleet", "foreground", "template", "launch",
-                      "destroy_pool", "check_address"} do
+                      "destroy_pool", "check_address", "options"} do
   prim[name] = _G["__ct_" .. name]
   _G["__ct_" .. name] = nil
 end
@@ -51,11 +51,14 @@ Pool.__index = Pool
 Pool.__len = function(p) return #p.hosts end
 Pool.__tostring = function(p) return string.format("pool(%d): %s", #p.hosts, table.concat(p.hosts, " ")) end
 
-local pool_options = {user = "string", port = "number", identity = "string", host_key_policy = "string",
-                      known_hosts = "string", timeout = "number", launch = "number", provider = "string"}
--- Settings for the provider that launches a pool (cloudtask's provider options).
-local provider_options = {region = "string", instance_type = "string", image = "string", key_name = "string",
-                          security_group = "string", subnet = "string", ec2_endpoint = "string", boot_timeout = "number"}
+-- cloudtask's options by their field names, from its options table: {split = {type = "number", scope = "task"}, ...}.
+local options = prim.options()
+-- What a pool takes: how to reach its workers (scope "pool"), and with `launch`, the provider's settings.
+local pool_options, provider_options = {launch = "number"}, {}
+for field, option in pairs(options) do
+  if option.scope == "pool" then pool_options[field] = option.type == "list" and "string" or option.type end
+  if option.scope == "launch" then provider_options[field] = option.type end
+end
 
 function workers(spec)
   argcheck("workers", 1, spec, "table")
@@ -186,11 +189,9 @@ Task.__tostring = function(t)
 end
 
 local background = {}
-local task_fields = {command = true, jobs = true, workers = true, split = true, slots = true, timeout = true, retries = true,
-  strikes = true, pre = true, post = true, overlay = true, on_result = true, halt = true, ping_interval = true, tag = true,
-  keep_order = true, line_buffer = true, pty = true, user = true, port = true, identity = true, host_key_policy = true,
-  known_hosts = true, sessions = true, provider = true, boot_timeout = true, report = true, joblog = true, results = true,
-  quiet = true, verbose = true}
+-- A task's own fields, and every option of the options table by its field name.
+local task_fields = {command = true, jobs = true, on_result = true}
+for field in pairs(options) do task_fields[field] = true end
 
 -- The plain options of a task description, for the engine: a pool's hosts and options merged in.
 local function task_conf(spec)

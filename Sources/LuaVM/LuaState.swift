@@ -55,6 +55,33 @@ public final class LuaState {
         return try (base + 2 ..< lua_gettop(L) + 1).map { try display(L, $0, handler: base + 1) }
     }
 
+    /// Calls the global function `function` with `arguments` under `lua_pcall` and returns its results as
+    /// plain values (tables as tables): Lua and Swift exchange values, never generated source or text rows.
+    @discardableResult
+    public func call(_ function: String, _ arguments: [LuaValue] = []) throws -> [LuaValue] {
+        let L = handle()
+        let base = lua_gettop(L)
+        defer { lua_settop(L, base) }
+        guard lua_checkstack(L, Int32(clamping: arguments.count + 2)) != 0 else {
+            throw LuaError(code: LUA_ERRRUN, message: "too many arguments", traceback: "", context: "calling \(function)")
+        }
+        lua_pushcclosure(L, ct_lua_msghandler, 0)
+        ct_lua_pushglobaltable(L)
+        LuaValue.string(function).push(L)
+        lua_rawget(L, -2)
+        lua_rotate(L, -2, 1)
+        lua_settop(L, -2)  // drops the globals table, leaving the function
+        for argument in arguments { argument.push(L) }
+        let status = ct_lua_pcall(L, Int32(arguments.count), LUA_MULTRET, base + 1)
+        guard status == LUA_OK else { throw failure(L, status, "calling \(function)") }
+        var path = Set<UnsafeRawPointer>()
+        do {
+            return try (base + 2 ..< lua_gettop(L) + 1).map { try LuaValue.read(at: $0, L, path: &path) }
+        } catch {
+            throw LuaError(code: LUA_ERRRUN, message: "\(function): \(error)", traceback: "", context: "calling \(function)")
+        }
+    }
+
     /// Runs a script file as the standalone `lua` does: global `arg` holds the script at 0 and
     /// `args` from 1, and the chunk receives `args` as `...`. A first line starting with `#` is skipped.
     public func runFile(path: String, args: [String]) throws {

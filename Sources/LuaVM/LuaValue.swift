@@ -74,3 +74,22 @@ extension LuaValue {
         }
     }
 }
+
+extension LuaValue {
+    /// The value as a whole number (an integer, or a float with an exact integer value).
+    public var integer: Int? {
+        switch self {
+        case .integer(let n): return n
+        case .number(let d): return Int(exactly: d)
+        default: return nil
+        }
+    }
+    /// The value as text (a string, or an integer written out).
+    public var text: String? {
+        switch self {
+        case .string(let s): return s
+        case .integer(let n): return String(n)
+        default: return nil
+        }
+    }
+}

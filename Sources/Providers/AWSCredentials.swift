@@ -1,6 +1,7 @@
 // AWS credentials for the ec2 provider: from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN), else from the shared credentials file (~/.aws/credentials, profile $AWS_PROFILE or
 // "default"). Secrets print as `***` wherever they are interpolated, so they never reach a log or a file.
+import Engine
 import Foundation
 
 /// A secret string that never shows itself in `description`, `debugDescription` or a dump.

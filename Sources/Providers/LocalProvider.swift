@@ -203,11 +203,6 @@ public final class LocalProvider: Provider, @unchecked Sendable {
     }
 }
 
-public struct ProviderError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ message: String) { description = message }
-}
-
 extension URL {
     /// The URL, after creating an empty private file there if none exists.
     func creatingIfMissing() -> URL {

@@ -16,6 +16,14 @@ public final class SSHTransport: Transport {
             self.knownHosts = knownHosts; self.hostKeyPolicy = hostKeyPolicy; self.defaultIdentities = defaultIdentities
             self.useAgent = useAgent; self.connectTimeout = connectTimeout
         }
+
+        /// A task's settings: its known_hosts and host-key policy, the user's default keys, the agent when one runs.
+        public init(_ config: TaskConfig, home: String, environment: [String: String]) {
+            self.init(knownHosts: config.knownHosts ?? home + "/.ssh/known_hosts",
+                      hostKeyPolicy: HostKeyPolicy(rawValue: config.hostKeyPolicy) ?? .acceptNew,
+                      defaultIdentities: [home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa"],
+                      useAgent: environment["SSH_AUTH_SOCK"] != nil)
+        }
     }
 
     private let settings: Settings

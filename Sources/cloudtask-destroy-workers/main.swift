@@ -2,7 +2,6 @@
 // (after a controller was killed), and any its provider finds alive besides, without resuming it. Exit 0 all destroyed, 1 fatal or usage error, 2 some left.
 import Engine
 import Foundation
-import LuaShell
 import Providers
 
 func fail(_ message: String) -> Never {
@@ -34,8 +33,10 @@ while let argument = arguments.first {
     }
 }
 let environment = ProcessInfo.processInfo.environment
-let home = environment["HOME"] ?? NSHomeDirectory()
-let sessions = root ?? environment["CLOUDTASK_SESSIONS"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.cloudtask"
+let providers = ProviderFactory(environment: environment)
+var rootConfig = TaskConfig()
+rootConfig.sessions = root
+let sessions = TaskContext(environment: environment, providers: providers).sessionsRoot(rootConfig)
 
 /// Destroys `instances` of the session at `path` with its provider; returns the ids that are left.
 func destroy(_ instances: [Instance], sessionPath path: String) -> Set<String> {
@@ -45,7 +46,7 @@ func destroy(_ instances: [Instance], sessionPath path: String) -> Set<String> {
         let conf = Session.savedConfig(path) ?? TaskConfig()
         let name = providerName.hasPrefix("lua:") ? conf.provider ?? providerName : providerName
         let provider: Provider
-        do { provider = try ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) } catch {
+        do { provider = try providers.make(name, sessionPath: path, config: conf, ownKeys: []) } catch {
             FileHandle.standardError.write(Data("cloudtask-destroy-workers: cannot load provider \(providerName) for \(group.map(\.id)): \(error)\n".utf8))
             left.formUnion(group.map(\.id))
             continue
@@ -96,9 +97,9 @@ guard FileManager.default.fileExists(atPath: path) else { fail("no session \(id)
 // The ledger's live instances, and what the session's provider finds alive besides (a lost ledger entry).
 var live = Ledger(sessionPath: path).live()
 if let conf = Session.savedConfig(path), let name = conf.launchingProvider,
-   let provider = try? ProviderFactory.make(name, sessionPath: path, config: conf, environment: environment) {
+   let provider = try? providers.make(name, sessionPath: path, config: conf, ownKeys: []) {
     let inLedger = live.count
-    live = ProviderFactory.leftovers(live, provider: provider)
+    live = Leftovers.find(live, provider: provider)
     let listed = live.count - inLedger
     if listed > 0 { print("session \(id): \(listed) live instance(s) not in the ledger, found by the provider") }
 }

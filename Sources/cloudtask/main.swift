@@ -1,11 +1,11 @@
-// cloudtask: the classic batch front end. Parses options, reads jobs from stdin, resolves workers,
-// then hands everything to the engine's Runner over the SSH transport. Errors become one line and an exit code here.
+// cloudtask: the classic batch front end. Parses options and reads jobs from stdin; the engine's TaskAssembly
+// decides the task and builds its runner; this file renders it. Errors become one line and an exit code here.
 import Engine
 import Foundation
-import LuaShell
 import Providers
 import Reports
 import SSH
+import Terminal
 
 let version = "0.1.0"
 nonisolated(unsafe) var wakeDescriptor: Int32 = -1
@@ -16,15 +16,19 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 }
 
 /// The original's confirmation: asked on the terminal, since stdin holds the jobs.
-func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, launch: Int, provider: String?) -> Bool {
-    let fleet = launch > 0 ? "\(split) workers (\(split - launch) given, \(launch) launched by \(provider ?? "?"))" : "\(split) of \(endpoints.count) workers"
-    var text = "About to launch \(jobs.count) jobs on \(fleet) (\(String(decoding: jobs.first!.text, as: UTF8.self)) .. \(String(decoding: jobs.last!.text, as: UTF8.self)))\n\n"
+func confirm(_ plan: TaskPlan) -> Bool {
+    let config = plan.config
+    let fleet = plan.launch > 0 ? "\(plan.split) workers (\(plan.split - plan.launch) given, \(plan.launch) launched by \(plan.provider ?? "?"))"
+                                : "\(plan.split) of \(plan.endpoints.count) workers"
+    let first = String(decoding: plan.jobs.first!.text, as: UTF8.self), last = String(decoding: plan.jobs.last!.text, as: UTF8.self)
+    var text = "About to launch \(plan.jobs.count) jobs on \(fleet) (\(first) .. \(last))\n\n"
     let rows: [(String, String)] = [
-        ("command", ShellQuote.display(config.command)), ("workers", endpoints.map { $0.slotsPrefix + $0.label }.joined(separator: " ")),
-        ("split", String(split)), ("slots", String(config.slots)), ("timeout", String(config.timeout)),
+        ("command", ShellQuote.display(config.command)),
+        ("workers", plan.endpoints.map { $0.slotsPrefix + $0.label }.joined(separator: " ")),
+        ("split", String(plan.split)), ("slots", String(config.slots)), ("timeout", String(config.timeout)),
         ("retries", String(config.retries)), ("strikes", String(config.strikes)), ("pre", config.pre ?? ""),
         ("post", config.post ?? ""), ("overlay", config.overlay ?? ""), ("host-key-policy", config.hostKeyPolicy),
-        ("provider", launch > 0 ? provider ?? "" : ""), ("region", config.region ?? ""), ("image", config.image ?? ""),
+        ("provider", plan.launch > 0 ? plan.provider ?? "" : ""), ("region", config.region ?? ""), ("image", config.image ?? ""),
         ("instance-type", config.instanceType ?? ""),
     ]
     text += "  Parameter        Value\n  ---------        -----\n"
@@ -41,6 +45,8 @@ func confirm(_ config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split
     return String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased() == "yes"
 }
 
+func say(_ line: String) { FileHandle.standardError.write(Data("cloudtask: \(line)\n".utf8)) }
+
 // MARK: - Main
 
 let environment = ProcessInfo.processInfo.environment
@@ -50,7 +56,10 @@ do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), enviro
 var (config, flags) = parsed
 if flags.help { print(Options.help(program: "cloudtask"), terminator: ""); exit(0) }
 if flags.version { print("cloudtask \(version)"); exit(0) }
-let sessionsRoot = config.sessions ?? home + "/.cloudtask"
+let context = TaskContext(environment: environment, providers: ProviderFactory(environment: environment)) { config in
+    SSHTransport(settings: .init(config, home: home, environment: environment))
+}
+let sessionsRoot = context.sessionsRoot(config)
 if let id = flags.status {
     // Read-only: the journal replayed, the lock asked who holds it. Safe while the session runs.
     let path = "\(sessionsRoot)/\(id)"
@@ -70,86 +79,41 @@ if let id = flags.status {
     exit(0)
 }
 
-var session: Session?
-var saved: [SavedJob]?
-var jobs: [JobSpec]
-
+let origin: TaskOrigin
 if let id = flags.resume ?? flags.retry {
     // A saved session: its conf is the base; only the command line overrides it, not the environment.
     if !config.command.isEmpty { fail("--resume/--retry take no command (the session's own is used): \(ShellQuote.display(config.command))") }
-    let replay: Replay
-    do {
-        let (opened, savedConfig, journal) = try Session.open(root: sessionsRoot, id: id)
-        (session, replay) = (opened, journal)
-        config = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: [:], base: savedConfig).0
-        config.command = savedConfig.command
-        config.sessions = savedConfig.sessions
-    } catch { fail("\(error)") }
-    for note in replay.notes { FileHandle.standardError.write(Data("cloudtask: \(note)\n".utf8)) }
-    var restored = replay.jobs
-    if flags.retry != nil {
-        let retrying = restored.filter { $0.state != .exited(0) }.count
-        if retrying == 0 {
-            session?.writeJobs(restored.map { ($0.state, $0.spec.text) })  // the view may predate the last results
-            print("session \(id): nothing to retry, every job exited 0"); exit(0)
-        }
-        for i in restored.indices where restored[i].state != .exited(0) {
-            restored[i].state = .pending; restored[i].retried = 0; restored[i].deaths = 0
-        }
-        FileHandle.standardError.write(Data("cloudtask: session \(id): retrying \(retrying) of \(restored.count) jobs\n".utf8))
-    } else {
-        let unfinished = restored.filter { !$0.state.finished }.count
-        if unfinished == 0 {
-            session?.writeJobs(restored.map { ($0.state, $0.spec.text) })
-            print("session \(id) finished"); exit(0)
-        }
-        FileHandle.standardError.write(Data("cloudtask: session \(id): resuming \(unfinished) of \(restored.count) jobs (\(restored.count - unfinished) finished keep their results)\n".utf8))
+    origin = .resume(id: id, retry: flags.retry != nil, config: config) { saved in
+        try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: [:], base: saved).0
     }
-    saved = restored
-    jobs = restored.filter { !$0.state.finished }.map(\.spec)
 } else {
+    let jobs: [JobSpec]
     do { jobs = try Batch.jobs(Batch.readStandardInput(), command: config.command) } catch { fail("stdin: \(error); nothing was run") }
-    guard !jobs.isEmpty else { FileHandle.standardError.write(Data("cloudtask: no jobs, nothing to do\n".utf8)); exit(0) }
+    guard !jobs.isEmpty else { say("no jobs, nothing to do"); exit(0) }
+    origin = .new(config, .list(jobs))
 }
 
-let workerEndpoints: [Endpoint]
-do {
-    workerEndpoints = LaunchedPools.attach(try Endpoints.resolve(config, home: home, localUser: environment["USER"] ?? NSUserName()),
-                                           workersValue: config.workers.first ?? "", sessionsRoot: sessionsRoot)
-} catch { fail("--workers: \(error)") }
-// With no workers given, the local provider launches them (the embedded default).
-let providerName = config.launchingProvider
-let split: Int
-do {
-    split = providerName == nil ? try Batch.split(config, workers: workerEndpoints.count, jobs: jobs.count)
-                                : max(1, min(config.split ?? max(1, workerEndpoints.count), jobs.count))
-} catch { fail("\(error)") }
-let launchCount = max(0, split - workerEndpoints.count)
+let plan: TaskPlan
+do { plan = try TaskAssembly.plan(origin, context: context) } catch { fail("\(error)") }
+for note in plan.journalNotes { say(note) }
+if let done = plan.nothingToDo { print(done); exit(0) }
+if let note = plan.resumeNote { say(note) }
 
 if flags.dryRun {
-    for job in jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
-    let launching = launchCount > 0 ? " + \(launchCount) launched by \(providerName!)" : ""
-    FileHandle.standardError.write(Data("workers (\(split) at once, \(config.slots) slots each): \(workerEndpoints.map { $0.slotsPrefix + "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " "))\(launching)\n".utf8))
+    for job in plan.jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
+    FileHandle.standardError.write(Data((plan.fleetSummary + "\n").utf8))
     exit(0)
 }
-if isatty(2) == 1 && !flags.force && !confirm(config, jobs: jobs, endpoints: workerEndpoints, split: split, launch: launchCount, provider: providerName) {
-    fail("aborted, nothing was run", code: 1)
-}
+if isatty(2) == 1 && !flags.force && !confirm(plan) { fail("aborted, nothing was run", code: 1) }
 
-let runSession: Session
-if let session {
-    runSession = session
-} else {
-    do { runSession = try Session.create(root: sessionsRoot, config: config) } catch { fail("sessions: \(error)") }
+if plan.config.hostKeyPolicy == HostKeyPolicy.off.rawValue { say("warning: host keys are not checked (--host-key-policy=off)") }
+let task: AssembledTask
+do { task = try TaskAssembly.build(plan, context: context, display: TerminalDisplay(quiet: plan.config.quiet == true)) } catch {
+    fail("\(error)")
 }
-
-let policy = HostKeyPolicy(rawValue: config.hostKeyPolicy)!
-if policy == .off { FileHandle.standardError.write(Data("cloudtask: warning: host keys are not checked (--host-key-policy=off)\n".utf8)) }
-let transport = SSHTransport(settings: .init(
-    knownHosts: config.knownHosts ?? home + "/.ssh/known_hosts", hostKeyPolicy: policy,
-    defaultIdentities: [home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa"],
-    useAgent: environment["SSH_AUTH_SOCK"] != nil))
-wakeDescriptor = transport.wakeDescriptor
+if task.leftoversDestroyed > 0 { say("destroyed \(task.leftoversDestroyed) workers left by an earlier run of session \(task.session.id)") }
+for (id, why) in task.leftoverFailures { say("cannot destroy \(id) left by an earlier run: \(why)") }
+wakeDescriptor = task.transport.wakeDescriptor
 
 signal(SIGPIPE, SIG_IGN)
 let onSignal: @convention(c) (Int32) -> Void = { _ in
@@ -160,26 +124,9 @@ let onSignal: @convention(c) (Int32) -> Void = { _ in
 signal(SIGINT, onSignal)
 signal(SIGTERM, onSignal)
 
-// Instances a killed run left are destroyed before anything else; a fresh launch replaces them.
-var provider: Provider?
-if let providerName {
-    do { provider = try ProviderFactory.make(providerName, sessionPath: runSession.path, config: config, environment: environment) } catch {
-        fail("--provider=\(providerName): \(error)", code: 2)
-    }
-    let (destroyed, failures) = ProviderFactory.destroyLeftovers(sessionPath: runSession.path, provider: provider!)
-    if destroyed > 0 { FileHandle.standardError.write(Data("cloudtask: destroyed \(destroyed) workers left by an earlier run of session \(runSession.id)\n".utf8)) }
-    for (id, why) in failures { FileHandle.standardError.write(Data("cloudtask: cannot destroy \(id) left by an earlier run: \(why)\n".utf8)) }
-}
-
-let runner: Runner
-if let saved {
-    runner = Runner(config: config, saved: saved, fresh: false, endpoints: workerEndpoints, split: split, transport: transport, session: runSession,
-                    reset: flags.retry != nil, provider: provider, launch: launchCount)
-} else {
-    runner = Runner(config: config, jobs: jobs, endpoints: workerEndpoints, split: split, transport: transport, session: runSession,
-                    provider: provider, launch: launchCount)
-}
-let summary = runner.run()
+let summary = task.runner.run()
+let runSession = task.session
+config = plan.config
 if let hooks = config.reports, !hooks.isEmpty {
     // The session is saved; hooks only report on it, and their failures never change the exit status.
     let replay = FileManager.default.contents(atPath: runSession.path + "/journal").flatMap { try? Journal.replay(Array($0), name: "journal") }

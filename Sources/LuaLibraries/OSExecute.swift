@@ -5,9 +5,9 @@ import Engine
 import Foundation
 import LuaVM
 
-enum OSExecute {
+public enum OSExecute {
     /// Replaces `os.execute` in `lua`.
-    static func register(_ lua: LuaState) {
+    public static func register(_ lua: LuaState) {
         lua.register("__ct_execute") { call in
             guard call.count >= 1, case .string(let command) = try call.value(1) else { return [.bool(true)] }  // a shell is there
             fflush(nil)  // what Lua printed comes before the command's output, as with system()

@@ -1,0 +1,40 @@
+// The limits a run keeps, named in one place: retries, strikes, halt, worker deaths, reconnects,
+// replacements of launched workers and the liveness ping.
+import Foundation
+
+/// What the scheduler does on failure, and how often it tries again.
+public struct RunPolicy: Sendable, Equatable {
+    /// A failed attempt (non-zero exit, signal, timeout) is run again this many times (--retries).
+    public var retries: Int
+    /// A worker is retired after this many consecutive failed jobs; 0 = never (--strikes).
+    public var strikes: Int
+    /// The run stops starting jobs after this many failed jobs (--halt, N or N% of the jobs); nil = never.
+    public var haltLimit: Int?
+    /// A busy worker silent this long gets a ping; two more intervals without an answer and it is dead.
+    public var pingInterval: Double
+    /// A job whose worker died under it this many times is LOST instead of requeued.
+    public var deathsBeforeLost = 3
+    /// Connection attempts to a worker (1 s, 2 s apart) before it is reported unreachable.
+    public var connectAttempts = 3
+    /// Launched workers that died are replaced up to this many times the split.
+    public var replacementsPerWorker = 3
+
+    public init(_ config: TaskConfig, jobs: Int) {
+        retries = config.retries
+        strikes = config.strikes
+        haltLimit = config.halt.map { RunPolicy.haltLimit($0, total: jobs) }
+        pingInterval = config.pingInterval ?? 30
+    }
+
+    /// Whether a worker with `count` consecutive failures is retired.
+    public func retires(afterStrikes count: Int) -> Bool { strikes > 0 && count >= strikes }
+
+    /// How many dead launched workers may be replaced in a run of `split` workers.
+    public func replacements(split: Int) -> Int { replacementsPerWorker * max(1, split) }
+
+    /// `--halt` as a number of failed jobs: "N", or "N%" of `total` jobs (at least 1).
+    public static func haltLimit(_ value: String, total: Int) -> Int {
+        if value.hasSuffix("%"), let percent = Double(value.dropLast()) { return max(1, Int((percent * Double(total) / 100).rounded(.up))) }
+        return max(1, Int(value) ?? 1)
+    }
+}

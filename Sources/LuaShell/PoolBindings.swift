@@ -1,0 +1,86 @@
+// ctsh's pool primitives: pools launched by a provider (workers{launch = N}) and destroyed, one-off fleet
+// commands (pool:run, pool:ping), address checks, and the saved sessions.
+import Engine
+import Foundation
+import LuaVM
+
+extension Bindings {
+    /// Destroys what a launched pool's ledger (or its provider) holds alive; returns how many could not be destroyed.
+    func destroyPool(_ id: Int) -> Int {
+        guard let pool = launchedPools.removeValue(forKey: id) else { return 0 }
+        return Leftovers.destroy(sessionPath: pool.path, provider: pool.provider).failures.count
+    }
+
+    func registerPools() {
+        lua.register("__ct_launch") { [unowned self] call in
+            let count = try call.integer(1)
+            guard count >= 1 else { throw call.argumentError(1, "launch must be 1 or more") }
+            let providerName = try call.string(2)
+            var settings: [LuaValue: LuaValue] = [:]
+            if call.count >= 3, case .table(let table) = try call.value(3) { settings = table }
+            settings[.string("provider")] = .string(providerName)  // checked by cloudtask's parser before a session exists
+            let config = try self.config(from: settings, base: try self.environmentConfig(), function: "workers")
+            let pool: LaunchedPool
+            do { pool = try PoolLaunch.run(count: count, config: config, context: self.context) } catch {
+                throw BindingError("workers: \(error)")
+            }
+            self.launchedPools[pool.session.id] = (pool.session.path, pool.provider)
+            guard pool.instances.count == count else {
+                _ = self.destroyPool(pool.session.id)
+                let why = pool.problems.first { !$0.isEmpty } ?? "\(pool.instances.count) of \(count) came up"
+                throw BindingError("workers: provider \(providerName): \(why)")
+            }
+            var hosts: [LuaValue: LuaValue] = [:]
+            for (index, instance) in pool.instances.enumerated() {
+                hosts[.integer(index + 1)] = .string(WorkerAddress(host: instance.host, port: instance.port).description)
+            }
+            return [.integer(pool.session.id), .table(hosts), .string(pool.provider.identity), .string(pool.provider.knownHosts),
+                    .string(pool.provider.hostKeyPolicy.rawValue), .string(pool.instances.first?.user ?? "")]
+        }
+        lua.register("__ct_destroy_pool") { [unowned self] call in
+            [.integer(self.destroyPool(try call.integer(1)))]
+        }
+        lua.register("__ct_check_address") { call in
+            do { _ = try WorkerAddress(parsing: try call.string(1)); return [.nil] } catch { return [.string("\(error)")] }
+        }
+        lua.register("__ct_sessions") { [unowned self] _ in
+            let root = self.sessionsRoot
+            let ids = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+            var list: [LuaValue: LuaValue] = [:]
+            for id in ids {
+                guard let bytes = FileManager.default.contents(atPath: "\(root)/\(id)/journal"),
+                      let replay = try? Journal.replay(Array(bytes), name: "journal") else { continue }
+                let counts = replay.counts
+                let conf = Session.savedConfig("\(root)/\(id)")
+                list[.integer(list.count + 1)] = .table([
+                    .string("id"): .integer(id), .string("jobs"): .integer(replay.jobs.count),
+                    .string("ok"): .integer(counts.ok), .string("failed"): .integer(counts.notOK),
+                    .string("pending"): .integer(counts.pending + counts.running),
+                    .string("command"): .string(conf.map { ShellQuote.display($0.command) } ?? ""),
+                ])
+            }
+            return [.table(list)]
+        }
+        lua.register("__ct_fleet") { [unowned self] call in
+            guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
+            let command = try call.string(2)
+            let config = try self.config(from: table, base: try self.environmentConfig(), function: "run")
+            let endpoints = try self.endpoints(config)
+            guard let transport = self.context.transport?(config) else { return [.table([:])] }
+            let results = Fleet.run(endpoints, command: command, transport: transport, timeout: config.timeout > 0 ? config.timeout : 3600)
+            var list: [LuaValue: LuaValue] = [:]
+            for (index, result) in results.enumerated() {
+                var entry: [LuaValue: LuaValue] = [.string("host"): .string(result.label), .string("seconds"): .number(result.seconds),
+                                                   .string("output"): .string(String(decoding: result.stdout, as: UTF8.self)),
+                                                   .string("stderr"): .string(String(decoding: result.stderr, as: UTF8.self))]
+                switch result.status {
+                case .exited(let code)?: entry[.string("exit")] = .integer(code)
+                case .signaled(let name)?: entry[.string("signal")] = .string(name)
+                case nil: entry[.string("error")] = .string(result.error ?? "no answer")
+                }
+                list[.integer(index + 1)] = .table(entry)
+            }
+            return [.table(list)]
+        }
+    }
+}
