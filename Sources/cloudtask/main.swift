@@ -49,6 +49,7 @@ let parsed: (TaskConfig, RunFlags)
 do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) } catch { fail("\(error)") }
 var (config, flags) = parsed
 if flags.help { print(Options.help(program: "cloudtask"), terminator: ""); exit(0) }
+if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) { print(Completion.script(for: .cloudtask, shell: shell), terminator: ""); exit(0) }
 if flags.version { print("cloudtask \(version)"); exit(0) }
 let sessionsRoot = config.sessions ?? home + "/.cloudtask"
 if let id = flags.status {
