@@ -61,8 +61,8 @@ public enum Completion {
     /// Prints ~/.ssh/config's Host names, one a line, leaving out patterns (`*`, `?`, `!`); no Include is followed.
     static let hostsProgram = #"{ line = $0; sub(/^[ \t]+/, "", line); if (tolower(substr(line, 1, 4)) != "host" || substr(line, 5, 1) !~ /[ \t=]/) next; line = substr(line, 5); sub(/^[ \t=]+/, "", line); n = split(line, names, /[ \t]+/); for (i = 1; i <= n; i++) if (names[i] != "" && names[i] !~ /[*?!]/) print names[i] }"#
 
-    /// `name` as a shell function name: cloudtask-logalyzer → cloudtask_logalyzer.
-    static func identifier(_ name: String) -> String {
+    /// `name` as a shell function name: cloudtask-logalyzer → cloudtask_logalyzer (the scripts' functions are `_` + it).
+    public static func identifier(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
     }
 
