@@ -1,4 +1,5 @@
-// The task options: one table gives the CLI flags, the CLOUDTASK_* environment names, validation and --help.
+// The task options: one table gives the CLI flags, the CLOUDTASK_* environment names, validation, --help and the
+// completion scripts. The companions' own options are specs of the same kind (see Commands.swift).
 import Foundation
 
 /// A bad option value or usage, reported as one line and exit code 2.
@@ -60,14 +61,21 @@ public struct RunFlags: Sendable {
     public var status: Int?
     public var help = false
     public var version = false
+    /// `--generate-completion-script SHELL`: print the script and exit.
+    public var completionScript: String?
     public init() {}
 }
 
 public enum Options {
-    enum Kind: Sendable, Equatable { case flag, halt, provider, report, count(min: Int), seconds, port, text, name, path, file, directory, outputFile, outputDirectory, policy, workers }
+    enum Kind: Sendable, Equatable {
+        case flag, halt, provider, report, count(min: Int), seconds, port, text, name, path, file, directory, outputFile, outputDirectory, policy, workers
+        case session                 // a session id (1 or more)
+        case price                   // TYPE=USD_PER_HOUR
+        case choice([String])        // one of these words
+    }
 
     struct Spec: Sendable {
-        let name: String
+        let name: String      // one letter for a short option (-e), else the long name without dashes
         let kind: Kind
         let value: String     // placeholder in --help
         let help: String
@@ -75,15 +83,29 @@ public enum Options {
         /// The field that sets it in ctsh's tables (`task{...}`, `workers{...}`, templates, `resume`): the name
         /// with underscores unless given (`identity` for --ssh-identity; a Lua keyword needs its own); nil: none.
         let lua: String?
-        let apply: @Sendable (inout TaskConfig, inout RunFlags, String) -> Void
+        var hint: ValueHint?  // what completes the value, when the kind's default is not it
+        /// Sets the option's value on a task; nil for a companion's own options, read from ParsedArguments instead.
+        var apply: (@Sendable (inout TaskConfig, inout RunFlags, String) -> Void)?
 
-        init(name: String, kind: Kind, value: String, help: String, task: Bool, lua: String? = "",
-             apply: @escaping @Sendable (inout TaskConfig, inout RunFlags, String) -> Void) {
+        init(name: String, kind: Kind, value: String, help: String, task: Bool, lua: String? = "", hint: ValueHint? = nil,
+             apply: (@Sendable (inout TaskConfig, inout RunFlags, String) -> Void)? = nil) {
             self.name = name; self.kind = kind; self.value = value; self.help = help; self.task = task
             self.lua = lua == "" ? (task ? name.replacingOccurrences(of: "-", with: "_") : nil) : lua
+            self.hint = hint
             self.apply = apply
         }
+
+        /// The option as typed: `-e`, `--split`.
+        var flag: String { name.count == 1 ? "-" + name : "--" + name }
+        var takesValue: Bool { kind != .flag }
+        /// Whether giving it twice adds a value rather than replacing it (zsh offers it again).
+        var repeatable: Bool { kind == .report || kind == .price }
     }
+
+    /// Every command's `--help` and `--generate-completion-script`.
+    static let helpSpec = Spec(name: "help", kind: .flag, value: "", help: "show this help", task: false) { _, f, _ in f.help = true }
+    static let completionSpec = Spec(name: "generate-completion-script", kind: .choice(Completion.Shell.allCases.map(\.rawValue)), value: "SHELL",
+                                     help: "print a completion script for bash, zsh or fish (see scripts/install)", task: false) { _, f, v in f.completionScript = v }
 
     static let specs: [Spec] = [
         Spec(name: "workers", kind: .workers, value: "LIST|FILE", help: "worker addresses ([N/][user@]host[:port], N/ for N jobs at once there) separated by spaces or commas, or a file with one per line", task: true) { c, _, v in c.workers = [v] },
@@ -112,8 +134,8 @@ public enum Options {
         Spec(name: "report", kind: .report, value: "HOOK", help: "when the session ends (also after an abort): 'mail: FROM TO...', 'sh: COMMAND' or 'lua: FILE-or-CODE'; may be repeated", task: true) { c, _, v in c.reports = (c.reports ?? []) + [v] },
         Spec(name: "joblog", kind: .outputFile, value: "FILE", help: "append a line per finished job in GNU parallel's joblog format", task: true) { c, _, v in c.joblog = v },
         Spec(name: "results", kind: .outputDirectory, value: "DIR", help: "write DIR/<job number>/{stdout,stderr,exit,input,command,worker,timing} per finished job", task: true) { c, _, v in c.results = v },
-        Spec(name: "status", kind: .count(min: 1), value: "ID", help: "show session ID's state (also while it runs) and exit", task: false) { _, f, v in f.status = Int(v) },
-        Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false, lua: "sessions") { c, _, v in c.sessions = v },
+        Spec(name: "status", kind: .count(min: 1), value: "ID", help: "show session ID's state (also while it runs) and exit", task: false, hint: .sessions) { _, f, v in f.status = Int(v) },
+        Spec(name: "sessions", kind: .text, value: "DIR", help: "where sessions are kept (default $CLOUDTASK_SESSIONS, else ~/.cloudtask)", task: false, lua: "sessions", hint: .directories) { c, _, v in c.sessions = v },
         Spec(name: "host-key-policy", kind: .policy, value: "POLICY", help: "accept-new (default: record unknown keys, refuse changed ones), strict, or off", task: true) { c, _, v in c.hostKeyPolicy = v },
         Spec(name: "known-hosts", kind: .path, value: "FILE", help: "known_hosts file (default ~/.ssh/known_hosts)", task: true) { c, _, v in c.knownHosts = v },
         Spec(name: "tag", kind: .flag, value: "", help: "prefix each output line with the job's input and a tab", task: true) { c, _, _ in c.tag = true },
@@ -124,61 +146,41 @@ public enum Options {
         Spec(name: "verbose", kind: .flag, value: "", help: "also show connections and setup steps", task: true) { c, _, _ in c.verbose = true },
         Spec(name: "force", kind: .flag, value: "", help: "do not ask for confirmation", task: false) { _, f, _ in f.force = true },
         Spec(name: "dry-run", kind: .flag, value: "", help: "print the jobs as they would run and the workers, then exit", task: false) { _, f, _ in f.dryRun = true },
-        Spec(name: "resume", kind: .count(min: 1), value: "ID", help: "continue session ID: run its jobs that did not finish", task: false) { _, f, v in f.resume = Int(v) },
-        Spec(name: "retry", kind: .count(min: 1), value: "ID", help: "run again every job of session ID that did not exit 0", task: false) { _, f, v in f.retry = Int(v) },
-        Spec(name: "help", kind: .flag, value: "", help: "show this help", task: false) { _, f, _ in f.help = true },
+        Spec(name: "resume", kind: .count(min: 1), value: "ID", help: "continue session ID: run its jobs that did not finish", task: false, hint: .sessions) { _, f, v in f.resume = Int(v) },
+        Spec(name: "retry", kind: .count(min: 1), value: "ID", help: "run again every job of session ID that did not exit 0", task: false, hint: .sessions) { _, f, v in f.retry = Int(v) },
+        helpSpec,
         Spec(name: "version", kind: .flag, value: "", help: "show the version", task: false) { _, f, _ in f.version = true },
+        completionSpec,
     ]
 
-    /// Parses `arguments` (without the program name) over the defaults from `environment`.
+    /// Parses `arguments` (without the program name) over the defaults from `environment`, with the options of
+    /// `command` (cloudtask's by default; cloudtask-launch-workers passes its own subset of them).
     /// Options come first; the first non-option word and everything after it is the command.
-    public static func parse(_ arguments: [String], environment: [String: String], base: TaskConfig = TaskConfig()) throws -> (TaskConfig, RunFlags) {
+    public static func parse(_ arguments: [String], environment: [String: String], base: TaskConfig = TaskConfig(),
+                             command: Command = .cloudtask) throws -> (TaskConfig, RunFlags) {
         var config = base
         var flags = RunFlags()
-        for spec in specs where spec.task {
+        for spec in command.options where spec.task {
+            guard let apply = spec.apply else { continue }
             let variable = "CLOUDTASK_" + spec.name.uppercased().replacingOccurrences(of: "-", with: "_")
             guard let raw = environment[variable] else { continue }
             if case .flag = spec.kind {
                 switch raw.lowercased() {
-                case "1", "true", "yes", "on": spec.apply(&config, &flags, "")
+                case "1", "true", "yes", "on": apply(&config, &flags, "")
                 case "0", "false", "no", "off", "": break
                 default: throw UsageError("\(variable)=\(raw): expected 1/true/yes or 0/false/no")
                 }
                 continue
             }
-            spec.apply(&config, &flags, try validate(spec, raw, source: variable))
+            apply(&config, &flags, try validate(spec, raw, source: variable))
         }
         if config.sessions == nil, let dir = environment["CLOUDTASK_SESSIONS"], !dir.isEmpty { config.sessions = dir }
 
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            if argument == "--" { index += 1; break }
-            if argument == "-h" { flags.help = true; index += 1; continue }
-            guard argument.hasPrefix("--"), argument.count > 2 else { break }
-            var name = String(argument.dropFirst(2))
-            var value: String?
-            if let eq = name.firstIndex(of: "=") {
-                value = String(name[name.index(after: eq)...])
-                name = String(name[..<eq])
-            }
-            guard let spec = specs.first(where: { $0.name == name }) else {
-                throw UsageError("unknown option --\(name) (see --help)")
-            }
-            if case .flag = spec.kind {
-                if value != nil { throw UsageError("option --\(name) takes no value") }
-                spec.apply(&config, &flags, "")
-            } else {
-                if value == nil {
-                    index += 1
-                    guard index < arguments.count else { throw UsageError("option --\(name) needs a value (\(spec.value))") }
-                    value = arguments[index]
-                }
-                spec.apply(&config, &flags, try validate(spec, value!, source: "--\(name)"))
-            }
-            index += 1
+        let parsed = try command.parse(arguments)
+        for option in parsed.options {
+            command.options.first { $0.name == option.name }?.apply?(&config, &flags, option.value)
         }
-        config.command = Array(arguments[index...])
+        config.command = parsed.positionals
         if flags.resume != nil && flags.retry != nil { throw UsageError("--resume and --retry cannot be used together") }
         return (config, flags)
     }
@@ -223,23 +225,25 @@ public enum Options {
         var config = base
         var flags = RunFlags()
         for (field, value) in fields {
-            guard let spec = specs.first(where: { $0.lua == field }) else { throw UsageError("unknown option '\(field)'") }
+            guard let spec = specs.first(where: { $0.lua == field }), let apply = spec.apply else {
+                throw UsageError("unknown option '\(field)'")
+            }
             switch (spec.kind, value) {
             case (.flag, .flag(let on)):
-                if on { spec.apply(&config, &flags, "") }
+                if on { apply(&config, &flags, "") }
             case (.flag, _):
                 throw UsageError("--\(spec.name): expected true or false")
             case (_, .flag):
                 throw UsageError("--\(spec.name): expected a value (\(spec.value)), not a boolean")
             case (.workers, .list(let addresses)):
                 if addresses.isEmpty { continue }  // an empty pool: no workers given
-                spec.apply(&config, &flags, try validate(spec, addresses.joined(separator: " "), source: "--\(spec.name)"))
+                apply(&config, &flags, try validate(spec, addresses.joined(separator: " "), source: "--\(spec.name)"))
             case (.report, .list(let hooks)):
-                for hook in hooks { spec.apply(&config, &flags, try validate(spec, hook, source: "--\(spec.name)")) }
+                for hook in hooks { apply(&config, &flags, try validate(spec, hook, source: "--\(spec.name)")) }
             case (_, .list):
                 throw UsageError("--\(spec.name): expected one value (\(spec.value)), not a list")
             case (_, .text(let raw)):
-                spec.apply(&config, &flags, try validate(spec, raw, source: "--\(spec.name)"))
+                apply(&config, &flags, try validate(spec, raw, source: "--\(spec.name)"))
             }
         }
         return config
@@ -251,6 +255,18 @@ public enum Options {
         switch spec.kind {
         case .flag, .text:
             return raw
+        case .session:
+            guard let n = Int(value), n >= 1 else { throw UsageError("\(source)=\(raw): expected a session id") }
+            return String(n)
+        case .price:
+            let parts = value.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, let price = Double(parts[1]), price >= 0, price.isFinite else {
+                throw UsageError("\(source)=\(raw): expected TYPE=USD_PER_HOUR, e.g. --price=t3.micro=0.0104")
+            }
+            return value
+        case .choice(let words):
+            guard words.contains(value) else { throw UsageError("\(source)=\(raw): expected one of " + words.joined(separator: ", ")) }
+            return value
         case .path:
             guard !value.isEmpty else { throw UsageError("\(source)=\(raw): expected a path") }
             return absolute(value)
@@ -316,35 +332,8 @@ public enum Options {
         }
     }
 
-    /// The --help text, generated from the table.
-    public static func help(program: String) -> String {
-        var text = """
-        usage: cat jobs | \(program) [OPTIONS] [COMMAND [ARGS...]]
-               \(program) [OPTIONS] --resume=ID
-               \(program) [OPTIONS] --retry=ID
-
-        Runs one job per input line on SSH workers in parallel: each line's words, quoted exactly,
-        are appended to COMMAND. A COMMAND given as one argument with spaces is shell text; with no
-        COMMAND each line is itself the job. Options come before COMMAND.
-
-        options:
-
-        """
-        for spec in specs {
-            let left = "  --" + spec.name + (spec.value.isEmpty ? "" : "=" + spec.value)
-            let pad = left.count < 28 ? String(repeating: " ", count: 28 - left.count) : "\n" + String(repeating: " ", count: 28)
-            text += left + pad + spec.help + "\n"
-        }
-        text += """
-
-        Task options can also be set as CLOUDTASK_<NAME> environment variables (CLOUDTASK_SPLIT=4,
-        CLOUDTASK_HOST_KEY_POLICY=strict); command-line options win.
-        exit status: 0 every job exited 0; 1 some job failed, timed out, was lost or is pending;
-        2 usage or input error, found before any worker was contacted.
-
-        """
-        return text
-    }
+    /// cloudtask's --help text, generated from the table.
+    public static func help(program: String) -> String { Command.cloudtask(named: program).help }
 
     /// `path` with `~/` expanded, made absolute against the current folder (a resumed run may start elsewhere).
     static func absolute(_ path: String) -> String {

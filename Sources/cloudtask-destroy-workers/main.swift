@@ -9,29 +9,14 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
-let usage = "usage: cloudtask-destroy-workers --session ID [--sessions DIR] | FILE|-"
-var arguments = Array(CommandLine.arguments.dropFirst())
-var id: Int?
-var root: String?
-var file: String?
-while let argument = arguments.first {
-    arguments.removeFirst()
-    let (name, inline) = argument.contains("=") ? (String(argument.split(separator: "=", maxSplits: 1)[0]), String(argument.split(separator: "=", maxSplits: 1)[1])) : (argument, nil)
-    switch name {
-    case "-h", "--help": print(usage); exit(0)
-    case "--session", "--sessions":
-        guard let value = inline ?? (arguments.isEmpty ? nil : arguments.removeFirst()) else { fail("\(name) needs a value") }
-        if name == "--session" {
-            guard let n = Int(value), n > 0 else { fail("--session=\(value): expected a session id") }
-            id = n
-        } else {
-            root = value
-        }
-    default:
-        guard file == nil, !argument.hasPrefix("-") || argument == "-" else { fail("unexpected argument \(argument) (\(usage))") }
-        file = argument
-    }
-}
+let usage = Command.destroyWorkers.usage
+let parsed: ParsedArguments
+do { parsed = try Command.destroyWorkers.parse(Array(CommandLine.arguments.dropFirst())) } catch { fail("\(error)") }
+if let text = Command.destroyWorkers.answer(parsed) { print(text, terminator: ""); exit(0) }
+if parsed.positionals.count > 1 { fail("unexpected argument \(parsed.positionals[1]) (\(usage))") }
+let id = parsed.value("session").flatMap { Int($0) }
+let root = parsed.value("sessions")
+let file = parsed.positionals.first
 let environment = ProcessInfo.processInfo.environment
 let providers = ProviderFactory(environment: environment)
 var rootConfig = TaskConfig()

@@ -11,12 +11,13 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
     exit(code)
 }
 
-let usage = "usage: cloudtask-launch-workers [--provider=NAME] [--sessions=DIR] [provider options] HOWMANY FILE|-"
+let usage = Command.launchWorkers.usage
 let environment = ProcessInfo.processInfo.environment
 let parsed: (TaskConfig, RunFlags)
-do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) } catch { fail("\(error)") }
+do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment, command: .launchWorkers) } catch { fail("\(error)") }
 var (config, flags) = parsed
-if flags.help { print(usage); exit(0) }
+if flags.help { print(Command.launchWorkers.help, terminator: ""); exit(0) }
+if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) { print(Completion.script(for: .launchWorkers, shell: shell), terminator: ""); exit(0) }
 guard config.command.count == 2, let count = Int(config.command[0]), count >= 1 else { fail(usage) }
 let target = config.command[1]
 config.command = []

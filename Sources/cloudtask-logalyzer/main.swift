@@ -4,51 +4,20 @@
 import Engine
 import Foundation
 
-let usage = """
-usage: cloudtask-logalyzer [--price TYPE=USD_PER_HOUR]... SESSION [OUTPUT_DIR]
-
-Prints the report of a cloudtask session: totals, failures by worker with the last lines of their
-output, timeouts, pending jobs, workers (jobs, work time, lifetime, efficiency), instance hours and cost.
-
-  SESSION      a session folder, or a session id looked up in $CLOUDTASK_SESSIONS (default ~/.cloudtask)
-  OUTPUT_DIR   also write each finished job's command line and output to OUTPUT_DIR/failures/N or
-               OUTPUT_DIR/succeeded/N (N is the job number)
-  --price TYPE=USD_PER_HOUR
-               the hourly price of an instance type (adds to or replaces the built-in us-east-1 prices)
-  -h, --help   this help
-"""
-
 func fail(_ message: String, code: Int32 = 2) -> Never {
     FileHandle.standardError.write(Data("cloudtask-logalyzer: \(message)\n".utf8))
     exit(code)
 }
 
+let parsed: ParsedArguments
+do { parsed = try Command.logalyzer.parse(Array(CommandLine.arguments.dropFirst())) } catch { fail("\(error)") }
+if let text = Command.logalyzer.answer(parsed) { print(text, terminator: ""); exit(0) }
 var prices = SessionReport.defaultPrices
-var positional: [String] = []
-var arguments = Array(CommandLine.arguments.dropFirst())
-var optionsDone = false
-while !arguments.isEmpty {
-    let argument = arguments.removeFirst()
-    if optionsDone || !argument.hasPrefix("-") || argument == "-" {
-        positional.append(argument)
-        continue
-    }
-    switch argument {
-    case "--": optionsDone = true
-    case "-h", "--help": print(usage); exit(0)
-    case "--price":
-        guard !arguments.isEmpty else { fail("--price needs a value (TYPE=USD_PER_HOUR)") }
-        arguments.insert("--price=" + arguments.removeFirst(), at: 0)
-    case let option where option.hasPrefix("--price="):
-        let value = option.dropFirst("--price=".count)
-        let parts = value.split(separator: "=", maxSplits: 1)
-        guard parts.count == 2, !parts[0].isEmpty, let price = Double(parts[1]), price >= 0, price.isFinite else {
-            fail("--price=\(value): expected TYPE=USD_PER_HOUR, e.g. --price=t3.micro=0.0104")
-        }
-        prices[String(parts[0])] = price
-    default: fail("unknown option \(argument) (see --help)")
-    }
+for price in parsed.values("price") {
+    let parts = price.split(separator: "=", maxSplits: 1)  // validated by the parser: TYPE=USD_PER_HOUR
+    prices[String(parts[0])] = Double(parts[1])!
 }
+let positional = parsed.positionals
 guard (1...2).contains(positional.count) else { fail(positional.isEmpty ? "no session given (see --help)" : "too many arguments (see --help)") }
 
 /// A folder path as is; an id (digits only) under the sessions root, or a folder of that name here.

@@ -55,6 +55,7 @@ let parsed: (TaskConfig, RunFlags)
 do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) } catch { fail("\(error)") }
 var (config, flags) = parsed
 if flags.help { print(Options.help(program: "cloudtask"), terminator: ""); exit(0) }
+if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) { print(Completion.script(for: .cloudtask, shell: shell), terminator: ""); exit(0) }
 if flags.version { print("cloudtask \(version)"); exit(0) }
 let context = TaskContext(environment: environment, providers: ProviderFactory(environment: environment)) { config in
     SSHTransport(settings: .init(config, home: home, environment: environment))

@@ -1,4 +1,5 @@
 // ctsh: the Lua shell over the CloudTask engine. `ctsh` (REPL), `ctsh FILE.lua [ARGS]`, `ctsh -e CHUNK`, `-i` for the REPL after.
+import Engine
 import Foundation
 import LuaShell
 
@@ -28,6 +29,11 @@ while let first = arguments.first {
     } else if first == "-h" || first == "--help" {
         print(usage, terminator: "")
         exit(0)
+    } else if first == "--generate-completion-script" || first.hasPrefix("--generate-completion-script=") {
+        do {
+            print(Command.ctsh.answer(try Command.ctsh.parse(Array(arguments.prefix(2)))) ?? "", terminator: "")
+            exit(0)
+        } catch { FileHandle.standardError.write(Data("ctsh: \(error)\n".utf8)); exit(2) }
     } else if first == "--" {
         arguments.removeFirst()
         break
