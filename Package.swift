@@ -20,6 +20,8 @@ let package = Package(
 
         // MARK: - Engine: jobs, tasks, scheduler, sessions. Imports no C module.
         .target(name: "Engine"),
+        // Reading a finished session back (the report, its text, the output files): Engine only, no HTTP, no Lua.
+        .target(name: "SessionReading", dependencies: ["Engine"]),
 
         // MARK: - Adapters: the only modules that import a C library
         .target(name: "SSH", dependencies: ["CLibSSH2", "Engine"]),
@@ -27,7 +29,7 @@ let package = Package(
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "Providers", dependencies: ["Engine", "HTTP"]),
-        .target(name: "Reports", dependencies: ["Engine", "HTTP", "LuaVM"]),
+        .target(name: "Reports", dependencies: ["Engine", "SessionReading", "HTTP", "LuaVM"]),
 
         // MARK: - Bindings: the engine as Lua functions, and the REPL
         .target(name: "LuaShell", dependencies: ["Engine", "SSH", "LuaVM", "LineEditor", "Providers", "HTTP"]),
@@ -35,12 +37,13 @@ let package = Package(
         // MARK: - Front ends
         .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "LuaShell", "Reports"]),
         .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
-        .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine"]),
+        .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine", "SessionReading"]),
         .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers", "LuaShell"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "SessionReadingTests", dependencies: ["SessionReading", "Engine"]),
         .testTarget(name: "AdapterTests", dependencies: ["SSH", "LuaVM", "LineEditor", "HTTP", "Engine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Engine"]),
         .testTarget(name: "ProviderTests", dependencies: ["Providers", "Engine", "HTTP"]),

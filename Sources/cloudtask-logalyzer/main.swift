@@ -3,6 +3,7 @@
 // Exit 0 done, 1 the outputs could not be written, 2 usage error or no readable session.
 import Engine
 import Foundation
+import SessionReading
 
 let usage = """
 usage: cloudtask-logalyzer [--price TYPE=USD_PER_HOUR]... SESSION [OUTPUT_DIR]
