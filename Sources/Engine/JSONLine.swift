@@ -77,7 +77,8 @@ struct JSONLine {
 
     /// Parses `line`; nil when it is not one JSON object (torn, invalid UTF-8, trailing bytes...).
     init?<Line: Collection>(_ line: Line) where Line.Element == UInt8 {
-        let parsed = line.withContiguousStorageIfAvailable { JSONLine.parse($0) } ?? Array(line).withUnsafeBufferPointer { JSONLine.parse($0) }
+        let parsed = line.withContiguousStorageIfAvailable { JSONLine.parse($0) }
+            ?? Array(line).withUnsafeBufferPointer { JSONLine.parse($0) }
         guard let parsed else { return nil }
         fields = parsed
     }

@@ -91,13 +91,16 @@ public enum Journal {
                 decoded = try JournalRecord.decode(line)
             } catch .notJSON {
                 if index == lines.count - 1 && bytes.last != 10 {
-                    replay.notes.append("\(name): last line \(index + 1) is truncated (the controller died while writing it); ignored")
+                    replay.notes.append(
+                        "\(name): last line \(index + 1) is truncated (the controller died while writing it); ignored")
                     replay.droppedTail = true
                     break
                 }
                 throw UsageError("\(name): line \(index + 1) is not a journal record; the session is corrupt")
             } catch .noInput(let number) {
-                guard number == replay.jobs.count + 1 else { throw UsageError("\(name): line \(index + 1): job \(number) out of order") }
+                guard number == replay.jobs.count + 1 else {
+                    throw UsageError("\(name): line \(index + 1): job \(number) out of order")
+                }
                 throw UsageError("\(name): line \(index + 1): job \(number) has no input")
             }
             guard let record = decoded else { continue }

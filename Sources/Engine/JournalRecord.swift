@@ -38,7 +38,8 @@ public enum JournalRecord: Sendable {
     public var job: Int? {
         switch self {
         case .job(let spec): return spec.number
-        case .reset(let n), .start(let n, _, _, _), .end(let n, _, _, _), .retry(let n), .requeue(let n, _), .abort(let n):
+        case .reset(let n), .start(let n, _, _, _), .end(let n, _, _, _), .retry(let n), .requeue(let n, _),
+             .abort(let n):
             return n
         case .run, .generator, .stop: return nil
         }
@@ -62,7 +63,8 @@ public enum JournalRecord: Sendable {
         switch self {
         case .job(let spec):
             open("job", .int(spec.number))
-            if let input = String(validatingUTF8: spec.input.map { CChar(bitPattern: $0) } + [0]), !spec.input.contains(0) {
+            let input = spec.input.contains(0) ? nil : String(validatingUTF8: spec.input.map { CChar(bitPattern: $0) } + [0])
+            if let input {
                 field("input", .string(input))
                 field("text", .bytes(spec.text))
             } else {

@@ -40,7 +40,9 @@ public struct LedgerRecord: Sendable {
 
     /// Reads one line; nil when it is not a JSON object with an `event` and an `id` string.
     init?<Line: Collection>(line: Line) where Line.Element == UInt8 {
-        guard let object = JSONLine(line), let event = object["event"]?.string, let id = object["id"]?.string else { return nil }
+        guard let object = JSONLine(line), let event = object["event"]?.string, let id = object["id"]?.string else {
+            return nil
+        }
         self.event = Event(rawValue: event)
         self.id = id
         provider = object["provider"]?.string
@@ -65,7 +67,9 @@ public final class Ledger: Sendable {
 
     /// For callers that still name the event by its text ("launch", "up", "destroyed").
     public func record(_ event: String, _ instance: Instance) throws {
-        guard let known = LedgerRecord.Event(rawValue: event) else { throw UsageError("\(path): unknown ledger event \(event)") }
+        guard let known = LedgerRecord.Event(rawValue: event) else {
+            throw UsageError("\(path): unknown ledger event \(event)")
+        }
         try record(known, instance)
     }
 

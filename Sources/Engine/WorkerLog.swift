@@ -114,7 +114,8 @@ public enum WorkerLog {
                 var fallback: (at: Int, state: String, end: Int)?
                 func close(_ range: Range<Int>, _ state: String?) {
                     guard let current = open else { return }
-                    blocks.append(Block(job: current.job, label: current.label, stamp: current.stamp, range: range, state: state))
+                    blocks.append(Block(job: current.job, label: current.label, stamp: current.stamp, range: range,
+                                        state: state))
                     open = nil
                     fallback = nil
                 }
@@ -143,7 +144,11 @@ public enum WorkerLog {
                             i = j + 1
                         }
                     } else if let h = header(at: j) {
-                        if let f = fallback { close(current.start..<f.at, f.state) } else { close(current.start..<j, nil) }
+                        if let f = fallback {
+                            close(current.start..<f.at, f.state)
+                        } else {
+                            close(current.start..<j, nil)
+                        }
                         open = (h.job, h.label, Array(h.label.utf8), h.stamp, h.end)
                         i = h.end
                     } else {

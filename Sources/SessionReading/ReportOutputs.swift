@@ -25,14 +25,18 @@ extension SessionReport {
                 guard mkdir(dir, 0o777) == 0 || errno == EEXIST else { throw FileError("cannot create", dir) }
                 guard lstat(dir, &info) == 0 else { throw FileError("cannot read", dir) }
             }
-            guard info.st_mode & S_IFMT == S_IFDIR else { throw UsageError("\(dir) exists and is not a directory (a symlink is not followed)") }
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw UsageError("\(dir) exists and is not a directory (a symlink is not followed)")
+            }
         }
         for job in jobs where job.state.finished {
             let ok = job.state == .exited(0)
             let name = String(job.number)
             let target = directory + (ok ? "/succeeded/" : "/failures/") + name
             let other = directory + (ok ? "/failures/" : "/succeeded/") + name
-            for file in [target, other] where unlink(file) != 0 && errno != ENOENT { throw FileError("cannot replace", file) }
+            for file in [target, other] where unlink(file) != 0 && errno != ENOENT {
+                throw FileError("cannot replace", file)
+            }
             let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw FileError("cannot write", target) }
             var written = true

@@ -38,13 +38,16 @@ extension SessionReport {
             }
         }
         let failed = jobs.count - ok - pending
-        let title = "session \(name): \(Self.clock(seconds)) elapsed, \(jobs.count) jobs - \(pending) pending, \(failed) failed, \(ok) completed"
+        let title = "session \(name): \(Self.clock(seconds)) elapsed, \(jobs.count) jobs - "
+            + "\(pending) pending, \(failed) failed, \(ok) completed"
         header(title)
 
         // Configuration.
         line("Configuration:")
         line()
-        func field(_ name: String, _ value: String?) { if let value, !value.isEmpty { line("    " + Self.pad(name, 16) + " " + value) } }
+        func field(_ name: String, _ value: String?) {
+            if let value, !value.isEmpty { line("    " + Self.pad(name, 16) + " " + value) }
+        }
         field("command", ShellQuote.display(config.command))
         field("workers", config.workers.isEmpty ? nil : config.workers.joined(separator: ", "))
         if let provider = config.provider {
@@ -63,7 +66,8 @@ extension SessionReport {
         line()
 
         // How the runs went.
-        var runText = runs.isEmpty ? "Runs: none recorded" : "Runs: \(runs.count)\(runs.count > 1 ? " (resumed \(runs.count - 1) time\(runs.count == 2 ? "" : "s"))" : "")"
+        let resumed = runs.count > 1 ? " (resumed \(runs.count - 1) time\(runs.count == 2 ? "" : "s"))" : ""
+        var runText = runs.isEmpty ? "Runs: none recorded" : "Runs: \(runs.count)\(resumed)"
         if let last = runs.last {
             if let holder { runText += "; the last run is still going (pid \(holder)): this is a snapshot" }
             else if !last.stopped { runText += "; the last run has no stop record: its controller crashed or was killed" }
@@ -71,7 +75,8 @@ extension SessionReport {
         }
         line(runText)
         for (i, run) in runs.enumerated() where runs.count > 1 || !run.stopped || run.aborted > 0 {
-            var state = run.stopped ? (run.aborted > 0 ? "interrupted (\(run.aborted) job\(run.aborted == 1 ? "" : "s") aborted)" : "stopped") : "no stop record"
+            let interrupted = "interrupted (\(run.aborted) job\(run.aborted == 1 ? "" : "s") aborted)"
+            var state = run.stopped ? (run.aborted > 0 ? interrupted : "stopped") : "no stop record"
             if i == runs.count - 1, holder != nil { state = "running" }
             line("    run \(i + 1): \(Self.date(run.start)), \(Self.clock(max(0, run.end - run.start))), \(state)")
         }
@@ -88,7 +93,8 @@ extension SessionReport {
         for name in signals.keys.sorted() { total("signal \(name)", signals[name]!) }
         total("timeouts", timeouts)
         total("lost", lost)
-        line("    " + Self.pad("pending", 16) + " \(pending)" + (running > 0 ? " (\(running) of them running when last recorded)" : ""))
+        line("    " + Self.pad("pending", 16) + " \(pending)"
+             + (running > 0 ? " (\(running) of them running when last recorded)" : ""))
         line()
 
         // Failures by worker, each with the last lines of its output: errors, signals and lost jobs, then timeouts.
@@ -119,7 +125,8 @@ extension SessionReport {
                 if job.state == .running, let worker = job.worker {
                     what = holder != nil ? "  (running on \(worker))" : "  (was running on \(worker) when the controller stopped)"
                 } else if let last = job.attempts.last, let why = last.interruption {
-                    what = "  (\(why == "refused" ? "refused by" : why == "aborted" ? "aborted on" : "its worker died:") \(last.worker))"
+                    let how = why == "refused" ? "refused by" : why == "aborted" ? "aborted on" : "its worker died:"
+                    what = "  (\(how) \(last.worker))"
                 } else if let last = job.lastEnd, let state = last.state {
                     what = "  (last attempt: \(state.logText) on \(last.worker))"
                 }
@@ -133,7 +140,8 @@ extension SessionReport {
         if !rows.isEmpty {
             header("Workers")
             var table: [[String]] = [["WORKER", "JOBS", "OK", "FAILED", "WORK TIME", "LIFETIME", "EFFICIENCY", "COST", ""]]
-            var instanceSeconds = 0.0, instanceWork = 0.0, cost = 0.0, priced = 0, unpriced: Set<String> = [], notDestroyed = 0
+            var instanceSeconds = 0.0, instanceWork = 0.0, cost = 0.0
+            var priced = 0, unpriced: Set<String> = [], notDestroyed = 0
             for row in rows {
                 var lifetime = row.lifetime
                 var costText = "", note = ""
@@ -156,7 +164,8 @@ extension SessionReport {
                         costText = "?"
                     }
                 }
-                let efficiency = lifetime > 0 ? String(format: "%.0f%%", 100 * row.work / (lifetime * Double(max(1, config.slots)))) : ""
+                let capacity = lifetime * Double(max(1, config.slots))
+                let efficiency = lifetime > 0 ? String(format: "%.0f%%", 100 * row.work / capacity) : ""
                 table.append([name, String(row.jobs), String(row.ok), String(row.failed), Self.duration(row.work),
                               lifetime > 0 || row.instance != nil ? Self.duration(lifetime) : "", efficiency, costText, note])
             }
@@ -164,22 +173,31 @@ extension SessionReport {
             for row in Self.table(table) { line("    " + row) }
             line()
             line("JOBS: ended attempts (retries included); WORK TIME: their run times added; LIFETIME: first start to last end")
-            line("(per run) or, for launched instances, launch to destroy; EFFICIENCY: work time / (lifetime x \(config.slots) slot\(config.slots == 1 ? "" : "s")).")
+            line("(per run) or, for launched instances, launch to destroy; EFFICIENCY: work time / (lifetime x "
+                 + "\(config.slots) slot\(config.slots == 1 ? "" : "s")).")
             line()
             if !instances.isEmpty {
-                let efficiency = instanceSeconds > 0 ? String(format: ", efficiency %.0f%%", 100 * instanceWork / (instanceSeconds * Double(max(1, config.slots)))) : ""
-                line("Instances: \(instances.count) launched, \(String(format: "%.2f", instanceSeconds / 3600)) instance hours (\(Self.clock(instanceSeconds)))\(efficiency)"
+                let capacity = instanceSeconds * Double(max(1, config.slots))
+                let efficiency = instanceSeconds > 0 ? String(format: ", efficiency %.0f%%", 100 * instanceWork / capacity) : ""
+                let hours = String(format: "%.2f", instanceSeconds / 3600)
+                line("Instances: \(instances.count) launched, \(hours) instance hours (\(Self.clock(instanceSeconds)))\(efficiency)"
                      + (config.slots > 1 ? " (work time / (lifetime x \(config.slots) slots))" : " (work time / lifetime)"))
                 if priced > 0 {
                     let types = Set(instances.compactMap { priceKey($0) }).filter { priceTable[$0] != nil }.sorted()
                     let rates = types.map { "\($0) at \(Self.money(priceTable[$0]!))/hour" }.joined(separator: ", ")
-                    line("Cost: \(Self.money(cost))\(unpriced.isEmpty ? "" : " for \(priced) of \(instances.count) instances") (\(rates); billed per second, \(Int(Self.minimumBilledSeconds)) s minimum)")
+                    let some = unpriced.isEmpty ? "" : " for \(priced) of \(instances.count) instances"
+                    line("Cost: \(Self.money(cost))\(some) (\(rates); billed per second, "
+                         + "\(Int(Self.minimumBilledSeconds)) s minimum)")
                 }
-                if !unpriced.isEmpty { line("Cost unknown for \(unpriced.sorted().joined(separator: ", ")): no price known (cloudtask-logalyzer --price TYPE=USD_PER_HOUR)") }
+                if !unpriced.isEmpty {
+                    line("Cost unknown for \(unpriced.sorted().joined(separator: ", ")): no price known "
+                         + "(cloudtask-logalyzer --price TYPE=USD_PER_HOUR)")
+                }
                 if notDestroyed > 0 {
                     line(holder != nil
                          ? "\(notDestroyed) instance\(notDestroyed == 1 ? " is" : "s are") still up (the session is running)"
-                         : "WARNING: \(notDestroyed) instance\(notDestroyed == 1 ? " was" : "s were") NOT DESTROYED! (still billed?): cloudtask-destroy-workers --session \(name)")
+                         : "WARNING: \(notDestroyed) instance\(notDestroyed == 1 ? " was" : "s were") NOT DESTROYED! "
+                           + "(still billed?): cloudtask-destroy-workers --session \(name)")
                 }
                 line()
             }
@@ -214,7 +232,10 @@ extension SessionReport {
                     out += "        (no output logged)\n\n"
                     continue
                 }
-                if logged.earlier { out += "        (the last attempt's output was not logged; this is an earlier attempt's, \(logged.state ?? "unfinished") on \(logged.label))\n" }
+                if logged.earlier {
+                    out += "        (the last attempt's output was not logged; this is an earlier attempt's, "
+                        + "\(logged.state ?? "unfinished") on \(logged.label))\n"
+                }
                 if logged.state == nil { out += "        (the worker log is cut short in this job's output)\n" }
                 var lines = output(of: job).split(separator: 10, omittingEmptySubsequences: false)
                 while let last = lines.last, last.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { lines.removeLast() }
@@ -236,7 +257,9 @@ extension SessionReport {
     /// One row per worker the journal names (static ones first) and per launched instance; and the last known time.
     func workerRows() -> ([WorkerRow], Double) {
         var latest = runs.map(\.end).max() ?? 0
-        for instance in instances { for t in [instance.launched, instance.up, instance.destroyed] { if let t { latest = max(latest, t) } } }
+        for instance in instances {
+            for t in [instance.launched, instance.up, instance.destroyed] { if let t { latest = max(latest, t) } }
+        }
         var byLabel: [String: [Int]] = [:]
         for (i, instance) in instances.enumerated() { byLabel[instance.label, default: []].append(i) }
         var rows: [WorkerRow] = []
@@ -302,7 +325,9 @@ extension SessionReport {
 
     static func date(_ t: Double) -> String { WorkerLog.timestamp(Date(timeIntervalSince1970: t)) }
 
-    static func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
 
     /// Left-aligned columns; trailing blanks trimmed.
     static func table(_ rows: [[String]]) -> [String] {
@@ -326,7 +351,8 @@ extension SessionReport {
             case 10: out += "\\n"
             case 13: out += "\\r"
             case 0..<32, 127: out += String(format: "\\x%02x", scalar.value)
-            case 0x80..<0xA0, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: out += String(format: "\\u{%x}", scalar.value)
+            case 0x80..<0xA0, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
+                out += String(format: "\\u{%x}", scalar.value)
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -132,7 +132,8 @@ public struct SessionReport {
         var logs: [Data] = []
         var logNames: [String] = []
         let workersDir = path + "/workers"
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: workersDir)) ?? []).compactMap { Int($0) }.sorted()
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: workersDir)) ?? []
+        let names = entries.compactMap { Int($0) }.sorted()
         for n in names {
             let file = workersDir + "/" + String(n)
             guard let data = try? Data(contentsOf: URL(fileURLWithPath: file), options: .mappedIfSafe) else {
@@ -143,7 +144,8 @@ public struct SessionReport {
             logNames.append(file)
         }
         var jobs = replay.jobs.enumerated().map { i, saved in
-            Job(number: saved.spec.number, text: saved.spec.text, state: saved.state, attempts: history.attempts[i], output: nil)
+            Job(number: saved.spec.number, text: saved.spec.text, state: saved.state, attempts: history.attempts[i],
+                output: nil)
         }
         locate(&jobs, in: logs)
 
@@ -154,8 +156,8 @@ public struct SessionReport {
             notes.append("the session never started: its controller died while journaling the jobs")
         }
         let name = (path as NSString).lastPathComponent
-        return SessionReport(path: path, name: name, config: config, jobs: jobs, runs: history.runs, seconds: replay.seconds,
-                             instances: instances, notes: notes, generatorOpen: replay.generatorOpen,
+        return SessionReport(path: path, name: name, config: config, jobs: jobs, runs: history.runs,
+                             seconds: replay.seconds, instances: instances, notes: notes, generatorOpen: replay.generatorOpen,
                              holder: Session.holder(path), logs: logs, logNames: logNames)
     }
 
@@ -171,8 +173,9 @@ public struct SessionReport {
             case .job: attempts.append([])
             case .run(let start): runs.append(Run(start: start, end: start))
             case .stop: if !runs.isEmpty { runs[runs.count - 1].stopped = true }
-            case .start(let n, let worker, let number, _):
-                attempts[n - 1].append(Attempt(worker: worker ?? "?", run: run, number: number ?? attempts[n - 1].count + 1))
+            case .start(let n, let worker, let attempt, _):
+                let number = attempt ?? attempts[n - 1].count + 1
+                attempts[n - 1].append(Attempt(worker: worker ?? "?", run: run, number: number))
             case .end(let n, let state?, let seconds, let at):
                 let i = n - 1
                 if attempts[i].last == nil || attempts[i].last!.closed {
@@ -212,7 +215,9 @@ public struct SessionReport {
         if let workers = object["workers"] as? [String] { config.workers = workers }
         config.split = object["split"] as? Int
         if let slots = object["slots"] as? Int { config.slots = slots }
-        if let timeout = object["timeout"] as? Double ?? (object["timeout"] as? Int).map(Double.init) { config.timeout = timeout }
+        if let timeout = object["timeout"] as? Double ?? (object["timeout"] as? Int).map(Double.init) {
+            config.timeout = timeout
+        }
         if let retries = object["retries"] as? Int { config.retries = retries }
         if let strikes = object["strikes"] as? Int { config.strikes = strikes }
         config.provider = object["provider"] as? String
@@ -275,9 +280,10 @@ public struct SessionReport {
             let same = blocks.filter { $0.block.label == label }
             let pool = same.isEmpty ? blocks : same
             let pick = pool.max { ($0.block.stamp, $0.order) < ($1.block.stamp, $1.order) }!
-            var logged = LoggedOutput(file: pick.file, range: pick.block.range, label: pick.block.label, state: pick.block.state)
+            let block = pick.block
+            var logged = LoggedOutput(file: pick.file, range: block.range, label: block.label, state: block.state)
             if let state = last?.state {
-                logged.earlier = pick.block.label != label || (pick.block.state != nil && pick.block.state != state.logText)
+                logged.earlier = block.label != label || (block.state != nil && block.state != state.logText)
             }
             jobs[i].output = logged
         }
