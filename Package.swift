@@ -20,6 +20,8 @@ let package = Package(
 
         // MARK: - Engine: jobs, tasks, scheduler, sessions. Imports no C module.
         .target(name: "Engine"),
+        // Reading a finished session back (the report, its text, the output files): Engine only, no HTTP, no Lua.
+        .target(name: "SessionReading", dependencies: ["Engine"]),
 
         // MARK: - Adapters: the only modules that import a C library
         .target(name: "SSH", dependencies: ["CLibSSH2", "Engine"]),
@@ -28,7 +30,7 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "LuaLibraries", dependencies: ["Engine", "LuaVM", "HTTP"]),
         .target(name: "Providers", dependencies: ["Engine", "HTTP", "LuaVM", "LuaLibraries"]),
-        .target(name: "Reports", dependencies: ["Engine", "HTTP", "LuaVM"]),
+        .target(name: "Reports", dependencies: ["Engine", "SessionReading", "HTTP", "LuaVM"]),
 
         // MARK: - Rendering a run on a terminal (the engine draws nothing)
         .target(name: "Terminal", dependencies: ["Engine"]),
@@ -39,12 +41,13 @@ let package = Package(
         // MARK: - Front ends
         .executableTarget(name: "cloudtask", dependencies: ["Engine", "SSH", "Providers", "Reports", "Terminal"]),
         .executableTarget(name: "cloudtask-destroy-workers", dependencies: ["Engine", "Providers"]),
-        .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine"]),
+        .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine", "SessionReading"]),
         .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "SessionReadingTests", dependencies: ["SessionReading", "Engine"]),
         .testTarget(name: "AdapterTests", dependencies: ["SSH", "LuaVM", "LineEditor", "HTTP", "Engine"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Engine"]),
         .testTarget(name: "ProviderTests", dependencies: ["Providers", "Engine", "HTTP"]),

@@ -74,7 +74,8 @@ public struct JobCounts: Sendable, Equatable {
 
 public enum Journal {
     /// Replays journal bytes. A truncated last line (power loss) is dropped with a note; any other bad line throws.
-    public static func replay(_ bytes: [UInt8], name: String) throws -> Replay {
+    /// `each` sees every record after it was checked (its job exists), in order, for readers that keep more.
+    public static func replay(_ bytes: [UInt8], name: String, each: (JournalRecord) -> Void = { _ in }) throws -> Replay {
         var replay = Replay()
         var lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
         if let last = lines.last, last.isEmpty { lines.removeLast() }
@@ -85,59 +86,57 @@ public enum Journal {
             runStart = nil; lastAt = nil
         }
         for (index, line) in lines.enumerated() {
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else {
+            let decoded: JournalRecord?
+            do {
+                decoded = try JournalRecord.decode(line)
+            } catch .notJSON {
                 if index == lines.count - 1 && bytes.last != 10 {
-                    replay.notes.append("\(name): last line \(index + 1) is truncated (the controller died while writing it); ignored")
+                    replay.notes.append(
+                        "\(name): last line \(index + 1) is truncated (the controller died while writing it); ignored")
                     replay.droppedTail = true
                     break
                 }
                 throw UsageError("\(name): line \(index + 1) is not a journal record; the session is corrupt")
-            }
-            if let at = object["at"] as? Double { lastAt = at }
-            if let number = object["job"] as? Int {
-                guard number == replay.jobs.count + 1 else { throw UsageError("\(name): line \(index + 1): job \(number) out of order") }
-                let input: [UInt8], text: [UInt8]
-                if let s = object["input"] as? String, let t = object["text"] as? String {
-                    input = Array(s.utf8); text = Array(t.utf8)
-                } else if let s = object["input64"] as? String, let t = object["text64"] as? String,
-                          let i = Data(base64Encoded: s), let x = Data(base64Encoded: t) {
-                    input = Array(i); text = Array(x)
-                } else {
-                    throw UsageError("\(name): line \(index + 1): job \(number) has no input")
+            } catch .noInput(let number) {
+                guard number == replay.jobs.count + 1 else {
+                    throw UsageError("\(name): line \(index + 1): job \(number) out of order")
                 }
-                replay.jobs.append(SavedJob(spec: JobSpec(number: number, input: input, text: text), state: .pending, retried: 0, deaths: 0))
+                throw UsageError("\(name): line \(index + 1): job \(number) has no input")
+            }
+            guard let record = decoded else { continue }
+            if let at = record.at { lastAt = at }
+            if case .job(let spec) = record {
+                guard spec.number == replay.jobs.count + 1 else {
+                    throw UsageError("\(name): line \(index + 1): job \(spec.number) out of order")
+                }
+                replay.jobs.append(SavedJob(spec: spec, state: .pending, retried: 0, deaths: 0))
+                each(record)
                 continue
             }
-            if let at = object["run"] as? Double { closeRun(); runStart = at; lastAt = at; replay.started = true; continue }
-            func job(_ key: String) throws -> Int? {
-                guard let number = object[key] as? Int else { return nil }
-                guard number >= 1 && number <= replay.jobs.count else { throw UsageError("\(name): line \(index + 1): unknown job \(number)") }
-                return number - 1
+            if let number = record.job, number < 1 || number > replay.jobs.count {
+                throw UsageError("\(name): line \(index + 1): unknown job \(number)")
             }
-            if let i = try job("start") {
-                replay.jobs[i].state = .running
-            } else if let i = try job("end") {
-                if let code = object["exit"] as? Int { replay.jobs[i].state = .exited(code) }
-                else if let signal = object["signal"] as? String { replay.jobs[i].state = .signaled(signal) }
-                else if object["timeout"] != nil { replay.jobs[i].state = .timeout }
-                else if object["lost"] != nil { replay.jobs[i].state = .lost }
-            } else if let i = try job("retry") {
+            let i = (record.job ?? 0) - 1
+            switch record {
+            case .job: break
+            case .run(let at): closeRun(); runStart = at; lastAt = at; replay.started = true
+            case .start: replay.jobs[i].state = .running
+            case .end(_, let state, _, _): if let state { replay.jobs[i].state = state }
+            case .retry:
                 replay.jobs[i].state = .pending
                 replay.jobs[i].retried += 1
-            } else if let i = try job("requeue") {
+            case .requeue(_, let refused):
                 replay.jobs[i].state = .pending
-                if object["refused"] == nil { replay.jobs[i].deaths += 1 }
-            } else if let i = try job("abort") {
-                replay.jobs[i].state = .pending
-            } else if let i = try job("reset") {
+                if !refused { replay.jobs[i].deaths += 1 }
+            case .abort: replay.jobs[i].state = .pending
+            case .reset:
                 replay.jobs[i].state = .pending
                 replay.jobs[i].retried = 0
                 replay.jobs[i].deaths = 0
-            } else if object["generator"] as? String == "open" {
-                replay.generatorOpen = true
-            } else if object["generator"] as? String == "done" {
-                replay.generatorOpen = false
+            case .generator(let open): replay.generatorOpen = open
+            case .stop: break
             }
+            each(record)
         }
         closeRun()
         return replay

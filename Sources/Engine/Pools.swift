@@ -39,7 +39,7 @@ public enum PoolLaunch {
         while instances.count + problems.count < count && Date() < deadline {
             do {
                 for instance in try provider.ready() {
-                    try? ledger.record("up", instance)
+                    try? ledger.record(.up, instance)
                     instances.append(instance)
                     up(instance)
                 }
@@ -70,7 +70,7 @@ public enum Leftovers {
         let live = find(ledger.live(), provider: provider)
         guard !live.isEmpty else { return (0, [:]) }
         let failures = provider.destroy(live)
-        for instance in live where failures[instance.id] == nil { try? ledger.record("destroyed", instance) }
+        for instance in live where failures[instance.id] == nil { try? ledger.record(.destroyed, instance) }
         return (live.count - failures.count, failures)
     }
 }

@@ -1,5 +1,5 @@
-// Launched workers: the provider protocol, and the session's `instances` ledger that names every
-// instance before the call that creates it, so none is ever left running unnamed.
+// Launched workers: the provider protocol, and the instances it launches (recorded in the session's
+// `instances` ledger, Ledger.swift, before the call that creates them, so none is ever left running unnamed).
 import Foundation
 
 /// One launched worker.
@@ -40,43 +40,6 @@ public protocol Provider: AnyObject {
     /// The instances of this session the provider itself finds alive, whatever the ledger says (so one
     /// whose ledger entry was lost is destroyed too).
     func list() throws -> [Instance]
-}
-
-/// The session's `instances` file: JSON lines, fsynced; `launch` before creation, `up`, then `destroyed`.
-public final class Ledger: Sendable {
-    let path: String
-    public init(sessionPath: String) { path = sessionPath + "/instances" }
-
-    /// Appends one record and fsyncs it.
-    public func record(_ event: String, _ instance: Instance) throws {
-        var fields = try JSONSerialization.jsonObject(with: JSONEncoder().encode(instance)) as! [String: Any]
-        fields["event"] = event
-        fields["at"] = Date().timeIntervalSince1970
-        let line = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) + Data([10])
-        let file = try AppendFile(path)
-        file.write(Array(line))
-        file.sync()
-    }
-
-    /// Instances launched and not recorded as destroyed, in launch order.
-    public func live() -> [Instance] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        var order: [String] = []
-        var alive: [String: Instance] = [:]
-        for line in data.split(separator: 10) {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let event = object["event"] as? String,
-                  let instance = try? JSONDecoder().decode(Instance.self, from: JSONSerialization.data(withJSONObject: object)) else { continue }
-            switch event {
-            case "launch", "up":
-                if alive[instance.id] == nil { order.append(instance.id) }
-                alive[instance.id] = instance
-            case "destroyed": alive[instance.id] = nil
-            default: break
-            }
-        }
-        return order.compactMap { alive[$0] }
-    }
 }
 
 extension Provider {

@@ -208,8 +208,8 @@ public final class Runner {
         startedRun = true
         console.status("\(timestamp()) :: session \(session.id) (pid \(getpid()))")
         for job in jobs[journaled...] { recordJob(job) }
-        if reset { for job in jobs where !job.finished { session.record([("reset", .int(job.spec.number))]) } }
-        session.record([("run", .double(Date().timeIntervalSince1970))])
+        if reset { for job in jobs where !job.finished { session.record(.reset(job: job.spec.number)) } }
+        session.record(.run(at: Date().timeIntervalSince1970))
         session.syncJournal()
         if let path = config.joblog {
             let fresh = !FileManager.default.fileExists(atPath: path)
@@ -265,7 +265,7 @@ public final class Runner {
         console.finished()
         destroyReleased(all: true)
         destroyUnhanded()
-        session.record([("stop", .int(Int(getpid()))), ("at", .double(Date().timeIntervalSince1970))])
+        session.record(.stop(pid: Int(getpid()), at: Date().timeIntervalSince1970))
         session.syncJournal()
         flushCompletions()
         flushHeld()
@@ -384,8 +384,8 @@ public final class Runner {
         let dir = session.path
         ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
                        deadline: config.timeout > 0 ? monotonic() + config.timeout : nil, out: Spool(directory: dir), err: Spool(directory: dir))
-        session.record([("start", .int(job.spec.number)), ("worker", .string(worker.label)), ("attempt", .int(job.retried + 1)),
-                        ("at", .double(Date().timeIntervalSince1970))])
+        session.record(.start(job: job.spec.number, worker: worker.label, attempt: job.retried + 1,
+                              at: Date().timeIntervalSince1970))
         let environment = [("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)), ("CLOUDTASK_WORKER", worker.label)]
         transport.run(op: op, worker: worker.id, command: RemoteCommand(script: job.spec.text, environment: environment, pty: config.pty))
     }
@@ -399,14 +399,7 @@ public final class Runner {
         worker.jobsDone += 1
         job.state = state
         worker.lastHeard = monotonic()
-        var fields: [(String, JSONValue)] = [("end", .int(number)), ("seconds", .double(monotonic() - started)), ("at", .double(Date().timeIntervalSince1970))]
-        switch state {
-        case .exited(let code): fields.append(("exit", .int(code)))
-        case .signaled(let name): fields.append(("signal", .string(name)))
-        case .timeout: fields.append(("timeout", .bool(true)))
-        default: break
-        }
-        session.record(fields)
+        session.record(.end(job: number, state: state, seconds: monotonic() - started, at: Date().timeIntervalSince1970))
         let text = String(decoding: job.spec.text, as: UTF8.self)
         var line = "\(worker.label): \(state.logText) # \(text)"
         var final = true
@@ -419,7 +412,7 @@ public final class Runner {
                 job.state = .pending
                 job.avoid = worker.id
                 queue.pushBack(number - 1)
-                session.record([("retry", .int(number))])
+                session.record(.retry(job: number))
                 line += "\n\(worker.label): will retry (\(job.retried) of \(policy.retries))"
                 final = false
             }
@@ -451,11 +444,11 @@ public final class Runner {
         job.deaths += 1
         if job.deaths >= policy.deathsBeforeLost {
             job.state = .lost
-            session.record([("end", .int(number)), ("lost", .bool(true)), ("at", .double(Date().timeIntervalSince1970))])
+            session.record(.end(job: number, state: .lost, seconds: nil, at: Date().timeIntervalSince1970))
             console.status("\(worker.label): lost # \(String(decoding: job.spec.text, as: UTF8.self)) (its worker died \(policy.deathsBeforeLost) times)")
         } else {
             job.state = .pending
-            session.record([("requeue", .int(number))])
+            session.record(.requeue(job: number, refused: false))
             queue.pushFront(number - 1)
         }
     }
@@ -534,7 +527,7 @@ public final class Runner {
                 worker.cap = max(1, worker.running)
                 jobs[number - 1].state = .pending
                 queue.pushFront(number - 1)
-                session.record([("requeue", .int(number)), ("refused", .bool(true))])
+                session.record(.requeue(job: number, refused: true))
                 console.status("\(worker.label): channel refused (\(message)): running at most \(worker.cap) jobs at once")
             case .step(let worker, let step, _, let output)?:
                 stepFinished(workers[worker], step, nil, output, "refused: \(message)")
@@ -570,7 +563,7 @@ public final class Runner {
                 ops[op] = nil
                 workers[workerID].slots[slot] = nil
                 jobs[number - 1].state = .pending
-                session.record([("abort", .int(number))])
+                session.record(.abort(job: number))
                 console.status("\(workers[workerID].label): aborted # \(String(decoding: jobs[number - 1].spec.text, as: UTF8.self))")
             }
             for worker in workers { teardown(worker) }

@@ -10,7 +10,7 @@ extension Runner {
             let worker = workers[completion.worker]
             let job = jobs[completion.number - 1]
             let log = session.workerLog(worker.id + 1)
-            log.write(Array("# \(timestamp()) [\(worker.label)] job \(completion.number): \(String(decoding: job.spec.text, as: UTF8.self))\n".utf8))
+            log.write(WorkerLog.jobLine(label: worker.label, job: completion.number, text: job.spec.text))
             for spool in [completion.out, completion.err] {
                 var filter = OutputFilter()
                 var last: UInt8 = 10
@@ -24,7 +24,7 @@ extension Runner {
                 log.write(rest)
                 if last != 10 { log.write([10]) }  // the next status line starts on its own line
             }
-            log.write(Array("# \(timestamp()) [\(worker.label)] \(completion.line.split(separator: "\n")[0].dropFirst(worker.label.count + 2))\n".utf8))
+            log.write(WorkerLog.endLine(label: worker.label, state: completion.state, text: job.spec.text))
             if completion.final && !config.lineBuffer {
                 if config.keepOrder { held[completion.number] = completion } else { printOutput(completion) }
             }
@@ -122,12 +122,7 @@ extension Runner {
 
     func recordJob(_ job: Job) {
         journaled += 1
-        if let text = String(validatingUTF8: job.spec.input.map { CChar(bitPattern: $0) } + [0]), !job.spec.input.contains(0) {
-            session.record([("job", .int(job.spec.number)), ("input", .string(text)), ("text", .bytes(job.spec.text))])
-        } else {
-            session.record([("job", .int(job.spec.number)), ("input64", .string(Data(job.spec.input).base64EncodedString())),
-                            ("text64", .string(Data(job.spec.text).base64EncodedString()))])
-        }
+        session.record(.job(job.spec))
     }
 
     func writeJobsFile() {

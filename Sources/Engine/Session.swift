@@ -157,21 +157,13 @@ public final class Session {
     // MARK: - Journal
 
     /// Appends one journal record; `syncJournal` makes it durable.
-    func record(_ fields: [(String, JSONValue)]) {
-        var line: [UInt8] = [UInt8(ascii: "{")]
-        for (i, (key, value)) in fields.enumerated() {
-            if i > 0 { line.append(UInt8(ascii: ",")) }
-            JSONValue.string(key).encode(into: &line)
-            line.append(UInt8(ascii: ":"))
-            value.encode(into: &line)
-        }
-        line += [UInt8(ascii: "}"), 10]
-        journalBuffer += line
+    func record(_ record: JournalRecord) {
+        record.encode(into: &journalBuffer)
     }
 
     /// Journals whether a job generator is still producing (so a resume can say inputs may be missing).
     public func noteGenerator(open: Bool) {
-        record([("generator", .string(open ? "open" : "done"))])
+        record(.generator(open: open))
     }
 
     /// Writes what was recorded since the last call and fsyncs it: after this, it survives a crash.
@@ -239,39 +231,6 @@ struct FileHandleWriter {
                 if n <= 0 { return }
                 offset += n
             }
-        }
-    }
-}
-
-/// Just enough JSON to write journal lines fast and byte-exact.
-enum JSONValue {
-    case string(String)
-    case bytes([UInt8])     // job text: a JSON string when UTF-8, else {"b64": ...} is written by the caller
-    case int(Int)
-    case double(Double)
-    case bool(Bool)
-
-    func encode(into out: inout [UInt8]) {
-        switch self {
-        case .string(let s): JSONValue.bytes(Array(s.utf8)).encode(into: &out)
-        case .bytes(let b):
-            out.append(UInt8(ascii: "\""))
-            for byte in b {
-                switch byte {
-                case UInt8(ascii: "\""): out += [92, 34]
-                case 92: out += [92, 92]
-                case 10: out += [92, UInt8(ascii: "n")]
-                case 13: out += [92, UInt8(ascii: "r")]
-                case 9: out += [92, UInt8(ascii: "t")]
-                case 0..<32, 127:
-                    out += Array(String(format: "\\u%04x", byte).utf8)
-                default: out.append(byte)
-                }
-            }
-            out.append(UInt8(ascii: "\""))
-        case .int(let n): out += Array(String(n).utf8)
-        case .double(let d): out += Array(String(format: "%.3f", d).utf8)
-        case .bool(let b): out += Array((b ? "true" : "false").utf8)
         }
     }
 }

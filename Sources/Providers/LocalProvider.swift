@@ -48,7 +48,7 @@ public final class LocalProvider: Provider, @unchecked Sendable {
             let host = "127.0.1.\(10 + (number - 1) % 240)"
             let instance = Instance(id: instanceID(number), provider: name, host: host,
                                     port: try LocalProvider.freePort(host), user: user)
-            try ledger.record("launch", instance)
+            try ledger.record(.launch, instance)
             starting.async { [self] in
                 do {
                     try start(instance, dir: dir, publicKey: publicKey)

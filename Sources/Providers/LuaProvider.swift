@@ -31,7 +31,7 @@ public final class LuaProvider: Provider, @unchecked Sendable {
             guard case .table(let fields) = try call.value(1), let instance = self.instance(fields, requireHost: true) else {
                 throw ProviderError("ctx.record: instance table with id and host expected")
             }
-            try self.ledger?.record("launch", instance)
+            try self.ledger?.record(.launch, instance)
             self.recorded[instance.id] = instance
             return []
         }
@@ -122,7 +122,7 @@ public final class LuaProvider: Provider, @unchecked Sendable {
             if let known = recorded[instance.id] {
                 instance.user = known.user  // as ctx.record had it; host and port as launch returned them
             } else {
-                try ledger.record("launch", instance)  // the script did not record it first
+                try ledger.record(.launch, instance)  // the script did not record it first
             }
             up.append(instance)
         }

@@ -5,6 +5,7 @@ import Engine
 import Foundation
 import HTTP
 import LuaVM
+import SessionReading
 
 public enum ReportHooks {
     /// What a hook sees of the session.

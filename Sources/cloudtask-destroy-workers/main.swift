@@ -42,7 +42,7 @@ func destroy(_ instances: [Instance], sessionPath path: String) -> Set<String> {
                 FileHandle.standardError.write(Data("cloudtask-destroy-workers: \(instance.id): \(why)\n".utf8))
                 left.insert(instance.id)
             } else {
-                try? ledger.record("destroyed", instance)
+                try? ledger.record(.destroyed, instance)
                 print("destroyed worker \(instance.id) (\(instance.host):\(instance.port))")
             }
         }

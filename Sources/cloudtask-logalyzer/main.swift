@@ -3,6 +3,7 @@
 // Exit 0 done, 1 the outputs could not be written, 2 usage error or no readable session.
 import Engine
 import Foundation
+import SessionReading
 
 func fail(_ message: String, code: Int32 = 2) -> Never {
     FileHandle.standardError.write(Data("cloudtask-logalyzer: \(message)\n".utf8))

@@ -3,6 +3,7 @@
 import Foundation
 import XCTest
 @testable import Engine
+@testable import SessionReading
 
 final class ReportTests: XCTestCase {
 

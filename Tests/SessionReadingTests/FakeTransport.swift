@@ -1,0 +1,1 @@
+../EngineTests/FakeTransport.swift
