@@ -1,0 +1,126 @@
+// The Runner's reactions: the transport's events (connections, output, ends, refusals), and an abort.
+import Foundation
+
+extension Runner {
+    // MARK: - Events
+
+    func handle(_ event: TransportEvent) {
+        switch event {
+        case .connected(let id, let viaAgent):
+            connected(workers[id], viaAgent: viaAgent)
+        case .connectFailed(let id, let message, let retryable):
+            let worker = workers[id]
+            guard worker.phase == .connecting else { return }
+            if retryable && worker.connectAttempts < policy.connectAttempts && !aborting {
+                console.status("\(worker.label): \(message) (attempt \(worker.connectAttempts) of \(policy.connectAttempts))")
+                worker.reconnectAt = monotonic() + Double(worker.connectAttempts)
+            } else {
+                worker.phase = .failed
+                console.status("\(worker.label): unreachable: \(message)")
+            }
+        case .disconnected(let id, let message):
+            let worker = workers[id]
+            guard ![.done, .failed, .spare].contains(worker.phase) else { return }
+            retire(worker, .failed, "worker died: \(message)")
+        case .output(let op, let stream, let bytes):
+            switch ops[op] {
+            case .job(let number, let worker, _, _, _, let out, let err)?:
+                workers[worker].lastHeard = monotonic()
+                (stream == .stdout ? out : err).append(bytes)
+                if config.lineBuffer { streamLines(number, stream, bytes) }
+            case .step(let worker, let step, let deadline, var output)?:
+                output += bytes
+                if output.count > 4096 { output.removeFirst(output.count - 4096) }
+                ops[op] = .step(worker: worker, step: step, deadline: deadline, output: output)
+            case .ping?, nil: break
+            }
+        case .finished(let op, let status):
+            switch ops[op] {
+            case .job?:
+                switch status {
+                case .exited(let code): ended(op, .exited(code))
+                case .signaled(let name): ended(op, .signaled(name))
+                }
+            case .step(let worker, let step, _, let output)?:
+                ops[op] = nil
+                stepFinished(workers[worker], step, status, output)
+            case .ping(let worker, _)?:
+                answered(op, worker)
+            case nil: break
+            }
+        case .refused(let op, let message):
+            switch ops.removeValue(forKey: op) {
+            case .job(let number, let id, let slot, _, _, _, _)?:
+                let worker = workers[id]
+                worker.slots[slot] = nil
+                worker.cap = max(1, worker.running)
+                jobs[number - 1].state = .pending
+                queue.pushFront(number - 1)
+                session.record(.requeue(job: number, refused: true))
+                console.status("\(worker.label): channel refused (\(message)): running at most \(worker.cap) jobs at once")
+            case .step(let worker, let step, _, let output)?:
+                stepFinished(workers[worker], step, nil, output, "refused: \(message)")
+            case .ping(let worker, _)?:
+                answered(op, worker) // a refusal is an answer: sshd is alive
+            case nil: break
+            }
+        case .failed(let op, let message):
+            switch ops.removeValue(forKey: op) {
+            case .job(let number, let id, let slot, _, _, _, _)?:
+                let worker = workers[id]
+                worker.slots[slot] = nil
+                console.status("\(worker.label): job \(number): \(message)")
+                lostJob(number, worker)
+            case .step(let worker, let step, _, let output)?:
+                stepFinished(workers[worker], step, nil, output, message)
+            case .ping(let worker, _)?:
+                workers[worker].pinging = false
+            case nil: break
+            }
+        }
+    }
+
+    // MARK: - Abort
+
+    func interrupted(force: Bool) {
+        if !aborting {
+            aborting = true
+            console.status("\(timestamp()) :: session \(session.id): interrupted, stopping jobs and cleaning up (interrupt again to skip cleanup)")
+            for (op, kind) in ops {
+                guard case let .job(number, workerID, slot, _, _, _, _) = kind else { continue }
+                transport.cancel(op: op)
+                ops[op] = nil
+                workers[workerID].slots[slot] = nil
+                jobs[number - 1].state = .pending
+                session.record(.abort(job: number))
+                console.status("\(workers[workerID].label): aborted # \(String(decoding: jobs[number - 1].spec.text, as: UTF8.self))")
+            }
+            for worker in workers { teardown(worker) }
+        } else if force {
+            for (op, _) in ops { transport.cancel(op: op) }
+            ops = [:]
+            for worker in workers where ![.spare, .done, .failed].contains(worker.phase) {
+                transport.disconnect(worker: worker.id)
+                worker.phase = .done
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    func makeSessionKey() -> String? {
+        let path = session.path + "/id_ed25519"
+        guard LocalCommand.makeKey(at: path, comment: keyTag) else {
+            console.status("cloudtask: cannot make a session key with ssh-keygen; workers keep using the agent")
+            return nil
+        }
+        transport.useIdentity(path)
+        return path
+    }
+
+    static func tarball(of directory: String) -> [UInt8]? {
+        guard let tar = try? Subprocess.run(["tar", "-C", directory, "-cf", "-", "."], output: .capture, error: .inherit),
+              tar.status == 0 else { return nil }
+        return tar.output
+    }
+}

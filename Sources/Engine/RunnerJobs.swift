@@ -1,0 +1,140 @@
+// The Runner's jobs: dispatching them to free slots, their ends (retries, strikes, halt), lost workers'
+// jobs, and deadlines.
+import Foundation
+
+extension Runner {
+    // MARK: - Jobs
+
+    func dispatch() {
+        guard !aborting else { return }
+        if halted { return retireIdle() }
+        var assigned = true
+        while assigned && !queue.isEmpty {
+            assigned = false
+            for worker in workers where worker.phase == .ready {
+                guard worker.running < worker.cap, let slot = worker.slots.firstIndex(where: { $0 == nil }) else { continue }
+                guard let number = takeJob(for: worker) else { continue }
+                start(number, on: worker, slot: slot)
+                assigned = true
+            }
+        }
+        retireIdle()
+    }
+
+    /// An idle worker leaves when nothing is queued and no running job may still come back as a retry.
+    func retireIdle() {
+        let retriesPossible = policy.retries > 0 && ops.values.contains { op in
+            if case let .job(number, _, _, _, _, _, _) = op { return jobs[number - 1].retried < policy.retries }
+            return false
+        }
+        for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
+            if worker.phase == .retiring || halted || (queue.isEmpty && !retriesPossible && !expectingMore) { teardown(worker) }
+        }
+    }
+
+    /// The next job for `worker`: the first not to be retried away from it, unless it is the only worker left.
+    func takeJob(for worker: Worker) -> Int? {
+        if let index = queue.firstIndex(limit: 256, where: { jobs[$0].avoid != worker.id }) { return queue.remove(at: index) }
+        let others = workers.contains { $0.id != worker.id && [.connecting, .setup, .ready].contains($0.phase) }
+        return others ? nil : queue.popFront()
+    }
+
+    func start(_ index: Int, on worker: Worker, slot: Int) {
+        let job = jobs[index]
+        let op = nextOp
+        nextOp += 1
+        job.state = .running
+        if worker.running == 0 { worker.lastHeard = monotonic() }
+        worker.slots[slot] = op
+        let dir = session.path
+        ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
+                       deadline: config.timeout > 0 ? monotonic() + config.timeout : nil, out: Spool(directory: dir), err: Spool(directory: dir))
+        session.record(.start(job: job.spec.number, worker: worker.label, attempt: job.retried + 1,
+                              at: Date().timeIntervalSince1970))
+        let environment = [("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)), ("CLOUDTASK_WORKER", worker.label)]
+        transport.run(op: op, worker: worker.id, command: RemoteCommand(script: job.spec.text, environment: environment, pty: config.pty))
+    }
+
+    /// A job attempt ended with `state`: journal, retries, strikes, output.
+    func ended(_ op: Int, _ state: JobState) {
+        guard case let .job(number, workerID, slot, started, _, out, err)? = ops.removeValue(forKey: op) else { return }
+        let job = jobs[number - 1]
+        let worker = workers[workerID]
+        worker.slots[slot] = nil
+        worker.jobsDone += 1
+        job.state = state
+        worker.lastHeard = monotonic()
+        session.record(.end(job: number, state: state, seconds: monotonic() - started, at: Date().timeIntervalSince1970))
+        let text = String(decoding: job.spec.text, as: UTF8.self)
+        var line = "\(worker.label): \(state.logText) # \(text)"
+        var final = true
+        if state == .exited(0) {
+            worker.strikes = 0
+        } else {
+            worker.strikes += 1
+            if job.retried < policy.retries && !halted {
+                job.retried += 1
+                job.state = .pending
+                job.avoid = worker.id
+                queue.pushBack(number - 1)
+                session.record(.retry(job: number))
+                line += "\n\(worker.label): will retry (\(job.retried) of \(policy.retries))"
+                final = false
+            }
+            if final, let limit = policy.haltLimit, !halted {
+                failures += 1
+                if failures >= limit {
+                    halted = true
+                    line += "\n\(timestamp()) :: session \(session.id): halting after \(failures) failed jobs (--halt=\(config.halt!)); running jobs finish, the rest stay pending"
+                }
+            }
+            if policy.retires(afterStrikes: worker.strikes) && worker.phase == .ready {
+                line += "\n\(worker.label): terminating worker after \(worker.strikes) strikes"
+                worker.phase = .retiring
+            }
+        }
+        let seconds = monotonic() - started
+        completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err, final: final, state: state,
+                                      started: Date().timeIntervalSince1970 - seconds, seconds: seconds))
+        if collectResults {
+            results.append(JobResult(number: number, input: job.spec.input, text: job.spec.text, state: state, final: final,
+                                     worker: worker.label, seconds: monotonic() - started, attempt: job.retried + (final ? 1 : 0),
+                                     tail: out.tail + err.tail))
+        }
+    }
+
+    /// A running job lost its worker: back to the queue, unless that happened three times.
+    func lostJob(_ number: Int, _ worker: Worker) {
+        let job = jobs[number - 1]
+        job.deaths += 1
+        if job.deaths >= policy.deathsBeforeLost {
+            job.state = .lost
+            session.record(.end(job: number, state: .lost, seconds: nil, at: Date().timeIntervalSince1970))
+            console.status("\(worker.label): lost # \(String(decoding: job.spec.text, as: UTF8.self)) (its worker died \(policy.deathsBeforeLost) times)")
+        } else {
+            job.state = .pending
+            session.record(.requeue(job: number, refused: false))
+            queue.pushFront(number - 1)
+        }
+    }
+
+    func expireDeadlines() {
+        let now = monotonic()
+        for (op, kind) in ops {
+            switch kind {
+            case .job(_, _, _, _, let deadline?, _, _) where deadline <= now:
+                transport.cancel(op: op)
+                ended(op, .timeout)
+            case .step(let worker, let step, let deadline?, let output) where deadline <= now:
+                transport.cancel(op: op)
+                ops[op] = nil
+                stepFinished(workers[worker], step, nil, output, "timed out")
+            case .ping(let id, let sent) where now - sent >= 2 * policy.pingInterval:
+                let worker = workers[id]
+                guard ![.done, .failed, .spare].contains(worker.phase) else { ops[op] = nil; continue }
+                retire(worker, .failed, "worker died: no answer for \(Int((now - worker.lastHeard).rounded())) seconds (--ping-interval=\(policy.pingInterval.formatted()))")
+            default: break
+            }
+        }
+    }
+}
