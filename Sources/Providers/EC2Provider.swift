@@ -303,7 +303,8 @@ public final class EC2Provider: Provider, @unchecked Sendable {
 
     /// The instances tagged with this session that are not shutting down or terminated.
     public func list() throws -> [Instance] {
-        try Self.liveInstances(filters: [("tag:cloudtask:session", sessionID)], client: try workAPI())
+        // The runner's thread: the caller's client, never the one `work` may be polling with.
+        try Self.liveInstances(filters: [("tag:cloudtask:session", sessionID)], client: try callerAPI())
             .map(record)
     }
 
