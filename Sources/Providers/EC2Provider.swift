@@ -102,7 +102,7 @@ public final class EC2Provider: Provider, @unchecked Sendable {
                 "ec2: cannot read the session's public key \(sessionKey).pub: \(error.localizedDescription)")
         }
         let token = UUID().uuidString.lowercased()
-        let placeholder = Instance(id: "pending-" + token, provider: name, host: "", port: 22, user: settings.user)
+        let placeholder = record("pending-" + token)
         try ledger.record("launch", placeholder)
         let box = LedgerBox(ledger)
         let started = Date()
@@ -131,8 +131,7 @@ public final class EC2Provider: Provider, @unchecked Sendable {
             parameters.append(("SecurityGroup.\(index + 1)", group))
         }
         let tags = [("cloudtask:session", sessionID), ("cloudtask:launched-by", launchedBy),
-                    ("cloudtask:client-token", token),
-                    ("Name", "cloudtask-\(sessionID)")]
+                    ("cloudtask:client-token", token), ("Name", "cloudtask-\(sessionID)")]
         for (spec, resource) in ["instance", "volume"].enumerated() {
             parameters.append(("TagSpecification.\(spec + 1).ResourceType", resource))
             for (index, tag) in tags.enumerated() {
@@ -322,20 +321,23 @@ public final class EC2Provider: Provider, @unchecked Sendable {
         Instance(id: id, provider: name, host: "", port: 22, user: settings.user)
     }
 
+    /// The background queue's client, made on first use (on `work`).
     private func workAPI() throws -> EC2Client {
-        if let workClient { return workClient }
-        let client = try EC2Client(settings: settings, credentials: credentials, retryBase: retryBase,
-                                   retryAttempts: retryAttempts)
+        let client = try workClient ?? newClient()
         workClient = client
         return client
     }
 
+    /// The runner thread's client, made on first use.
     private func callerAPI() throws -> EC2Client {
-        if let callerClient { return callerClient }
-        let client = try EC2Client(settings: settings, credentials: credentials, retryBase: retryBase,
-                                   retryAttempts: retryAttempts)
+        let client = try callerClient ?? newClient()
         callerClient = client
         return client
+    }
+
+    /// A client with this provider's tuning; each has its own curl handle.
+    private func newClient() throws -> EC2Client {
+        try EC2Client(settings: settings, credentials: credentials, retryBase: retryBase, retryAttempts: retryAttempts)
     }
 
     /// An API error as one line: refused credentials and unknown images get their own wording.
