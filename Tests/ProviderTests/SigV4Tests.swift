@@ -173,4 +173,20 @@ final class SigV4Tests: XCTestCase {
         XCTAssertNil(AnswerNode.parse(Array("<a><b></a>".utf8)))
         XCTAssertNil(AnswerNode.parse(Array("not xml".utf8)))
     }
+
+    /// FoundationXML's edges the reader covers: an empty body (XMLDocument crashes on one), CDATA and comments,
+    /// a prefixed root, and external entities, which are never loaded.
+    func testXMLReaderEdges() throws {
+        XCTAssertNil(AnswerNode.parse([]))
+        XCTAssertNil(AnswerNode.parse(Array("<a/><b/>".utf8)), "one root only")
+        let text = #"<e:Response xmlns:e="urn:x"><m>a<!-- c --><![CDATA[<b>]]></m></e:Response>"#
+        let mixed = try XCTUnwrap(AnswerNode.parse(Array(text.utf8)))
+        XCTAssertEqual(mixed.name, "Response")
+        XCTAssertEqual(mixed.child("m")?.text, "a<b>")
+        let secret = NSTemporaryDirectory() + "xml-entity-" + UUID().uuidString
+        try "SECRET".write(toFile: secret, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secret) }
+        let external = AnswerNode.parse(Array("<!DOCTYPE a [<!ENTITY x SYSTEM \"file://\(secret)\">]><a>&x;</a>".utf8))
+        XCTAssertFalse(external?.text.contains("SECRET") ?? false)
+    }
 }
