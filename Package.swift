@@ -11,6 +11,10 @@ let package = Package(
         .executable(name: "cloudtask-logalyzer", targets: ["cloudtask-logalyzer"]),
         .executable(name: "cloudtask-launch-workers", targets: ["cloudtask-launch-workers"]),
     ],
+    dependencies: [
+        // SHA-256 and HMAC for SigV4 (Linux has no CryptoKit).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
     targets: [
         // MARK: - C libraries, one system-library target each
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
@@ -29,7 +33,8 @@ let package = Package(
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "LuaLibraries", dependencies: ["Engine", "LuaVM", "HTTP"]),
-        .target(name: "Providers", dependencies: ["Engine", "HTTP", "LuaVM", "LuaLibraries"]),
+        .target(name: "Providers", dependencies: ["Engine", "HTTP", "LuaVM", "LuaLibraries",
+                                          .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Reports", dependencies: ["Engine", "SessionReading", "HTTP", "LuaVM"]),
 
         // MARK: - Rendering a run on a terminal (the engine draws nothing)

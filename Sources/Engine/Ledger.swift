@@ -65,14 +65,6 @@ public final class Ledger: Sendable {
         file.sync()
     }
 
-    /// For callers that still name the event by its text ("launch", "up", "destroyed").
-    public func record(_ event: String, _ instance: Instance) throws {
-        guard let known = LedgerRecord.Event(rawValue: event) else {
-            throw UsageError("\(path): unknown ledger event \(event)")
-        }
-        try record(known, instance)
-    }
-
     /// Every readable record in file order, and how many lines could not be read.
     public func records() -> (records: [LedgerRecord], unreadable: Int) {
         guard let data = FileManager.default.contents(atPath: path) else { return ([], 0) }

@@ -35,26 +35,33 @@ public struct AWSCredentials: Sendable, Equatable, CustomStringConvertible {
 
     /// The environment's keys if AWS_ACCESS_KEY_ID is set, else the profile $AWS_PROFILE (default "default")
     /// of $AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials). Errors are one line and name what to set.
-    public static func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AWSCredentials {
+    public static func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> AWSCredentials {
         func nonEmpty(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         if let key = nonEmpty("AWS_ACCESS_KEY_ID") {
             guard let secret = nonEmpty("AWS_SECRET_ACCESS_KEY") else {
                 throw ProviderError("ec2: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
             }
-            return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: nonEmpty("AWS_SESSION_TOKEN"), source: "environment")
+            return AWSCredentials(accessKeyID: key, secretAccessKey: secret,
+                                  sessionToken: nonEmpty("AWS_SESSION_TOKEN"), source: "environment")
         }
         let home = nonEmpty("HOME") ?? NSHomeDirectory()
-        let file = nonEmpty("AWS_SHARED_CREDENTIALS_FILE").map { $0.hasPrefix("~/") ? home + $0.dropFirst(1) : $0 } ?? home + "/.aws/credentials"
+        let file = nonEmpty("AWS_SHARED_CREDENTIALS_FILE").map { $0.hasPrefix("~/") ? home + $0.dropFirst(1) : $0 }
+            ?? home + "/.aws/credentials"
         let profile = nonEmpty("AWS_PROFILE") ?? nonEmpty("AWS_DEFAULT_PROFILE") ?? "default"
         let shown = file.hasPrefix(home + "/") ? "~" + file.dropFirst(home.count) : file
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw ProviderError("ec2: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add a [\(profile)] profile to \(shown)")
+            throw ProviderError("ec2: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                                + "or add a [\(profile)] profile to \(shown)")
         }
         guard let section = parseINI(text)[profile] else {
-            throw ProviderError("ec2: no profile [\(profile)] in \(shown) (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+            throw ProviderError("ec2: no profile [\(profile)] in \(shown) "
+                                + "(set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
         }
-        guard let key = section["aws_access_key_id"], !key.isEmpty, let secret = section["aws_secret_access_key"], !secret.isEmpty else {
-            throw ProviderError("ec2: profile [\(profile)] in \(shown) has no aws_access_key_id and aws_secret_access_key")
+        guard let key = section["aws_access_key_id"], !key.isEmpty,
+              let secret = section["aws_secret_access_key"], !secret.isEmpty else {
+            throw ProviderError(
+                "ec2: profile [\(profile)] in \(shown) has no aws_access_key_id and aws_secret_access_key")
         }
         return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: section["aws_session_token"],
                               source: "\(shown) [\(profile)]")
@@ -64,7 +71,9 @@ public struct AWSCredentials: Sendable, Equatable, CustomStringConvertible {
     static func parseINI(_ text: String) -> [String: [String: String]] {
         var sections: [String: [String: String]] = [:]
         var current: String?
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
+        let lines = text.split(omittingEmptySubsequences: false,
+                               whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
+        for raw in lines {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {

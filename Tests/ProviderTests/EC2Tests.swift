@@ -72,7 +72,7 @@ final class Moto: @unchecked Sendable {
         // The IAM user whose key signs everything else (these three calls are the unauthenticated ones).
         let anyone = AWSCredentials(accessKeyID: "AKIDSETUP", secretAccessKey: "setup")
         let endpoint = "http://127.0.0.1:\(port)"
-        func iam(_ parameters: [(String, String)]) throws -> XMLNode {
+        func iam(_ parameters: [(String, String)]) throws -> AnswerNode {
             try Moto.query(endpoint: endpoint, service: "iam", version: "2010-05-08", credentials: anyone, parameters, http: http)
         }
         _ = try iam([("Action", "CreateUser"), ("UserName", "cloudtask")])
@@ -93,12 +93,12 @@ final class Moto: @unchecked Sendable {
 
     /// A signed query API call to another service (IAM, STS); throws on an error answer.
     static func query(endpoint: String, service: String, version: String, credentials: AWSCredentials, _ parameters: [(String, String)],
-                      http: HTTPClient) throws -> XMLNode {
+                      http: HTTPClient) throws -> AnswerNode {
         let body = Array(SigV4Signer.formBody(parameters + [("Version", version)]).utf8)
         let signed = SigV4Signer(credentials: credentials, region: "us-east-1", service: service)
             .sign(method: "POST", url: endpoint + "/", headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")], body: body, date: Date())
         let answer = try http.request(method: "POST", url: endpoint + "/", headers: signed.headers, body: body, timeout: 20)
-        guard answer.status == 200, let xml = XMLNode.parse(answer.body) else {
+        guard answer.status == 200, let xml = AnswerNode.parse(answer.body) else {
             throw TestFailure("moto: \(parameters[0].1) answered \(answer.status): \(String(decoding: answer.body.prefix(500), as: UTF8.self))")
         }
         return xml

@@ -1,29 +1,30 @@
-// SHA-256, HMAC-SHA256 and SigV4 against published vectors: FIPS 180-2 / RFC 4231 for the hashes, and the
-// AWS SigV4 test suite (AKIDEXAMPLE, us-east-1, service "service", 20150830T123600Z) for the signatures.
+// SHA-256, HMAC-SHA256 (swift-crypto, reached as the signer reaches it) and SigV4 against published vectors:
+// FIPS 180-2 / RFC 4231 for the hashes, and the AWS SigV4 test suite (AKIDEXAMPLE, us-east-1, service "service",
+// 20150830T123600Z) for the signatures.
 import Foundation
 @testable import Providers
 import XCTest
 
 final class SigV4Tests: XCTestCase {
-    func hex(_ text: String) -> String { SHA256.hex(SHA256.hash(text)) }
+    func hex(_ text: String) -> String { SigV4Signer.digest(Array(text.utf8)) }
 
     func testSHA256Vectors() {
         XCTAssertEqual(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         XCTAssertEqual(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
                        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(SHA256.hex(SHA256.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))),
+        XCTAssertEqual(SigV4Signer.digest([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)),
                        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     func testHMACSHA256Vectors() {
         // RFC 4231 test cases 1 and 2, and 6 (a key longer than the block).
-        XCTAssertEqual(SHA256.hex(SHA256.hmac(key: [UInt8](repeating: 0x0b, count: 20), message: Array("Hi There".utf8))),
+        XCTAssertEqual(SigV4Signer.hex(SigV4Signer.hmac(key: [UInt8](repeating: 0x0b, count: 20), message: Array("Hi There".utf8))),
                        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
-        XCTAssertEqual(SHA256.hex(SHA256.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))),
+        XCTAssertEqual(SigV4Signer.hex(SigV4Signer.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))),
                        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        XCTAssertEqual(SHA256.hex(SHA256.hmac(key: [UInt8](repeating: 0xaa, count: 131),
-                                              message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))),
+        XCTAssertEqual(SigV4Signer.hex(SigV4Signer.hmac(key: [UInt8](repeating: 0xaa, count: 131),
+                                                        message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))),
                        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
@@ -162,14 +163,30 @@ final class SigV4Tests: XCTestCase {
               <nextToken/>
             </DescribeInstancesResponse>
             """
-        let root = try XCTUnwrap(XMLNode.parse(Array(xml.utf8)))
+        let root = try XCTUnwrap(AnswerNode.parse(Array(xml.utf8)))
         let instances = EC2Provider.instances(in: root)
         XCTAssertEqual(instances.map(\.id), ["i-1", "i-2"])
         XCTAssertEqual(instances.map(\.state), ["running", "pending"])
         XCTAssertEqual(instances.map(\.address), ["54.1.2.3", "10.0.0.6"], "public IP first, else private")
         XCTAssertEqual(instances[0].tags["cloudtask:session"], "a & b <c> A")
         XCTAssertNil(root.first("nextToken")?.text.nonEmpty)
-        XCTAssertNil(XMLNode.parse(Array("<a><b></a>".utf8)))
-        XCTAssertNil(XMLNode.parse(Array("not xml".utf8)))
+        XCTAssertNil(AnswerNode.parse(Array("<a><b></a>".utf8)))
+        XCTAssertNil(AnswerNode.parse(Array("not xml".utf8)))
+    }
+
+    /// FoundationXML's edges the reader covers: an empty body (XMLDocument crashes on one), CDATA and comments,
+    /// a prefixed root, and external entities, which are never loaded.
+    func testXMLReaderEdges() throws {
+        XCTAssertNil(AnswerNode.parse([]))
+        XCTAssertNil(AnswerNode.parse(Array("<a/><b/>".utf8)), "one root only")
+        let text = #"<e:Response xmlns:e="urn:x"><m>a<!-- c --><![CDATA[<b>]]></m></e:Response>"#
+        let mixed = try XCTUnwrap(AnswerNode.parse(Array(text.utf8)))
+        XCTAssertEqual(mixed.name, "Response")
+        XCTAssertEqual(mixed.child("m")?.text, "a<b>")
+        let secret = NSTemporaryDirectory() + "xml-entity-" + UUID().uuidString
+        try "SECRET".write(toFile: secret, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secret) }
+        let external = AnswerNode.parse(Array("<!DOCTYPE a [<!ENTITY x SYSTEM \"file://\(secret)\">]><a>&x;</a>".utf8))
+        XCTAssertFalse(external?.text.contains("SECRET") ?? false)
     }
 }
