@@ -122,7 +122,7 @@ public enum TaskAssembly {
             config.command = savedConfig.command
             config.sessions = savedConfig.sessions
             var jobs = replay.jobs
-            let note: String?
+            let note: String
             var nothingToDo: String?
             if retry {
                 let retrying = jobs.filter { $0.state != .exited(0) }.count
@@ -136,7 +136,13 @@ public enum TaskAssembly {
                 note = "session \(id): resuming \(unfinished) of \(jobs.count) jobs (\(jobs.count - unfinished) finished keep their results)"
                 if unfinished == 0 { nothingToDo = "session \(id) finished" }
             }
-            if nothingToDo != nil { session.writeJobs(jobs.map { ($0.state, $0.spec.text) }) }  // the view may predate the last results
+            if let nothingToDo {
+                // Said before any worker or split is looked at: a finished session needs neither.
+                session.writeJobs(jobs.map { ($0.state, $0.spec.text) })  // the view may predate the last results
+                return TaskPlan(config: config, endpoints: [], split: 1, provider: nil, launch: 0, jobs: [], session: session,
+                                saved: jobs, retrying: retry, journalNotes: replay.notes, resumeNote: note, generatorNote: nil,
+                                nothingToDo: nothingToDo)
+            }
             let pending = jobs.filter { !$0.state.finished }.map(\.spec)
             let endpoints = try resolveWorkers(config, context: context)
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: pending.count)
