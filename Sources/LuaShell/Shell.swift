@@ -8,7 +8,6 @@ import LuaVM
 public final class Shell {
     let lua: LuaState
     let bindings: Bindings
-    private var pendingSource = ""
     /// True while a task runs in the foreground: Ctrl-C then aborts the task, not the Lua code driving it.
     nonisolated(unsafe) public static var foregroundTask = false
     /// True while the prompt waits: Ctrl-C then clears the line.
@@ -22,12 +21,11 @@ public final class Shell {
         HTTPBinding.register(lua)
         OSExecute.register(lua)
         lua.enableInterrupts()
-        lua.register("__ct_pending_source") { [unowned self] _ in [.string(self.pendingSource)] }
         lua.register("__ct_foreground") { call in
             Shell.foregroundTask = (try? call.value(1)) == .bool(true)
             return []
         }
-        do { try lua.run(prelude, name: "=prelude") } catch { fatalError("ctsh prelude: \(error)") }
+        do { for chunk in Prelude.chunks { try lua.run(chunk, name: "=prelude") } } catch { fatalError("ctsh prelude: \(error)") }
     }
 
     /// What Ctrl-C does, from the signal handler: only flags, read where it is safe.
@@ -50,10 +48,8 @@ public final class Shell {
     /// A script whose main chunk returns a table is a task template (see the prelude's __ct_template).
     public func runScript(_ path: String, arguments: [String]) -> Int32 {
         lua.setArguments(script: path, arguments)
-        pendingSource = path
         do {
-            let status = try lua.run("return __ct_script(__ct_pending_source())", name: "=ctsh").first
-            return Int32(status ?? "0") ?? 0
+            return Int32(clamping: try lua.call("__ct_script", [.string(path)]).first?.integer ?? 0)
         } catch let error as LuaError {
             report(error)
             return 1
@@ -91,10 +87,9 @@ public final class Shell {
 
     /// Evaluates REPL input through the prelude's evaluator: "ok", "error" or "incomplete" (never when `whole`).
     func evaluate(_ source: String, whole: Bool = false) -> String {
-        pendingSource = source
-        let arguments = whole ? "'=(command line)', true" : "'=stdin'"
+        let arguments: [LuaValue] = whole ? [.string(source), .string("=(command line)"), .bool(true)] : [.string(source), .string("=stdin")]
         do {
-            return try lua.run("return __ct_repl(__ct_pending_source(), \(arguments))", name: "=repl").first ?? "error"
+            return try lua.call("__ct_repl", arguments).first?.text ?? "error"
         } catch let error as LuaError {
             report(error)
             return "error"
@@ -115,13 +110,12 @@ public final class Shell {
         let editor = LineEditor(historyFile: historyFile, historySize: 1000)
         LineEditor.idle = { [unowned self] in
             Shell.atPrompt = false
-            _ = try? self.lua.run("__ct_idle()", name: "=idle")
+            _ = try? self.lua.call("__ct_idle")
             Shell.atPrompt = true
         }
         LineEditor.completer = { [unowned self] text in
-            self.pendingSource = text
-            return (try? self.lua.run("return table.concat(__ct_complete(__ct_pending_source()), '\\n')", name: "=complete"))?
-                .first?.split(separator: "\n").map(String.init) ?? []
+            guard case .table(let found)? = try? self.lua.call("__ct_complete", [.string(text)]).first else { return [] }
+            return Bindings.list(found)
         }
         var buffer = ""
         while true {

@@ -1,0 +1,143 @@
+// The prelude's pools: workers{...} (given or launched), pool:add/remove/destroy, pool:run and pool:ping.
+extension Prelude {
+    static let pools = #"""
+local ct = __ct_internal
+local prim, typename, call, argcheck = ct.prim, ct.typename, ct.call, ct.argcheck
+
+local Pool = {__name = "pool"}
+Pool.__index = Pool
+Pool.__len = function(p) return #p.hosts end
+Pool.__tostring = function(p) return string.format("pool(%d): %s", #p.hosts, table.concat(p.hosts, " ")) end
+
+-- cloudtask's options by their field names, from its options table: {split = {type = "number", scope = "task"}, ...}.
+local options = prim.options()
+-- What a pool takes: how to reach its workers (scope "pool"), and with `launch`, the provider's settings.
+local pool_options, provider_options = {launch = "number"}, {}
+for field, option in pairs(options) do
+  if option.scope == "pool" then pool_options[field] = option.type == "list" and "string" or option.type end
+  if option.scope == "launch" then provider_options[field] = option.type end
+end
+
+function workers(spec)
+  argcheck("workers", 1, spec, "table")
+  local pool = setmetatable({hosts = {}, options = {}}, Pool)
+  local settings = {}
+  for i, address in ipairs(spec) do
+    if type(address) ~= "string" then
+      error(string.format("bad argument #1 to 'workers' (address %d: string expected, got %s)", i, typename(address)), 2)
+    end
+    local bad = prim.check_address(address)
+    if bad then error(string.format("bad argument #1 to 'workers' (address %d: %s)", i, bad), 2) end
+    pool.hosts[#pool.hosts + 1] = address
+  end
+  for key, value in pairs(spec) do
+    if key == "file" then
+      argcheck("workers", 1, value, "string")
+      local file, err = io.open(value)
+      if not file then error(string.format("bad argument #1 to 'workers' (file: %s)", err), 2) end
+      local number = 0
+      for line in file:lines() do
+        number = number + 1
+        local address = line:gsub("#.*", ""):match("^%s*(%S+)")
+        local bad = address and prim.check_address(address)
+        if bad then file:close(); error(string.format("%s:%d: %s", value, number, bad), 2) end
+        if address then pool.hosts[#pool.hosts + 1] = address end
+      end
+      file:close()
+    elseif type(key) == "string" then
+      local expected = pool_options[key] or provider_options[key]
+      if not expected then error(string.format("bad argument #1 to 'workers' (unknown field '%s')", key), 2) end
+      if type(value) ~= expected then
+        error(string.format("bad argument #1 to 'workers' (field '%s': %s expected, got %s)", key, expected, typename(value)), 2)
+      end
+      if provider_options[key] then settings[key] = value else pool.options[key] = value end
+    end
+  end
+  if pool.options.launch then
+    local count, provider = pool.options.launch, pool.options.provider or "local"
+    pool.options.launch, pool.options.provider = nil, nil
+    settings.user = pool.options.user   -- the login the provider sets up on its instances
+    local id, hosts, key, known, policy, user = call(2, prim.launch, count, provider, settings)
+    for _, host in ipairs(hosts) do pool.hosts[#pool.hosts + 1] = host end
+    pool.launched, pool.options.known_hosts, pool.options.host_key_policy, pool.options.user = id, known, policy, user
+    pool.options.identity = pool.options.identity or key   -- a given identity is what the image authorizes
+  else
+    local needs = pool.options.provider and "provider" or next(settings)
+    if needs then error(string.format("bad argument #1 to 'workers' (field '%s' needs 'launch')", needs), 2) end
+  end
+  return pool
+end
+
+--- Destroys the workers this pool launched (also done when the shell exits). Returns true when all are gone.
+function Pool:destroy()
+  if not self.launched then return true end
+  local left = prim.destroy_pool(self.launched)
+  self.launched = nil
+  self.hosts = {}
+  return left == 0
+end
+
+local function pool_conf(pool)
+  local conf = {workers = pool.hosts}
+  for k, v in pairs(pool.options) do conf[k] = v end
+  return conf
+end
+
+function Pool:add(address)
+  argcheck("add", 1, address, "string")
+  local bad = prim.check_address(address)
+  if bad then error(string.format("bad argument #1 to 'add' (%s)", bad), 2) end
+  self.hosts[#self.hosts + 1] = address
+  return self
+end
+
+function Pool:remove(address)
+  argcheck("remove", 1, address, "string")
+  for i, host in ipairs(self.hosts) do
+    if host == address then table.remove(self.hosts, i); return true end
+  end
+  return false
+end
+
+-- Results of pool:run, printed like clush -b: hosts with identical output grouped.
+local RunResult = {__name = "run result"}
+RunResult.__index = RunResult
+RunResult.__tostring = function(r)
+  local groups, order = {}, {}
+  for _, host in ipairs(r.hosts) do
+    local e = r[host]
+    local text = e.error and ("error: " .. e.error) or (e.output .. e.stderr)
+    if e.exit and e.exit ~= 0 then text = text .. "[exit " .. e.exit .. "]\n" end
+    if e.signal then text = text .. "[signal " .. e.signal .. "]\n" end
+    if not groups[text] then groups[text] = {}; order[#order + 1] = text end
+    table.insert(groups[text], host)
+  end
+  local out = {}
+  for _, text in ipairs(order) do
+    local hosts = table.concat(groups[text], ",")
+    out[#out + 1] = string.rep("-", 15) .. "\n" .. hosts .. " (" .. #groups[text] .. ")\n" .. string.rep("-", 15) .. "\n" .. text
+  end
+  return (table.concat(out):gsub("\n$", ""))
+end
+
+function Pool:run(command)
+  argcheck("run", 1, command, "string")
+  local result = setmetatable({hosts = {}}, RunResult)
+  for _, e in ipairs(call(2, prim.fleet, pool_conf(self), command)) do
+    result[e.host] = e
+    result.hosts[#result.hosts + 1] = e.host
+  end
+  return result
+end
+
+function Pool:ping()
+  local result = {}
+  for _, e in ipairs(call(2, prim.fleet, pool_conf(self), ":")) do
+    result[e.host] = {ok = e.exit == 0, latency = e.exit == 0 and e.seconds or nil, error = e.error}
+  end
+  return result
+end
+
+ct.Pool, ct.options = Pool, options
+"""#
+}
