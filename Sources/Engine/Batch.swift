@@ -1,4 +1,4 @@
-// What cloudtask and task templates share: job lines to jobs, and the number of workers to use.
+// What cloudtask and task templates share: job lines read from stdin, turned into jobs.
 import Foundation
 
 public enum Batch {
@@ -13,15 +13,6 @@ public enum Batch {
             specs.append(JobSpec(number: specs.count + 1, input: trimmed(line.bytes), text: text))
         }
         return specs
-    }
-
-    /// `--split`, checked against the workers given and capped by the jobs.
-    public static func split(_ config: TaskConfig, workers: Int, jobs: Int) throws -> Int {
-        let split = config.split ?? workers
-        if split > workers {
-            throw UsageError("--split=\(split) exceeds the \(workers) workers given (--workers); launching more needs a provider")
-        }
-        return max(1, min(split, jobs))
     }
 
     /// Reads all of stdin as bytes.
