@@ -59,6 +59,13 @@ enum JSONValue: Equatable {
         default: return nil
         }
     }
+    var bool: Bool? {
+        switch self {
+        case .bool(let b): return b
+        case .int(let n): return n != 0
+        default: return nil
+        }
+    }
     var string: String? {
         switch self {
         case .string(let s): return s

@@ -87,6 +87,9 @@ public struct JournalScan: Sendable {
     public var endsWithNewline = true
     /// Where the last whole record ends: a torn tail after it is cut off before the next append.
     public var wholeLength: Int64 = 0
+    /// The last run stopped reading its input after this line, before the input's end (nil: it read to the end,
+    /// or the session's jobs did not come from a stream).
+    public var inputCutAfterLine: Int?
 
     /// How many jobs are in each state.
     public var counts: JobCounts { index.counts }
@@ -152,6 +155,7 @@ struct JournalFold {
             scan.index.setRetried(i, 0)
             scan.index.setDeaths(i, 0)
         case .generator(let open): scan.generatorOpen = open
+        case .inputStopped(let line, let eof): scan.inputCutAfterLine = eof ? nil : line
         case .stop: break
         }
         return record

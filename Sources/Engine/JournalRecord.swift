@@ -25,6 +25,9 @@ public enum JournalRecord: Sendable {
     case generator(open: Bool)
     /// `{"stop":PID,"at":T}`: the run closed normally (its controller was not killed).
     case stop(pid: Int?, at: Double?)
+    /// `{"input_stopped":N,"eof":B}`: the run read its job lines up to input line N, and no further; `eof`
+    /// tells whether the input had ended there. Lines after N are not part of the session.
+    case inputStopped(afterLine: Int, eof: Bool)
 
     /// The time the record carries, if any (a run's start is its own field).
     public var at: Double? {
@@ -41,7 +44,7 @@ public enum JournalRecord: Sendable {
         case .reset(let n), .start(let n, _, _, _), .end(let n, _, _, _), .retry(let n), .requeue(let n, _),
              .abort(let n):
             return n
-        case .run, .generator, .stop: return nil
+        case .run, .generator, .stop, .inputStopped: return nil
         }
     }
 
@@ -98,6 +101,9 @@ public enum JournalRecord: Sendable {
         case .stop(let pid, let at):
             open("stop", pid.map(JSONValue.int) ?? .other)
             if let at { field("at", .double(at)) }
+        case .inputStopped(let line, let eof):
+            open("input_stopped", .int(line))
+            field("eof", .bool(eof))
         }
         out += [UInt8(ascii: "}"), 10]
     }
@@ -145,6 +151,7 @@ public enum JournalRecord: Sendable {
         if let n = object["requeue"]?.int { return .requeue(job: n, refused: object["refused"] != nil) }
         if let n = object["abort"]?.int { return .abort(job: n) }
         if let n = object["reset"]?.int { return .reset(job: n) }
+        if let n = object["input_stopped"]?.int { return .inputStopped(afterLine: n, eof: object["eof"]?.bool ?? false) }
         switch object["generator"]?.string {
         case "open": return .generator(open: true)
         case "done": return .generator(open: false)

@@ -198,7 +198,7 @@ public struct SessionReport {
                     attempts[n - 1][k].closed = true
                     attempts[n - 1][k].interruption = why
                 }
-            case .end, .reset, .retry, .generator: break
+            case .end, .reset, .retry, .generator, .inputStopped: break
             }
         }
     }
