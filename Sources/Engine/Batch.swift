@@ -9,7 +9,9 @@ public enum Batch {
         for line in JobLine.lines(input) {
             guard let words = try JobLine.words(line.bytes, lineNumber: line.number) else { continue }
             let text = ShellQuote.jobText(command: command, words: words, rawLine: line.bytes)
-            if let problem = JobSpec.problem(text: text) { throw JobLineError(line: line.number, message: "the job " + problem) }
+            if let problem = JobSpec.problem(text: text) {
+                throw JobLineError(line: line.number, message: "the job " + problem)
+            }
             specs.append(JobSpec(number: specs.count + 1, input: trimmed(line.bytes), text: text))
         }
         return specs
@@ -19,7 +21,8 @@ public enum Batch {
     public static func split(_ config: TaskConfig, workers: Int, jobs: Int) throws -> Int {
         let split = config.split ?? workers
         if split > workers {
-            throw UsageError("--split=\(split) exceeds the \(workers) workers given (--workers); launching more needs a provider")
+            throw UsageError("--split=\(split) exceeds the \(workers) workers given (--workers);"
+                + " launching more needs a provider")
         }
         return max(1, min(split, jobs))
     }

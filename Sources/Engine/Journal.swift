@@ -75,7 +75,8 @@ public struct JobCounts: Sendable, Equatable {
 public enum Journal {
     /// Replays journal bytes. A truncated last line (power loss) is dropped with a note; any other bad line throws.
     /// `each` sees every record after it was checked (its job exists), in order, for readers that keep more.
-    public static func replay(_ bytes: [UInt8], name: String, each: (JournalRecord) -> Void = { _ in }) throws -> Replay {
+    public static func replay(_ bytes: [UInt8], name: String,
+                              each: (JournalRecord) -> Void = { _ in }) throws -> Replay {
         var replay = Replay()
         var lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
         if let last = lines.last, last.isEmpty { lines.removeLast() }
