@@ -21,7 +21,8 @@ public struct TaskContext {
     /// front ends that run no task (the companions).
     public var transport: ((TaskConfig) -> Transport)?
 
-    public init(environment: [String: String], providers: ProviderCatalog, transport: ((TaskConfig) -> Transport)? = nil) {
+    public init(environment: [String: String], providers: ProviderCatalog,
+                transport: ((TaskConfig) -> Transport)? = nil) {
         self.environment = environment
         self.home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
         self.localUser = environment["USER"] ?? NSUserName()
@@ -114,8 +115,9 @@ public enum TaskAssembly {
             if case .list(let list) = source { jobs = list } else { jobs = [] }
             let count: Int? = if case .list = source { jobs.count } else { nil }
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: count)
-            return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch, jobs: jobs,
-                            session: nil, saved: nil, retrying: false, journalNotes: [], resumeNote: nil, generatorNote: nil, nothingToDo: nil)
+            return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
+                            jobs: jobs, session: nil, saved: nil, retrying: false,
+                            journalNotes: [], resumeNote: nil, generatorNote: nil, nothingToDo: nil)
         case .resume(let id, let retry, let base, let configure):
             let (session, savedConfig, replay) = try Session.open(root: context.sessionsRoot(base), id: id)
             var config = try configure(savedConfig)
@@ -133,23 +135,27 @@ public enum TaskAssembly {
                 if retrying == 0 { nothingToDo = "session \(id): nothing to retry, every job exited 0" }
             } else {
                 let unfinished = jobs.filter { !$0.state.finished }.count
-                note = "session \(id): resuming \(unfinished) of \(jobs.count) jobs (\(jobs.count - unfinished) finished keep their results)"
+                note = "session \(id): resuming \(unfinished) of \(jobs.count) jobs"
+                    + " (\(jobs.count - unfinished) finished keep their results)"
                 if unfinished == 0 { nothingToDo = "session \(id) finished" }
             }
             if let nothingToDo {
                 // Said before any worker or split is looked at: a finished session needs neither.
                 session.writeJobs(jobs.map { ($0.state, $0.spec.text) })  // the view may predate the last results
-                return TaskPlan(config: config, endpoints: [], split: 1, provider: nil, launch: 0, jobs: [], session: session,
-                                saved: jobs, retrying: retry, journalNotes: replay.notes, resumeNote: note, generatorNote: nil,
+                return TaskPlan(config: config, endpoints: [], split: 1, provider: nil, launch: 0,
+                                jobs: [], session: session, saved: jobs, retrying: retry,
+                                journalNotes: replay.notes, resumeNote: note, generatorNote: nil,
                                 nothingToDo: nothingToDo)
             }
             let pending = jobs.filter { !$0.state.finished }.map(\.spec)
             let endpoints = try resolveWorkers(config, context: context)
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: pending.count)
             let generator = replay.generatorOpen
-                ? "its job generator had not finished: inputs it had not produced yet are not known to the session" : nil
-            return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch, jobs: pending,
-                            session: session, saved: jobs, retrying: retry, journalNotes: replay.notes, resumeNote: note, generatorNote: generator,
+                ? "its job generator had not finished: inputs it had not produced yet are not known to the session"
+                : nil
+            return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
+                            jobs: pending, session: session, saved: jobs, retrying: retry,
+                            journalNotes: replay.notes, resumeNote: note, generatorNote: generator,
                             nothingToDo: nothingToDo)
         }
     }
@@ -157,11 +163,13 @@ public enum TaskAssembly {
     /// The rules every front end shares: the provider named launches workers, and `local` does when none
     /// are given; without a provider, --split may not exceed the workers given; the split is never more
     /// than the jobs (when they are known); the provider launches what the split asks beyond the workers.
-    static func shape(_ config: TaskConfig, workers: Int, jobs: Int?) throws -> (split: Int, provider: String?, launch: Int) {
+    static func shape(_ config: TaskConfig, workers: Int, jobs: Int?) throws
+        -> (split: Int, provider: String?, launch: Int) {
         let provider = config.launchingProvider
         let wanted = config.split ?? max(1, workers)
         if provider == nil && wanted > workers {
-            throw UsageError("--split=\(wanted) exceeds the \(workers) workers given (--workers); launching more needs a provider")
+            throw UsageError("--split=\(wanted) exceeds the \(workers) workers given (--workers);"
+                + " launching more needs a provider")
         }
         let split = max(1, jobs.map { min(wanted, $0) } ?? wanted)
         return (split, provider, provider == nil ? 0 : max(0, split - workers))
@@ -171,8 +179,9 @@ public enum TaskAssembly {
     /// (a cloudtask-launch-workers file) tied to their session's launch key and pinned host keys.
     public static func resolveWorkers(_ config: TaskConfig, context: TaskContext) throws -> [Endpoint] {
         do {
-            return LaunchedPools.attach(try Endpoints.resolve(config, home: context.home, localUser: context.localUser),
-                                        workersValue: config.workers.first ?? "", sessionsRoot: context.sessionsRoot(config))
+            let resolved = try Endpoints.resolve(config, home: context.home, localUser: context.localUser)
+            return LaunchedPools.attach(resolved, workersValue: config.workers.first ?? "",
+                                        sessionsRoot: context.sessionsRoot(config))
         } catch {
             throw UsageError("--workers: \(error)")
         }
@@ -195,24 +204,30 @@ public enum TaskAssembly {
         var destroyed = 0
         var failures: [String: String] = [:]
         if let name = plan.provider {
-            do { provider = try context.providers.make(name, sessionPath: session.path, config: plan.config, ownKeys: []) } catch {
+            do {
+                provider = try context.providers.make(name, sessionPath: session.path, config: plan.config, ownKeys: [])
+            } catch {
                 session.unlock()
                 throw UsageError("--provider=\(name): \(error)")
             }
             (destroyed, failures) = Leftovers.destroy(sessionPath: session.path, provider: provider!)
         }
-        guard let makeTransport = context.transport else { preconditionFailure("TaskAssembly.build: the context has no transport") }
+        guard let makeTransport = context.transport else {
+            preconditionFailure("TaskAssembly.build: the context has no transport")
+        }
         let transport = makeTransport(plan.config)
         let runner: Runner
         if let saved = plan.saved {
-            runner = Runner(config: plan.config, saved: saved, fresh: false, endpoints: plan.endpoints, split: plan.split,
+            runner = Runner(config: plan.config, saved: saved, fresh: false,
+                            endpoints: plan.endpoints, split: plan.split,
                             transport: transport, session: session, reset: plan.retrying,
                             provider: provider, launch: plan.launch, display: display)
         } else {
-            runner = Runner(config: plan.config, jobs: plan.jobs, endpoints: plan.endpoints, split: plan.split, transport: transport,
-                            session: session, provider: provider, launch: plan.launch, display: display)
+            runner = Runner(config: plan.config, jobs: plan.jobs, endpoints: plan.endpoints, split: plan.split,
+                            transport: transport, session: session,
+                            provider: provider, launch: plan.launch, display: display)
         }
-        return AssembledTask(plan: plan, session: session, runner: runner, transport: transport, leftoversDestroyed: destroyed,
-                             leftoverFailures: failures)
+        return AssembledTask(plan: plan, session: session, runner: runner, transport: transport,
+                             leftoversDestroyed: destroyed, leftoverFailures: failures)
     }
 }

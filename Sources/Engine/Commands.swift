@@ -34,9 +34,14 @@ public struct Command: Sendable {
             index += 1
             if optionsDone { parsed.positionals.append(argument); continue }
             if argument == "--" { optionsDone = true; continue }
-            if argument == "-h", options.contains(where: { $0.name == "help" }) { parsed.options.append(.init(name: "help", value: "")); continue }
+            if argument == "-h", options.contains(where: { $0.name == "help" }) {
+                parsed.options.append(.init(name: "help", value: ""))
+                continue
+            }
             guard argument.hasPrefix("--"), argument.count > 2 else {
-                if interspersed && argument.hasPrefix("-") && argument != "-" { throw UsageError("unknown option \(argument) (see --help)") }
+                if interspersed && argument.hasPrefix("-") && argument != "-" {
+                    throw UsageError("unknown option \(argument) (see --help)")
+                }
                 parsed.positionals.append(argument)
                 if !interspersed { optionsDone = true }
                 continue
@@ -56,7 +61,9 @@ public struct Command: Sendable {
                 continue
             }
             if value == nil {
-                guard index < arguments.count else { throw UsageError("option --\(name) needs a value (\(spec.value))") }
+                guard index < arguments.count else {
+                    throw UsageError("option --\(name) needs a value (\(spec.value))")
+                }
                 value = arguments[index]
                 index += 1
             }
@@ -65,10 +72,13 @@ public struct Command: Sendable {
         return parsed
     }
 
-    /// What `--help` or `--generate-completion-script` asked for, to print before exiting 0; nil when neither was given.
+    /// What `--help` or `--generate-completion-script` asked for, to print before exiting 0; nil when neither
+    /// was given.
     public func answer(_ parsed: ParsedArguments) -> String? {
         if parsed.help { return help }
-        if let shell = parsed.completionScript.flatMap(Completion.Shell.init(rawValue:)) { return Completion.script(for: self, shell: shell) }
+        if let shell = parsed.completionScript.flatMap(Completion.Shell.init(rawValue:)) {
+            return Completion.script(for: self, shell: shell)
+        }
         return nil
     }
 
@@ -90,13 +100,17 @@ public struct Command: Sendable {
             text += "\n"
         }
         text += "options:\n"
-        for spec in options { text += Command.row("  " + spec.flag + (spec.value.isEmpty ? "" : "=" + spec.value), spec.help) }
+        for spec in options {
+            text += Command.row("  " + spec.flag + (spec.value.isEmpty ? "" : "=" + spec.value), spec.help)
+        }
         if !footer.isEmpty { text += "\n" + footer + "\n" }
         return text
     }
 
     private static func row(_ left: String, _ help: String) -> String {
-        let pad = left.count < 28 ? String(repeating: " ", count: 28 - left.count) : "\n" + String(repeating: " ", count: 28)
+        let pad = left.count < 28
+            ? String(repeating: " ", count: 28 - left.count)
+            : "\n" + String(repeating: " ", count: 28)
         return left + pad + help + "\n"
     }
 }

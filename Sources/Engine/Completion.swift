@@ -39,7 +39,8 @@ extension Options.Spec {
     var brief: String {
         var text = help
         if let semicolon = text.firstIndex(of: ";") { text = String(text[..<semicolon]) }
-        if let parenthesis = text.range(of: " ("), text.distance(from: text.startIndex, to: parenthesis.lowerBound) >= 16 {
+        if let parenthesis = text.range(of: " ("),
+           text.distance(from: text.startIndex, to: parenthesis.lowerBound) >= 16 {
             text = String(text[..<parenthesis.lowerBound])
         }
         return text.trimmingCharacters(in: .whitespaces)
@@ -59,14 +60,20 @@ public enum Completion {
     }
 
     /// Prints ~/.ssh/config's Host names, one a line, leaving out patterns (`*`, `?`, `!`); no Include is followed.
-    static let hostsProgram = #"{ line = $0; sub(/^[ \t]+/, "", line); if (tolower(substr(line, 1, 4)) != "host" || substr(line, 5, 1) !~ /[ \t=]/) next; line = substr(line, 5); sub(/^[ \t=]+/, "", line); n = split(line, names, /[ \t]+/); for (i = 1; i <= n; i++) if (names[i] != "" && names[i] !~ /[*?!]/) print names[i] }"#
+    static let hostsProgram = #"{ line = $0; sub(/^[ \t]+/, "", line); "#
+        + #"if (tolower(substr(line, 1, 4)) != "host" || substr(line, 5, 1) !~ /[ \t=]/) next; "#
+        + #"line = substr(line, 5); sub(/^[ \t=]+/, "", line); n = split(line, names, /[ \t]+/); "#
+        + #"for (i = 1; i <= n; i++) if (names[i] != "" && names[i] !~ /[*?!]/) print names[i] }"#
 
-    /// `name` as a shell function name: cloudtask-logalyzer → cloudtask_logalyzer (the scripts' functions are `_` + it).
+    /// `name` as a shell function name: cloudtask-logalyzer → cloudtask_logalyzer (the scripts' functions are
+    /// `_` + it).
     public static func identifier(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
     }
 
-    static func singleQuoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
+    static func singleQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+    }
 
     // MARK: - bash
 
@@ -164,8 +171,13 @@ public enum Completion {
     /// The bash commands that fill COMPREPLY for `hint` (`:` for nothing).
     static func bashActions(_ hint: ValueHint, _ f: String) -> String {
         var actions: [String] = []
-        if hint.files || hint.directories || hint.fileSuffix != nil { actions.append("compopt -o filenames 2>/dev/null") }
-        if !hint.words.isEmpty { actions.append("\(f)_add < <(compgen -W \(singleQuoted(hint.words.joined(separator: " "))) -- \"$cur\")") }
+        if hint.files || hint.directories || hint.fileSuffix != nil {
+            actions.append("compopt -o filenames 2>/dev/null")
+        }
+        if !hint.words.isEmpty {
+            let words = singleQuoted(hint.words.joined(separator: " "))
+            actions.append("\(f)_add < <(compgen -W \(words) -- \"$cur\")")
+        }
         if hint.sessions { actions.append("\(f)_add < <(compgen -W \"$(\(f)_sessions)\" -- \"$cur\")") }
         if hint.hosts { actions.append("\(f)_add < <(compgen -W \"$(\(f)_hosts)\" -- \"$cur\")") }
         if hint.commands { actions.append("\(f)_add < <(compgen -c -- \"$cur\")") }
@@ -199,7 +211,9 @@ public enum Completion {
         }
         if command.options.contains(where: { $0.name == "help" }) { specs.append(singleQuoted("-h[show this help]")) }
         for (index, positional) in command.positionals.enumerated() {
-            let action = positional.variadic && command.positionals.first?.hint.commands == true ? "_normal" : zshAction(positional.hint, f)
+            let action = positional.variadic && command.positionals.first?.hint.commands == true
+                ? "_normal"
+                : zshAction(positional.hint, f)
             let position = positional.variadic ? (action == "_normal" ? "*:" : "*") : String(index + 1)
             specs.append(singleQuoted(position + ":" + zshEscaped(positional.name) + ":" + action))
         }
@@ -281,12 +295,15 @@ public enum Completion {
             }
             lines.append(line + " -d " + fishQuoted(spec.brief))
         }
-        if command.options.contains(where: { $0.name == "help" }) { lines.append("complete -c \(name) -s h -d 'show this help'") }
+        if command.options.contains(where: { $0.name == "help" }) {
+            lines.append("complete -c \(name) -s h -d 'show this help'")
+        }
         for (index, positional) in command.positionals.enumerated() {
             let arguments = fishArguments(positional.hint, f)
             guard !arguments.isEmpty else { continue }
             let test = positional.variadic ? "-ge \(index)" : "-eq \(index)"
-            lines.append("complete -c \(name) -n " + fishQuoted("\(f)_positional \(test)") + " -a " + fishQuoted(arguments))
+            lines.append("complete -c \(name) -n " + fishQuoted("\(f)_positional \(test)")
+                         + " -a " + fishQuoted(arguments))
         }
         return """
         # fish completion for \(name), generated by `\(name) --generate-completion-script fish`.

@@ -12,9 +12,11 @@ public enum Endpoints {
             let user = address.user ?? config.user ?? entry.user ?? localUser
             let port = address.port ?? config.port ?? entry.port ?? 22
             var identities = config.sshIdentity.map { [$0] } ?? []
-            if identities.isEmpty { identities = entry.identityFiles.filter { FileManager.default.fileExists(atPath: $0) } }
-            return Endpoint(label: address.description, host: entry.hostName ?? address.host, port: port, user: user, identityFiles: identities,
-                            slots: address.slots)
+            if identities.isEmpty {
+                identities = entry.identityFiles.filter { FileManager.default.fileExists(atPath: $0) }
+            }
+            return Endpoint(label: address.description, host: entry.hostName ?? address.host, port: port, user: user,
+                            identityFiles: identities, slots: address.slots)
         }
     }
 }

@@ -16,7 +16,8 @@ public struct FleetResult: Sendable {
 public enum Fleet {
     /// Connects to every endpoint, runs `command` (":" for a ping) once on each, and disconnects.
     /// Stops early when `Runner.interrupts` changes (Ctrl-C) or after `timeout` seconds.
-    public static func run(_ endpoints: [Endpoint], command: String, transport: Transport, timeout: Double) -> [FleetResult] {
+    public static func run(_ endpoints: [Endpoint], command: String, transport: Transport,
+                           timeout: Double) -> [FleetResult] {
         var results = endpoints.map { FleetResult(label: $0.label) }
         var sent: [Int: Double] = [:]
         var open = Set(endpoints.indices)
@@ -26,7 +27,9 @@ public enum Fleet {
         while !open.isEmpty {
             let now = monotonic()
             if now >= deadline || Runner.interrupts != interrupts {
-                for index in open { results[index].error = now >= deadline ? "timed out after \(Int(timeout)) seconds" : "interrupted" }
+                for index in open {
+                    results[index].error = now >= deadline ? "timed out after \(Int(timeout)) seconds" : "interrupted"
+                }
                 break
             }
             for event in transport.wait(timeout: min(0.5, deadline - now)) {

@@ -181,7 +181,8 @@ struct JSONLine {
                     guard var unit = hex(at: i, end: end) else { return nil }
                     i += 4
                     if (0xD800..<0xDC00).contains(unit) {
-                        guard i + 6 <= end, b[i] == 92, b[i + 1] == UInt8(ascii: "u"), let low = hex(at: i + 2, end: end),
+                        guard i + 6 <= end, b[i] == 92, b[i + 1] == UInt8(ascii: "u"),
+                              let low = hex(at: i + 2, end: end),
                               (0xDC00..<0xE000).contains(low) else { return nil }
                         unit = 0x10000 + (unit - 0xD800) << 10 + (low - 0xDC00)
                         i += 6

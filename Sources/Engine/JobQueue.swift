@@ -42,7 +42,8 @@ enum AuthorizedKeys {
         let add = key.map { "; printf '%s\\n' \(q($0))" } ?? ""
         return """
         umask 077; d="$HOME/.ssh"; f="$d/authorized_keys"; mkdir -p "$d" && touch "$f" && \
-        ( flock 9 && { grep -v -F -e \(q(tag)) "$f" || true\(add); } > "$f.cloudtask.$$" && mv -f "$f.cloudtask.$$" "$f" ) 9>"$d/.cloudtask.lock"
+        ( flock 9 && { grep -v -F -e \(q(tag)) "$f" || true\(add); } > "$f.cloudtask.$$" && \
+        mv -f "$f.cloudtask.$$" "$f" ) 9>"$d/.cloudtask.lock"
         """
     }
 }

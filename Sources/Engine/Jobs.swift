@@ -6,7 +6,9 @@ public struct JobSpec: Sendable {
     public let number: Int
     public let input: [UInt8]
     public let text: [UInt8]
-    public init(number: Int, input: [UInt8], text: [UInt8]) { self.number = number; self.input = input; self.text = text }
+    public init(number: Int, input: [UInt8], text: [UInt8]) {
+        self.number = number; self.input = input; self.text = text
+    }
 
     /// The longest job text once quoted for the remote shell: it travels in one SSH exec request, which
     /// libssh2 1.10 caps at about 34 KB (LIBSSH2_PACKET_MAXPAYLOAD less the wrapper and its environment).

@@ -66,7 +66,9 @@ public enum JournalRecord: Sendable {
         switch self {
         case .job(let spec):
             open("job", .int(spec.number))
-            let input = spec.input.contains(0) ? nil : String(validatingUTF8: spec.input.map { CChar(bitPattern: $0) } + [0])
+            let input = spec.input.contains(0)
+                ? nil
+                : String(validatingUTF8: spec.input.map { CChar(bitPattern: $0) } + [0])
             if let input {
                 field("input", .string(input))
                 field("text", .bytes(spec.text))
@@ -121,7 +123,8 @@ public enum JournalRecord: Sendable {
     /// Reads one line (without its newline). nil: a JSON object that is no record this version knows.
     /// Keys are tried in the order every reader tried them, and `lost`, `timeout` and `refused` count by
     /// their presence alone.
-    static func decode<Line: Collection>(_ line: Line) throws(DecodeError) -> JournalRecord? where Line.Element == UInt8 {
+    static func decode<Line: Collection>(_ line: Line) throws(DecodeError) -> JournalRecord?
+    where Line.Element == UInt8 {
         guard let object = JSONLine(line) else { throw .notJSON }
         if let number = object["job"]?.int {
             if let input = object["input"]?.string, let text = object["text"]?.string {

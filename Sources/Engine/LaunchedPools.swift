@@ -22,7 +22,9 @@ public enum LaunchedPools {
         for name in sessions where Int(name) != nil {
             let path = sessionsRoot + "/" + name
             guard FileManager.default.fileExists(atPath: path + "/instances") else { continue }
-            for instance in Ledger(sessionPath: path).live() where ids.contains(instance.id) { found[instance.id] = (path, instance) }
+            for instance in Ledger(sessionPath: path).live() where ids.contains(instance.id) {
+                found[instance.id] = (path, instance)
+            }
         }
         return found
     }
@@ -34,7 +36,8 @@ public enum LaunchedPools {
         guard !notes.isEmpty else { return endpoints }
         let found = find(Set(notes.map(\.id)), sessionsRoot: sessionsRoot)
         return endpoints.map { endpoint in
-            guard let note = notes.first(where: { $0.address == endpoint.label }), let (path, instance) = found[note.id] else { return endpoint }
+            guard let note = notes.first(where: { $0.address == endpoint.label }),
+                  let (path, instance) = found[note.id] else { return endpoint }
             var pinned = endpoint
             pinned.identityFiles = [path + "/launch_key"] + endpoint.identityFiles
             pinned.pinnedKnownHosts = path + "/known_hosts"

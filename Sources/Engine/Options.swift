@@ -68,7 +68,8 @@ public struct RunFlags: Sendable {
 
 public enum Options {
     enum Kind: Sendable, Equatable {
-        case flag, halt, provider, report, count(min: Int), seconds, port, text, name, path, file, directory, outputFile, outputDirectory, policy, workers
+        case flag, halt, provider, report, count(min: Int), seconds, port, text, name
+        case path, file, directory, outputFile, outputDirectory, policy, workers
         case session                 // a session id (1 or more)
         case price                   // TYPE=USD_PER_HOUR
         case choice([String])        // one of these words
@@ -84,10 +85,12 @@ public enum Options {
         /// with underscores unless given (`identity` for --ssh-identity; a Lua keyword needs its own); nil: none.
         let lua: String?
         var hint: ValueHint?  // what completes the value, when the kind's default is not it
-        /// Sets the option's value on a task; nil for a companion's own options, read from ParsedArguments instead.
+        /// Sets the option's value on a task; nil for a companion's own options, read from ParsedArguments
+        /// instead.
         var apply: (@Sendable (inout TaskConfig, inout RunFlags, String) -> Void)?
 
-        init(name: String, kind: Kind, value: String, help: String, task: Bool, lua: String? = "", hint: ValueHint? = nil,
+        init(name: String, kind: Kind, value: String, help: String, task: Bool,
+             lua: String? = "", hint: ValueHint? = nil,
              apply: (@Sendable (inout TaskConfig, inout RunFlags, String) -> Void)? = nil) {
             self.name = name; self.kind = kind; self.value = value; self.help = help; self.task = task
             self.lua = lua == "" ? (task ? name.replacingOccurrences(of: "-", with: "_") : nil) : lua
@@ -103,9 +106,13 @@ public enum Options {
     }
 
     /// Every command's `--help` and `--generate-completion-script`.
-    static let helpSpec = Spec(name: "help", kind: .flag, value: "", help: "show this help", task: false) { _, f, _ in f.help = true }
-    static let completionSpec = Spec(name: "generate-completion-script", kind: .choice(Completion.Shell.allCases.map(\.rawValue)), value: "SHELL",
-                                     help: "print a completion script for bash, zsh or fish (see scripts/install)", task: false) { _, f, v in f.completionScript = v }
+    static let helpSpec = Spec(name: "help", kind: .flag, value: "", help: "show this help", task: false) { _, f, _ in
+        f.help = true
+    }
+    static let completionSpec = Spec(
+        name: "generate-completion-script", kind: .choice(Completion.Shell.allCases.map(\.rawValue)), value: "SHELL",
+        help: "print a completion script for bash, zsh or fish (see scripts/install)", task: false
+    ) { _, f, v in f.completionScript = v }
 
     static let specs: [Spec] = [
         Spec(name: "workers", kind: .workers, value: "LIST|FILE", help: "worker addresses ([N/][user@]host[:port], N/ for N jobs at once there) separated by spaces or commas, or a file with one per line", task: true) { c, _, v in c.workers = [v] },
@@ -174,14 +181,18 @@ public enum Options {
             }
             apply(&config, &flags, try validate(spec, raw, source: variable))
         }
-        if config.sessions == nil, let dir = environment["CLOUDTASK_SESSIONS"], !dir.isEmpty { config.sessions = dir }
+        if config.sessions == nil, let dir = environment["CLOUDTASK_SESSIONS"], !dir.isEmpty {
+            config.sessions = dir
+        }
 
         let parsed = try command.parse(arguments)
         for option in parsed.options {
             command.options.first { $0.name == option.name }?.apply?(&config, &flags, option.value)
         }
         config.command = parsed.positionals
-        if flags.resume != nil && flags.retry != nil { throw UsageError("--resume and --retry cannot be used together") }
+        if flags.resume != nil && flags.retry != nil {
+            throw UsageError("--resume and --retry cannot be used together")
+        }
         return (config, flags)
     }
 
@@ -196,7 +207,9 @@ public enum Options {
     }
 
     /// Options a ctsh pool (`workers{...}`) takes: how to reach its workers, and which provider launches it.
-    static let poolOptions: Set<String> = ["user", "port", "ssh-identity", "host-key-policy", "known-hosts", "timeout", "provider"]
+    static let poolOptions: Set<String> = [
+        "user", "port", "ssh-identity", "host-key-policy", "known-hosts", "timeout", "provider",
+    ]
     /// The provider settings, which a pool takes only with `launch`.
     static let launchOptions: Set<String> = ["region", "instance-type", "image", "key-name", "security-group", "subnet",
                                              "ec2-endpoint", "boot-timeout"]
@@ -265,26 +278,35 @@ public enum Options {
             }
             return value
         case .choice(let words):
-            guard words.contains(value) else { throw UsageError("\(source)=\(raw): expected one of " + words.joined(separator: ", ")) }
+            guard words.contains(value) else {
+                throw UsageError("\(source)=\(raw): expected one of " + words.joined(separator: ", "))
+            }
             return value
         case .path:
             guard !value.isEmpty else { throw UsageError("\(source)=\(raw): expected a path") }
             return absolute(value)
         case .name:
-            guard !value.isEmpty, !value.contains(where: { $0.isWhitespace }) else { throw UsageError("\(source)=\(raw): expected a name") }
+            guard !value.isEmpty, !value.contains(where: { $0.isWhitespace }) else {
+                throw UsageError("\(source)=\(raw): expected a name")
+            }
             return value
         case .outputFile, .outputDirectory:
             return try writablePath(value, directory: spec.kind == .outputDirectory, source: source, raw: raw)
         case .count(let min):
             guard let n = Int(value), n >= min else {
-                throw UsageError("\(source)=\(raw): expected a whole number \(min == 0 ? "0 or more" : "\(min) or more")")
+                let range = min == 0 ? "0 or more" : "\(min) or more"
+                throw UsageError("\(source)=\(raw): expected a whole number \(range)")
             }
             return String(n)
         case .seconds:
-            guard let n = Double(value), n >= 0, n.isFinite else { throw UsageError("\(source)=\(raw): expected seconds, 0 or more") }
+            guard let n = Double(value), n >= 0, n.isFinite else {
+                throw UsageError("\(source)=\(raw): expected seconds, 0 or more")
+            }
             return String(n)
         case .port:
-            guard let n = Int(value), (1...65535).contains(n) else { throw UsageError("\(source)=\(raw): expected a port number 1-65535") }
+            guard let n = Int(value), (1...65535).contains(n) else {
+                throw UsageError("\(source)=\(raw): expected a port number 1-65535")
+            }
             return String(n)
         case .file:
             let path = absolute(value)
@@ -292,7 +314,9 @@ public enum Options {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
                 throw UsageError("\(source)=\(raw): no such file")
             }
-            guard FileManager.default.isReadableFile(atPath: path) else { throw UsageError("\(source)=\(raw): file not readable") }
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw UsageError("\(source)=\(raw): file not readable")
+            }
             return path
         case .directory:
             let path = absolute(value)
@@ -303,7 +327,9 @@ public enum Options {
             return path
         case .provider:
             if value.hasSuffix(".lua") {
-                guard FileManager.default.isReadableFile(atPath: expandHome(value)) else { throw UsageError("\(source)=\(raw): no such file") }
+                guard FileManager.default.isReadableFile(atPath: expandHome(value)) else {
+                    throw UsageError("\(source)=\(raw): no such file")
+                }
                 return (URL(fileURLWithPath: expandHome(value)).standardizedFileURL.path)
             }
             guard ["local", "ec2"].contains(value) else {
@@ -315,20 +341,24 @@ public enum Options {
             return raw
         case .halt:
             let number = value.hasSuffix("%") ? String(value.dropLast()) : value
-            guard let n = Double(number), n > 0, n.isFinite, value.hasSuffix("%") ? n <= 100 : Int(number) != nil else {
-                throw UsageError("\(source)=\(raw): expected a number of failed jobs (1 or more) or a percentage like 10%")
+            guard let n = Double(number), n > 0, n.isFinite,
+                  value.hasSuffix("%") ? n <= 100 : Int(number) != nil else {
+                throw UsageError(
+                    "\(source)=\(raw): expected a number of failed jobs (1 or more) or a percentage like 10%")
             }
             return value
         case .policy:
             guard HostKeyPolicy(rawValue: value) != nil else {
-                throw UsageError("\(source)=\(raw): expected one of " + HostKeyPolicy.allCases.map(\.rawValue).joined(separator: ", "))
+                let words = HostKeyPolicy.allCases.map(\.rawValue).joined(separator: ", ")
+                throw UsageError("\(source)=\(raw): expected one of " + words)
             }
             return value
         case .workers:
             let list: [WorkerAddress]
             do { list = try WorkerList.parse(value) } catch { throw UsageError("\(source): \(error)") }
             if list.isEmpty { throw UsageError("\(source)=\(raw): no worker addresses") }
-            return WorkerList.isRegularFile(value) ? absolute(value) : value  // a file is found again on --resume from elsewhere
+            // a file is found again on --resume from elsewhere
+            return WorkerList.isRegularFile(value) ? absolute(value) : value
         }
     }
 
@@ -350,7 +380,9 @@ public enum Options {
             try requireWritableParent(of: path, source: source, raw: raw)
             return path
         }
-        if isDirectory.boolValue != directory { throw UsageError("\(source)=\(raw): " + (directory ? "not a directory" : "is a directory")) }
+        if isDirectory.boolValue != directory {
+            throw UsageError("\(source)=\(raw): " + (directory ? "not a directory" : "is a directory"))
+        }
         guard FileManager.default.isWritableFile(atPath: path) else {
             throw UsageError("\(source)=\(raw): " + (directory ? "directory" : "file") + " not writable")
         }
@@ -363,7 +395,9 @@ public enum Options {
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw UsageError("\(source)=\(raw): no such directory \(parent)")
         }
-        guard FileManager.default.isWritableFile(atPath: parent) else { throw UsageError("\(source)=\(raw): directory \(parent) not writable") }
+        guard FileManager.default.isWritableFile(atPath: parent) else {
+            throw UsageError("\(source)=\(raw): directory \(parent) not writable")
+        }
     }
 
     static func expandHome(_ path: String) -> String {

@@ -117,5 +117,6 @@ func timestamp(_ date: Date = Date()) -> String {
     var t = time_t(date.timeIntervalSince1970)
     var parts = tm()
     localtime_r(&t, &parts)
-    return String(format: "%04d-%02d-%02d %02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+    return String(format: "%04d-%02d-%02d %02d:%02d:%02d",
+                  parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
 }

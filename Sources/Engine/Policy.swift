@@ -34,7 +34,9 @@ public struct RunPolicy: Sendable, Equatable {
 
     /// `--halt` as a number of failed jobs: "N", or "N%" of `total` jobs (at least 1).
     public static func haltLimit(_ value: String, total: Int) -> Int {
-        if value.hasSuffix("%"), let percent = Double(value.dropLast()) { return max(1, Int((percent * Double(total) / 100).rounded(.up))) }
+        if value.hasSuffix("%"), let percent = Double(value.dropLast()) {
+            return max(1, Int((percent * Double(total) / 100).rounded(.up)))
+        }
         return max(1, Int(value) ?? 1)
     }
 }

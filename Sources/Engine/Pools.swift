@@ -18,14 +18,18 @@ public enum PoolLaunch {
     /// (a provider's error; an empty one is not worth saying); `ownKeys` are authorized besides the
     /// session's launch key. The session is unlocked when it returns; what came up is in its ledger.
     public static func run(count: Int, config base: TaskConfig, context: TaskContext, ownKeys: [String] = [],
-                           up: (Instance) -> Void = { _ in }, problem: (String) -> Void = { _ in }) throws -> LaunchedPool {
+                           up: (Instance) -> Void = { _ in },
+                           problem: (String) -> Void = { _ in }) throws -> LaunchedPool {
         var config = base
         config.provider = config.provider ?? "local"
         config.command = []
         let session = try TaskAssembly.createSession(config, context: context)
         defer { session.unlock() }
         let provider: Provider
-        do { provider = try context.providers.make(config.provider!, sessionPath: session.path, config: config, ownKeys: ownKeys) } catch {
+        do {
+            provider = try context.providers.make(config.provider!, sessionPath: session.path, config: config,
+                                                  ownKeys: ownKeys)
+        } catch {
             throw UsageError("--provider=\(config.provider!): \(error)")
         }
         let ledger = Ledger(sessionPath: session.path)
@@ -50,7 +54,8 @@ public enum PoolLaunch {
             if instances.count + problems.count < count { usleep(20_000) }
         }
         if instances.count + problems.count < count {
-            problems.append("\(count - instances.count - problems.count) of \(count) workers not up within the boot timeout")
+            let missing = count - instances.count - problems.count
+            problems.append("\(missing) of \(count) workers not up within the boot timeout")
         }
         return LaunchedPool(session: session, provider: provider, instances: instances, problems: problems)
     }
@@ -65,7 +70,8 @@ public enum Leftovers {
     }
 
     /// Destroys the session's leftovers (see `find`); returns how many were destroyed and the failures.
-    public static func destroy(sessionPath: String, provider: Provider) -> (destroyed: Int, failures: [String: String]) {
+    public static func destroy(sessionPath: String, provider: Provider)
+        -> (destroyed: Int, failures: [String: String]) {
         let ledger = Ledger(sessionPath: sessionPath)
         let live = find(ledger.live(), provider: provider)
         guard !live.isEmpty else { return (0, [:]) }

@@ -4,7 +4,9 @@ import Foundation
 public enum ReportSpec {
     /// Checks hook specs before anything runs; returns an error message for a bad one.
     public static func validate(_ spec: String) -> String? {
-        guard let colon = spec.firstIndex(of: ":") else { return "'\(spec)': expected mail: FROM TO..., sh: COMMAND or lua: FILE-or-CODE" }
+        guard let colon = spec.firstIndex(of: ":") else {
+            return "'\(spec)': expected mail: FROM TO..., sh: COMMAND or lua: FILE-or-CODE"
+        }
         let kind = spec[..<colon].trimmingCharacters(in: .whitespaces)
         let rest = spec[spec.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         switch kind {

@@ -115,16 +115,19 @@ public final class Runner {
     nonisolated(unsafe) public static var interrupts: Int32 = 0
 
     /// A new session's run: every job is journaled first.
-    public convenience init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int, transport: Transport, session: Session,
+    public convenience init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int,
+                            transport: Transport, session: Session,
                             provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
         let saved = jobs.map { SavedJob(spec: $0, state: .pending, retried: 0, deaths: 0) }
-        self.init(config: config, saved: saved, fresh: true, endpoints: endpoints, split: split, transport: transport, session: session,
+        self.init(config: config, saved: saved, fresh: true, endpoints: endpoints, split: split,
+                  transport: transport, session: session,
                   provider: provider, launch: launch, display: display)
     }
 
     /// A run over jobs the journal already holds (resume, retry): finished jobs keep their results.
     /// With `reset` (--retry), the jobs handed in as pending are journaled as reset when the run starts.
-    public init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int, transport: Transport, session: Session,
+    public init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int,
+                transport: Transport, session: Session,
                 reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
         self.reset = reset
         self.provider = provider
@@ -139,7 +142,9 @@ public final class Runner {
         console.quiet = config.quiet == true
         console.verbose = config.verbose == true
         self.jobs = saved.map(Job.init)
-        self.workers = endpoints.enumerated().map { Worker(id: $0.offset, endpoint: $0.element, slots: $0.element.slots ?? config.slots) }
+        self.workers = endpoints.enumerated().map {
+            Worker(id: $0.offset, endpoint: $0.element, slots: $0.element.slots ?? config.slots)
+        }
         self.split = split
         self.policy = RunPolicy(config, jobs: saved.count)
         for job in self.jobs where !job.finished { queue.pushBack(job.spec.number - 1) }
@@ -173,7 +178,9 @@ public final class Runner {
             let fresh = !FileManager.default.fileExists(atPath: path)
             joblog = try? AppendFile(path)
             if joblog == nil { console.status("cloudtask: --joblog: cannot write \(path)") }
-            if fresh { joblog?.write(Array("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n".utf8)) }
+            if fresh {
+                joblog?.write(Array("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n".utf8))
+            }
         }
     }
 
@@ -236,7 +243,8 @@ public final class Runner {
     /// Adds a job while the run goes on (a generator, or an on_result callback); it is journaled before dispatch.
     @discardableResult
     public func add(input: [UInt8], text: [UInt8]) -> Int {
-        let job = Job(SavedJob(spec: JobSpec(number: jobs.count + 1, input: input, text: text), state: .pending, retried: 0, deaths: 0))
+        let spec = JobSpec(number: jobs.count + 1, input: input, text: text)
+        let job = Job(SavedJob(spec: spec, state: .pending, retried: 0, deaths: 0))
         jobs.append(job)
         if startedRun || !fresh { recordJob(job) }
         queue.pushBack(job.spec.number - 1)
@@ -289,7 +297,8 @@ public final class Runner {
             default: break
             }
         }
-        for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running > 0 && !worker.pinging {
+        for worker in workers
+        where (worker.phase == .ready || worker.phase == .retiring) && worker.running > 0 && !worker.pinging {
             wait = min(wait, worker.lastHeard + policy.pingInterval - now)
         }
         for worker in workers { if let at = worker.reconnectAt { wait = min(wait, at - now) } }

@@ -12,7 +12,8 @@ extension Runner {
             let worker = workers[id]
             guard worker.phase == .connecting else { return }
             if retryable && worker.connectAttempts < policy.connectAttempts && !aborting {
-                console.status("\(worker.label): \(message) (attempt \(worker.connectAttempts) of \(policy.connectAttempts))")
+                console.status(
+                    "\(worker.label): \(message) (attempt \(worker.connectAttempts) of \(policy.connectAttempts))")
                 worker.reconnectAt = monotonic() + Double(worker.connectAttempts)
             } else {
                 worker.phase = .failed
@@ -57,7 +58,8 @@ extension Runner {
                 jobs[number - 1].state = .pending
                 queue.pushFront(number - 1)
                 session.record(.requeue(job: number, refused: true))
-                console.status("\(worker.label): channel refused (\(message)): running at most \(worker.cap) jobs at once")
+                console.status(
+                    "\(worker.label): channel refused (\(message)): running at most \(worker.cap) jobs at once")
             case .step(let worker, let step, _, let output)?:
                 stepFinished(workers[worker], step, nil, output, "refused: \(message)")
             case .ping(let worker, _)?:
@@ -85,7 +87,8 @@ extension Runner {
     func interrupted(force: Bool) {
         if !aborting {
             aborting = true
-            console.status("\(timestamp()) :: session \(session.id): interrupted, stopping jobs and cleaning up (interrupt again to skip cleanup)")
+            console.status("\(timestamp()) :: session \(session.id): interrupted, stopping jobs and cleaning up "
+                           + "(interrupt again to skip cleanup)")
             for (op, kind) in ops {
                 guard case let .job(number, workerID, slot, _, _, _, _) = kind else { continue }
                 transport.cancel(op: op)
@@ -93,7 +96,8 @@ extension Runner {
                 workers[workerID].slots[slot] = nil
                 jobs[number - 1].state = .pending
                 session.record(.abort(job: number))
-                console.status("\(workers[workerID].label): aborted # \(String(decoding: jobs[number - 1].spec.text, as: UTF8.self))")
+                let text = String(decoding: jobs[number - 1].spec.text, as: UTF8.self)
+                console.status("\(workers[workerID].label): aborted # \(text)")
             }
             for worker in workers { teardown(worker) }
         } else if force {
@@ -119,7 +123,8 @@ extension Runner {
     }
 
     static func tarball(of directory: String) -> [UInt8]? {
-        guard let tar = try? Subprocess.run(["tar", "-C", directory, "-cf", "-", "."], output: .capture, error: .inherit),
+        guard let tar = try? Subprocess.run(["tar", "-C", directory, "-cf", "-", "."],
+                                            output: .capture, error: .inherit),
               tar.status == 0 else { return nil }
         return tar.output
     }

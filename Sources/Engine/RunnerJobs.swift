@@ -12,7 +12,8 @@ extension Runner {
         while assigned && !queue.isEmpty {
             assigned = false
             for worker in workers where worker.phase == .ready {
-                guard worker.running < worker.cap, let slot = worker.slots.firstIndex(where: { $0 == nil }) else { continue }
+                guard worker.running < worker.cap,
+                      let slot = worker.slots.firstIndex(where: { $0 == nil }) else { continue }
                 guard let number = takeJob(for: worker) else { continue }
                 start(number, on: worker, slot: slot)
                 assigned = true
@@ -28,13 +29,17 @@ extension Runner {
             return false
         }
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
-            if worker.phase == .retiring || halted || (queue.isEmpty && !retriesPossible && !expectingMore) { teardown(worker) }
+            if worker.phase == .retiring || halted || (queue.isEmpty && !retriesPossible && !expectingMore) {
+                teardown(worker)
+            }
         }
     }
 
     /// The next job for `worker`: the first not to be retried away from it, unless it is the only worker left.
     func takeJob(for worker: Worker) -> Int? {
-        if let index = queue.firstIndex(limit: 256, where: { jobs[$0].avoid != worker.id }) { return queue.remove(at: index) }
+        if let index = queue.firstIndex(limit: 256, where: { jobs[$0].avoid != worker.id }) {
+            return queue.remove(at: index)
+        }
         let others = workers.contains { $0.id != worker.id && [.connecting, .setup, .ready].contains($0.phase) }
         return others ? nil : queue.popFront()
     }
@@ -48,11 +53,16 @@ extension Runner {
         worker.slots[slot] = op
         let dir = session.path
         ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
-                       deadline: config.timeout > 0 ? monotonic() + config.timeout : nil, out: Spool(directory: dir), err: Spool(directory: dir))
+                       deadline: config.timeout > 0 ? monotonic() + config.timeout : nil,
+                       out: Spool(directory: dir), err: Spool(directory: dir))
         session.record(.start(job: job.spec.number, worker: worker.label, attempt: job.retried + 1,
                               at: Date().timeIntervalSince1970))
-        let environment = [("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)), ("CLOUDTASK_WORKER", worker.label)]
-        transport.run(op: op, worker: worker.id, command: RemoteCommand(script: job.spec.text, environment: environment, pty: config.pty))
+        let environment = [
+            ("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)),
+            ("CLOUDTASK_WORKER", worker.label),
+        ]
+        let command = RemoteCommand(script: job.spec.text, environment: environment, pty: config.pty)
+        transport.run(op: op, worker: worker.id, command: command)
     }
 
     /// A job attempt ended with `state`: journal, retries, strikes, output.
@@ -64,7 +74,8 @@ extension Runner {
         worker.jobsDone += 1
         job.state = state
         worker.lastHeard = monotonic()
-        session.record(.end(job: number, state: state, seconds: monotonic() - started, at: Date().timeIntervalSince1970))
+        session.record(.end(job: number, state: state, seconds: monotonic() - started,
+                            at: Date().timeIntervalSince1970))
         let text = String(decoding: job.spec.text, as: UTF8.self)
         var line = "\(worker.label): \(state.logText) # \(text)"
         var final = true
@@ -85,7 +96,8 @@ extension Runner {
                 failures += 1
                 if failures >= limit {
                     halted = true
-                    line += "\n\(timestamp()) :: session \(session.id): halting after \(failures) failed jobs (--halt=\(config.halt!)); running jobs finish, the rest stay pending"
+                    line += "\n\(timestamp()) :: session \(session.id): halting after \(failures) failed jobs"
+                        + " (--halt=\(config.halt!)); running jobs finish, the rest stay pending"
                 }
             }
             if policy.retires(afterStrikes: worker.strikes) && worker.phase == .ready {
@@ -94,11 +106,13 @@ extension Runner {
             }
         }
         let seconds = monotonic() - started
-        completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err, final: final, state: state,
+        completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err,
+                                      final: final, state: state,
                                       started: Date().timeIntervalSince1970 - seconds, seconds: seconds))
         if collectResults {
-            results.append(JobResult(number: number, input: job.spec.input, text: job.spec.text, state: state, final: final,
-                                     worker: worker.label, seconds: monotonic() - started, attempt: job.retried + (final ? 1 : 0),
+            results.append(JobResult(number: number, input: job.spec.input, text: job.spec.text,
+                                     state: state, final: final, worker: worker.label,
+                                     seconds: monotonic() - started, attempt: job.retried + (final ? 1 : 0),
                                      tail: out.tail + err.tail))
         }
     }
@@ -110,7 +124,8 @@ extension Runner {
         if job.deaths >= policy.deathsBeforeLost {
             job.state = .lost
             session.record(.end(job: number, state: .lost, seconds: nil, at: Date().timeIntervalSince1970))
-            console.status("\(worker.label): lost # \(String(decoding: job.spec.text, as: UTF8.self)) (its worker died \(policy.deathsBeforeLost) times)")
+            let text = String(decoding: job.spec.text, as: UTF8.self)
+            console.status("\(worker.label): lost # \(text) (its worker died \(policy.deathsBeforeLost) times)")
         } else {
             job.state = .pending
             session.record(.requeue(job: number, refused: false))
@@ -132,7 +147,9 @@ extension Runner {
             case .ping(let id, let sent) where now - sent >= 2 * policy.pingInterval:
                 let worker = workers[id]
                 guard ![.done, .failed, .spare].contains(worker.phase) else { ops[op] = nil; continue }
-                retire(worker, .failed, "worker died: no answer for \(Int((now - worker.lastHeard).rounded())) seconds (--ping-interval=\(policy.pingInterval.formatted()))")
+                let silent = Int((now - worker.lastHeard).rounded())
+                let interval = policy.pingInterval.formatted()
+                retire(worker, .failed, "worker died: no answer for \(silent) seconds (--ping-interval=\(interval))")
             default: break
             }
         }

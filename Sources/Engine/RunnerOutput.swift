@@ -54,8 +54,10 @@ extension Runner {
         let received = (completion.out?.count ?? 0) + (completion.err?.count ?? 0)
         if let joblog {
             let command = String(decoding: job.spec.text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-            joblog.write(Array(String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n", completion.number, worker.label, completion.started,
-                                       completion.seconds, 0, received, exit, signal, command).utf8))
+            let row = String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n",
+                             completion.number, worker.label, completion.started, completion.seconds,
+                             0, received, exit, signal, command)
+            joblog.write(Array(row.utf8))
         }
         if let results = config.results {
             let dir = results + "/" + String(completion.number)
@@ -70,9 +72,12 @@ extension Runner {
             let facts: [(String, [UInt8])] = [
                 ("exit", Array(completion.state.jobsFileText.utf8) + [10]), ("input", job.spec.input + [10]),
                 ("command", job.spec.text + [10]), ("worker", Array(worker.label.utf8) + [10]),
-                ("timing", Array(String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds).utf8)),
+                ("timing",
+                 Array(String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds).utf8)),
             ]
-            for (name, bytes) in facts { written = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) && written }
+            for (name, bytes) in facts {
+                written = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) && written
+            }
             if !written && !resultsFailed {
                 resultsFailed = true
                 console.status("cloudtask: --results: cannot write \(dir) (the session keeps every result)")
@@ -80,7 +85,10 @@ extension Runner {
         }
     }
 
-    static let signalNumbers = ["HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9, "SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15]
+    static let signalNumbers = [
+        "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8,
+        "KILL": 9, "SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15,
+    ]
 
     func flushHeld() {
         for number in held.keys.sorted() { printOutput(held[number]!) }
@@ -148,10 +156,15 @@ extension Runner {
         summary.failed = counts.failed + counts.lost
         summary.seconds = session.previousSeconds + Date().timeIntervalSince(started)
         let bad = summary.total - summary.ok
-        console.status("\(timestamp()) :: session \(session.id) (\(Int(summary.seconds.rounded())) seconds): \(bad)/\(summary.total) !OK - \(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, \(summary.ok) OK", always: true)
+        let seconds = Int(summary.seconds.rounded())
+        console.status("\(timestamp()) :: session \(session.id) (\(seconds) seconds): \(bad)/\(summary.total) !OK - "
+                       + "\(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, "
+                       + "\(summary.ok) OK", always: true)
         if summary.pending > 0 {
-            let reason = halted ? " (halted)" : workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
-            console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)", always: true)
+            let reason = halted ? " (halted)"
+                : workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
+            console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)",
+                           always: true)
         }
         return summary
     }

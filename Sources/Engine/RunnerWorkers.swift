@@ -6,7 +6,8 @@ extension Runner {
 
     /// Brings workers in while there is work and fewer than `split` are in use.
     func ensureWorkers() {
-        guard !aborting, !halted, !queue.isEmpty || (expectingMore && !workers.contains { $0.phase == .ready }) else { return }
+        guard !aborting, !halted,
+              !queue.isEmpty || (expectingMore && !workers.contains { $0.phase == .ready }) else { return }
         var inUse = workers.filter { [.connecting, .setup, .ready].contains($0.phase) }.count
         for worker in workers where worker.phase == .spare && inUse < split {
             worker.phase = .connecting
@@ -70,7 +71,8 @@ extension Runner {
         let tag = keyTag
         switch step {
         case .authorizeKey:
-            guard let key = sessionKey, let line = try? String(contentsOfFile: key + ".pub", encoding: .utf8) else { return nil }
+            guard let key = sessionKey,
+                  let line = try? String(contentsOfFile: key + ".pub", encoding: .utf8) else { return nil }
             let pub = line.trimmingCharacters(in: .whitespacesAndNewlines)
             return RemoteCommand(script: Array(AuthorizedKeys.edit(removing: tag, adding: pub).utf8))
         case .removeKey:
@@ -85,7 +87,8 @@ extension Runner {
 
     var keyTag: String { "cloudtask-session-\(ProcessInfo.processInfo.hostName)-\(session.id)" }
 
-    func stepFinished(_ worker: Worker, _ step: Step, _ status: ExitStatus?, _ output: [UInt8], _ problem: String? = nil) {
+    func stepFinished(_ worker: Worker, _ step: Step, _ status: ExitStatus?, _ output: [UInt8],
+                      _ problem: String? = nil) {
         let name: String
         switch step {
         case .authorizeKey: name = "authorize session key"
@@ -122,7 +125,11 @@ extension Runner {
             worker.phase = .teardown
             worker.steps = (config.post != nil ? [.post] : []) + (worker.viaAgent ? [.removeKey] : [])
             // A running setup step finishes first; its completion continues the teardown.
-            if !ops.values.contains(where: { if case .step(worker.id, _, _, _) = $0 { return true }; return false }) { nextStep(worker) }
+            let stepRunning = ops.values.contains {
+                if case .step(worker.id, _, _, _) = $0 { return true }
+                return false
+            }
+            if !stepRunning { nextStep(worker) }
         default:
             return
         }
@@ -164,7 +171,8 @@ extension Runner {
             for instance in try provider.ready() {
                 launching -= 1
                 try? ledger.record(.up, instance)
-                let endpoint = Endpoint(label: "\(instance.host):\(instance.port)", host: instance.host, port: instance.port, user: instance.user,
+                let endpoint = Endpoint(label: "\(instance.host):\(instance.port)",
+                                        host: instance.host, port: instance.port, user: instance.user,
                                         identityFiles: [provider.identity] + (config.sshIdentity.map { [$0] } ?? []),
                                         pinnedKnownHosts: provider.knownHosts,
                                         pinnedPolicy: provider.hostKeyPolicy)
@@ -179,27 +187,34 @@ extension Runner {
         }
     }
 
-    /// Destroys launched workers that are done or dead (all of them at the end); a dead one is replaced while work remains.
+    /// Destroys launched workers that are done or dead (all of them at the end); a dead one is replaced while
+    /// work remains.
     func destroyReleased(all: Bool = false) {
         guard let provider else { return }
         for (id, instance) in launched where all || workers[id].phase == .done || workers[id].phase == .failed {
-            if workers[id].phase != .done && workers[id].phase != .failed { transport.disconnect(worker: id); workers[id].phase = .done }
+            if workers[id].phase != .done && workers[id].phase != .failed {
+                transport.disconnect(worker: id)
+                workers[id].phase = .done
+            }
             let failed = provider.destroy([instance])
             if let why = failed[instance.id] {
-                console.status("\(workers[id].label): cannot destroy worker \(instance.id): \(why); run cloudtask-destroy-workers --session \(session.id)")
+                console.status("\(workers[id].label): cannot destroy worker \(instance.id): \(why); "
+                               + "run cloudtask-destroy-workers --session \(session.id)")
             } else {
                 try? ledger.record(.destroyed, instance)
                 console.status("\(workers[id].label): destroyed worker \(instance.id)")
             }
             launched[id] = nil
-            if workers[id].phase == .failed && !all && !aborting && !halted && !queue.isEmpty && replacements < policy.replacements(split: split) {
+            if workers[id].phase == .failed && !all && !aborting && !halted && !queue.isEmpty
+                && replacements < policy.replacements(split: split) {
                 replacements += 1
                 toLaunch += 1
             }
         }
     }
 
-    /// Instances the ledger holds alive that never became workers (still booting, or a launch whose answer was lost).
+    /// Instances the ledger holds alive that never became workers (still booting, or a launch whose answer was
+    /// lost).
     func destroyUnhanded() {
         guard let provider else { return }
         provider.settle()  // a launch still under way (the run ends, or was aborted, without waiting for it)
@@ -208,7 +223,8 @@ extension Runner {
         let failures = provider.destroy(live)
         for instance in live {
             if let why = failures[instance.id] {
-                console.status("\(provider.name): cannot destroy \(instance.id): \(why); run cloudtask-destroy-workers --session \(session.id)", always: true)
+                console.status("\(provider.name): cannot destroy \(instance.id): \(why); "
+                               + "run cloudtask-destroy-workers --session \(session.id)", always: true)
             } else {
                 try? ledger.record(.destroyed, instance)
                 console.status("\(provider.name): destroyed \(instance.id), launched but never used")

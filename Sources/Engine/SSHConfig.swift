@@ -38,7 +38,8 @@ public struct SSHConfig: Sendable {
         self.blocks = blocks
     }
 
-    private static func parse(_ text: String, home: String, into blocks: inout [Block], depth: Int, includesLeft: inout Int) {
+    private static func parse(_ text: String, home: String, into blocks: inout [Block], depth: Int,
+                              includesLeft: inout Int) {
         var inMatch = false
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             guard let (keyword, arguments) = Self.parseLine(String(rawLine)) else { continue }
@@ -56,7 +57,8 @@ public struct SSHConfig: Sendable {
                 for path in arguments.flatMap({ includedFiles($0, home: home) }) {
                     guard includesLeft > 0, let data = FileManager.default.contents(atPath: path) else { continue }
                     includesLeft -= 1
-                    parse(String(decoding: data, as: UTF8.self), home: home, into: &blocks, depth: depth + 1, includesLeft: &includesLeft)
+                    parse(String(decoding: data, as: UTF8.self), home: home, into: &blocks, depth: depth + 1,
+                          includesLeft: &includesLeft)
                     if blocks[blocks.count - 1].patterns != enclosing { blocks.append(Block(patterns: enclosing)) }
                 }
             case "hostname", "user", "port", "identityfile":

@@ -58,7 +58,9 @@ public final class Session {
 
     /// The configuration saved in session folder `path`, if it is readable.
     public static func savedConfig(_ path: String) -> TaskConfig? {
-        FileManager.default.contents(atPath: path + "/conf").flatMap { try? JSONDecoder().decode(TaskConfig.self, from: $0) }
+        FileManager.default.contents(atPath: path + "/conf").flatMap {
+            try? JSONDecoder().decode(TaskConfig.self, from: $0)
+        }
     }
 
     /// Opens saved session `id` under `root`, locks it, and replays its journal.
@@ -79,13 +81,20 @@ public final class Session {
         let replay = try Journal.replay(Array(journal), name: path + "/journal")
         if replay.jobs.isEmpty { throw UsageError("session \(id): the journal holds no jobs") }
         guard replay.started else {
-            throw UsageError("session \(id) never started: its controller died while journaling the jobs; run the batch again")
+            throw UsageError("session \(id) never started: its controller died while journaling the jobs; "
+                             + "run the batch again")
         }
         session.previousSeconds = replay.seconds
-        // A torn last line is cut off before the first append, not when opening: --retry changes nothing before it runs.
+        // A torn last line is cut off before the first append, not when opening: --retry changes nothing before
+        // it runs.
         if journal.last != 10 {
-            // A torn tail the replay dropped is cut off; a whole last record that only lacks its newline is kept and ended.
-            if replay.droppedTail { session.tornLength = off_t((journal.lastIndex(of: 10) ?? -1) + 1) } else { session.needsNewline = true }
+            // A torn tail the replay dropped is cut off; a whole last record that only lacks its newline is kept
+            // and ended.
+            if replay.droppedTail {
+                session.tornLength = off_t((journal.lastIndex(of: 10) ?? -1) + 1)
+            } else {
+                session.needsNewline = true
+            }
         }
         return (session, config, replay)
     }
@@ -127,8 +136,10 @@ public final class Session {
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = read(fd, &buffer, buffer.count)
             Foundation.close(fd)
-            let holder = String(decoding: buffer.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw UsageError("session \(id) is in use by another cloudtask (pid \(holder.isEmpty ? "?" : holder)); wait for it or stop it first")
+            let holder = String(decoding: buffer.prefix(max(0, n)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            throw UsageError("session \(id) is in use by another cloudtask (pid \(holder.isEmpty ? "?" : holder)); "
+                             + "wait for it or stop it first")
         }
         ftruncate(fd, 0)
         FileHandleWriter(fd: fd).write(Array("\(getpid())\n".utf8))
@@ -142,7 +153,8 @@ public final class Session {
             throw UsageError("\(path): not a directory")
         }
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         } catch {
             throw UsageError("cannot create \(path): \(error.localizedDescription)")
         }

@@ -16,8 +16,8 @@ public struct Endpoint: Sendable, Equatable {
     public var slots: Int?
     /// `N/` when the address gave the worker its own slot count, for listings; else empty.
     public var slotsPrefix: String { slots.map { "\($0)/" } ?? "" }
-    public init(label: String, host: String, port: Int, user: String, identityFiles: [String], pinnedKnownHosts: String? = nil,
-                pinnedPolicy: HostKeyPolicy = .strict, slots: Int? = nil) {
+    public init(label: String, host: String, port: Int, user: String, identityFiles: [String],
+                pinnedKnownHosts: String? = nil, pinnedPolicy: HostKeyPolicy = .strict, slots: Int? = nil) {
         self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles
         self.pinnedKnownHosts = pinnedKnownHosts; self.pinnedPolicy = pinnedPolicy; self.slots = slots
     }

@@ -1,5 +1,5 @@
-// Worker addresses as users write them (`user@host:port`, `[v6]:port`, `4/host` for 4 slots), and the `--workers` value:
-// a file of addresses or an inline list.
+// Worker addresses as users write them (`user@host:port`, `[v6]:port`, `4/host` for 4 slots), and the
+// `--workers` value: a file of addresses or an inline list.
 import Foundation
 
 /// A bad worker address or workers file, as one printable message.
@@ -34,7 +34,8 @@ public struct WorkerAddress: Equatable, Hashable, CustomStringConvertible, Senda
         guard !text.isEmpty else { throw WorkerAddressError("empty worker address") }
         var rest = Substring(text)
         // `N/host`: N slots on this worker. No user name or host holds a "/", so the prefix is unambiguous.
-        if let slash = rest.firstIndex(of: "/"), !rest[..<slash].isEmpty, rest[..<slash].allSatisfy({ $0.isASCII && $0.isNumber }) {
+        if let slash = rest.firstIndex(of: "/"), !rest[..<slash].isEmpty,
+           rest[..<slash].allSatisfy({ $0.isASCII && $0.isNumber }) {
             guard let slots = Int(rest[..<slash]), slots >= 1 else {
                 throw WorkerAddressError("bad slot count '\(rest[..<slash])' in '\(text)' (N/host, N 1 or more)")
             }
@@ -128,7 +129,8 @@ public struct WorkerAddress: Equatable, Hashable, CustomStringConvertible, Senda
     /// Loose on purpose: the resolver has the last word; this only keeps other text out.
     private static func isIPv6(_ text: some StringProtocol) -> Bool {
         let parts = text.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts[0].contains(":"), parts[0].allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+        guard parts[0].contains(":"),
+              parts[0].allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
         guard parts.count == 2 else { return true }
         return !parts[1].isEmpty && parts[1].allSatisfy(isHostCharacter)
     }
@@ -152,7 +154,8 @@ public enum WorkerList {
             throw WorkerAddressError("\(value): cannot read the workers file")
         }
         var addresses: [WorkerAddress] = []
-        let lines = String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        let lines = String(decoding: data, as: UTF8.self)
+            .split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         for (index, line) in lines.enumerated() {
             let withoutComment = line.firstIndex(of: "#").map { line[..<$0] } ?? line
             let text = withoutComment.trimmingCharacters(in: .whitespaces)
@@ -172,7 +175,8 @@ public enum WorkerList {
     /// True for a regular file, following symbolic links.
     static func isRegularFile(_ path: String) -> Bool {
         guard !path.isEmpty,
-              let attributes = try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
+              let attributes = try? FileManager.default.attributesOfItem(
+                  atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
         else { return false }
         return attributes[.type] as? FileAttributeType == .typeRegular
     }

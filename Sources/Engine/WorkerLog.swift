@@ -83,7 +83,8 @@ public enum WorkerLog {
                     while r < n && b[r] >= 48 && b[r] <= 57 && digits < 12 {
                         number = number * 10 + Int(b[r] - 48); r += 1; digits += 1
                     }
-                    guard digits > 0, number >= 1, number <= headers.count, r + 2 <= n, b[r] == 58, b[r + 1] == 32 else {
+                    guard digits > 0, number >= 1, number <= headers.count,
+                          r + 2 <= n, b[r] == 58, b[r + 1] == 32 else {
                         return nil
                     }
                     r += 2

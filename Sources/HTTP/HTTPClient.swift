@@ -13,8 +13,12 @@ public final class HTTPClient {
     /// Creates the easy handle.
     public init() throws {
         errorBuffer[0] = 0
-        guard curlGlobalInit == CURLE_OK else { throw HTTPError(curlGlobalInit, detail: "", action: "initializing libcurl") }
-        guard let curl = curl_easy_init() else { throw HTTPError(CURLE_FAILED_INIT, detail: "", action: "creating a curl handle") }
+        guard curlGlobalInit == CURLE_OK else {
+            throw HTTPError(curlGlobalInit, detail: "", action: "initializing libcurl")
+        }
+        guard let curl = curl_easy_init() else {
+            throw HTTPError(CURLE_FAILED_INIT, detail: "", action: "creating a curl handle")
+        }
         self.curl = curl
     }
 
@@ -107,7 +111,8 @@ public final class HTTPClient {
             let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
             let length = min(size * count, transfer.upload.count - transfer.uploaded)
             transfer.upload.withUnsafeBytes { bytes in
-                UnsafeMutableRawPointer(buffer!).copyMemory(from: bytes.baseAddress! + transfer.uploaded, byteCount: length)
+                UnsafeMutableRawPointer(buffer!).copyMemory(from: bytes.baseAddress! + transfer.uploaded,
+                                                            byteCount: length)
             }
             transfer.uploaded += length
             return length

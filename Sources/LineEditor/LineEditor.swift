@@ -39,7 +39,9 @@ public final class LineEditor {
     public static func installHooks() {
         // libedit takes what the getc hook returns as a wide character and converts lines with the locale:
         // without a UTF-8 LC_CTYPE, non-ASCII input would be dropped.
-        if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_CTYPE, "C.UTF-8") }
+        if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
+            setlocale(LC_CTYPE, "C.UTF-8")
+        }
         ct_set_catch_signals(0)
         signal(SIGWINCH) { _ in LineEditor.resizePending = 1 }
         ct_set_getc_function { _ in
@@ -67,7 +69,9 @@ public final class LineEditor {
             }
         }
         ct_set_completion_function { text, state in
-            if state == 0 { LineEditor.candidates = LineEditor.completer?(text.map { String(cString: $0) } ?? "") ?? [] }
+            if state == 0 {
+                LineEditor.candidates = LineEditor.completer?(text.map { String(cString: $0) } ?? "") ?? []
+            }
             guard Int(state) < LineEditor.candidates.count else { return nil }
             return strdup(LineEditor.candidates[Int(state)])
         }
@@ -175,7 +179,8 @@ public final class LineEditor {
         guard let historyFile else { return }
         let code = write_history(historyFile)
         guard code == 0 else {
-            throw LineEditorError(code: code, message: String(cString: strerror(code)), context: "saving history to \(historyFile)")
+            throw LineEditorError(code: code, message: String(cString: strerror(code)),
+                                  context: "saving history to \(historyFile)")
         }
     }
 

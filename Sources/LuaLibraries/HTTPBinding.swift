@@ -16,13 +16,18 @@ public enum HTTPBinding {
                 for (key, value) in entries { if let k = key.text, let v = value.text { headers.append((k, v)) } }
             }
             let body = options[.string("body")]?.text.map { Array($0.utf8) }
-            let timeout: Double = options[.string("timeout")].flatMap { if case .number(let d) = $0 { return d }; return $0.integer.map(Double.init) } ?? 30
+            let timeout: Double = options[.string("timeout")].flatMap {
+                if case .number(let d) = $0 { return d }
+                return $0.integer.map(Double.init)
+            } ?? 30
             let client = try HTTPClient()
-            let response = try client.request(method: options[.string("method")]?.text ?? (body == nil ? "GET" : "POST"), url: url,
+            let method = options[.string("method")]?.text ?? (body == nil ? "GET" : "POST")
+            let response = try client.request(method: method, url: url,
                                               headers: headers, body: body, timeout: timeout)
             var responseHeaders: [LuaValue: LuaValue] = [:]
             for (name, value) in response.headers { responseHeaders[.string(name.lowercased())] = .string(value) }
-            return [.table([.string("status"): .integer(Int(response.status)), .string("body"): .string(String(decoding: response.body, as: UTF8.self)),
+            return [.table([.string("status"): .integer(Int(response.status)),
+                            .string("body"): .string(String(decoding: response.body, as: UTF8.self)),
                             .string("headers"): .table(responseHeaders)])]
         }
         _ = try? lua.run("http = {request = __ct_http}; __ct_http = nil", name: "=http")

@@ -9,9 +9,11 @@ public enum OSExecute {
     /// Replaces `os.execute` in `lua`.
     public static func register(_ lua: LuaState) {
         lua.register("__ct_execute") { call in
-            guard call.count >= 1, case .string(let command) = try call.value(1) else { return [.bool(true)] }  // a shell is there
+            // a shell is there
+            guard call.count >= 1, case .string(let command) = try call.value(1) else { return [.bool(true)] }
             fflush(nil)  // what Lua printed comes before the command's output, as with system()
-            guard let result = try? Subprocess.run(["/bin/sh", "-c", command], input: .inherit, output: .inherit, error: .inherit) else {
+            guard let result = try? Subprocess.run(["/bin/sh", "-c", command],
+                                                   input: .inherit, output: .inherit, error: .inherit) else {
                 return [.nil, .string("exit"), .integer(127)]
             }
             if let signal = result.signal { return [.nil, .string("signal"), .integer(Int(signal))] }

@@ -36,7 +36,8 @@ public final class Bindings {
         self.lua = lua
         self.environment = environment
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        context = TaskContext(environment: environment, providers: ProviderFactory(environment: environment)) { config in
+        context = TaskContext(environment: environment,
+                              providers: ProviderFactory(environment: environment)) { config in
             SSHTransport(settings: .init(config, home: home, environment: environment))
         }
         registerTasks()
@@ -73,7 +74,9 @@ public final class Bindings {
     static func optionFields() -> LuaValue {
         var fields: [LuaValue: LuaValue] = [:]
         for field in Options.luaFields {
-            fields[.string(field.field)] = .table([.string("type"): .string(field.type), .string("scope"): .string(field.scope)])
+            fields[.string(field.field)] = .table([
+                .string("type"): .string(field.type), .string("scope"): .string(field.scope),
+            ])
         }
         return .table(fields)
     }
@@ -107,7 +110,11 @@ public final class Bindings {
 
     /// CLOUDTASK_* settings, the base every task, template and fleet command starts from.
     func environmentConfig() throws -> TaskConfig {
-        do { return try Options.parse([], environment: environment).0 } catch let error as UsageError { throw BindingError(error.message) }
+        do {
+            return try Options.parse([], environment: environment).0
+        } catch let error as UsageError {
+            throw BindingError(error.message)
+        }
     }
 
     func command(_ value: LuaValue?) -> [String] {

@@ -18,7 +18,8 @@ extension Bindings {
             let providerName = try call.string(2)
             var settings: [LuaValue: LuaValue] = [:]
             if call.count >= 3, case .table(let table) = try call.value(3) { settings = table }
-            settings[.string("provider")] = .string(providerName)  // checked by cloudtask's parser before a session exists
+            // checked by cloudtask's parser before a session exists
+            settings[.string("provider")] = .string(providerName)
             let config = try self.config(from: settings, base: try self.environmentConfig(), function: "workers")
             let pool: LaunchedPool
             do { pool = try PoolLaunch.run(count: count, config: config, context: self.context) } catch {
@@ -32,16 +33,23 @@ extension Bindings {
             }
             var hosts: [LuaValue: LuaValue] = [:]
             for (index, instance) in pool.instances.enumerated() {
-                hosts[.integer(index + 1)] = .string(WorkerAddress(host: instance.host, port: instance.port).description)
+                let address = WorkerAddress(host: instance.host, port: instance.port)
+                hosts[.integer(index + 1)] = .string(address.description)
             }
-            return [.integer(pool.session.id), .table(hosts), .string(pool.provider.identity), .string(pool.provider.knownHosts),
+            return [.integer(pool.session.id), .table(hosts),
+                    .string(pool.provider.identity), .string(pool.provider.knownHosts),
                     .string(pool.provider.hostKeyPolicy.rawValue), .string(pool.instances.first?.user ?? "")]
         }
         lua.register("__ct_destroy_pool") { [unowned self] call in
             [.integer(self.destroyPool(try call.integer(1)))]
         }
         lua.register("__ct_check_address") { call in
-            do { _ = try WorkerAddress(parsing: try call.string(1)); return [.nil] } catch { return [.string("\(error)")] }
+            do {
+                _ = try WorkerAddress(parsing: try call.string(1))
+                return [.nil]
+            } catch {
+                return [.string("\(error)")]
+            }
         }
         lua.register("__ct_sessions") { [unowned self] _ in
             let root = self.sessionsRoot
@@ -67,12 +75,15 @@ extension Bindings {
             let config = try self.config(from: table, base: try self.environmentConfig(), function: "run")
             let endpoints = try self.endpoints(config)
             guard let transport = self.context.transport?(config) else { return [.table([:])] }
-            let results = Fleet.run(endpoints, command: command, transport: transport, timeout: config.timeout > 0 ? config.timeout : 3600)
+            let results = Fleet.run(endpoints, command: command, transport: transport,
+                                    timeout: config.timeout > 0 ? config.timeout : 3600)
             var list: [LuaValue: LuaValue] = [:]
             for (index, result) in results.enumerated() {
-                var entry: [LuaValue: LuaValue] = [.string("host"): .string(result.label), .string("seconds"): .number(result.seconds),
-                                                   .string("output"): .string(String(decoding: result.stdout, as: UTF8.self)),
-                                                   .string("stderr"): .string(String(decoding: result.stderr, as: UTF8.self))]
+                var entry: [LuaValue: LuaValue] = [
+                    .string("host"): .string(result.label), .string("seconds"): .number(result.seconds),
+                    .string("output"): .string(String(decoding: result.stdout, as: UTF8.self)),
+                    .string("stderr"): .string(String(decoding: result.stderr, as: UTF8.self)),
+                ]
                 switch result.status {
                 case .exited(let code)?: entry[.string("exit")] = .integer(code)
                 case .signaled(let name)?: entry[.string("signal")] = .string(name)

@@ -25,7 +25,11 @@ public final class Shell {
             Shell.foregroundTask = (try? call.value(1)) == .bool(true)
             return []
         }
-        do { for chunk in Prelude.chunks { try lua.run(chunk, name: "=prelude") } } catch { fatalError("ctsh prelude: \(error)") }
+        do {
+            for chunk in Prelude.chunks { try lua.run(chunk, name: "=prelude") }
+        } catch {
+            fatalError("ctsh prelude: \(error)")
+        }
     }
 
     /// What Ctrl-C does, from the signal handler: only flags, read where it is safe.
@@ -44,7 +48,8 @@ public final class Shell {
 
     // MARK: - Scripts
 
-    /// Runs a script file as `lua` does; returns the exit status (1 after an error, printed as FILE:LINE: message and a traceback).
+    /// Runs a script file as `lua` does; returns the exit status (1 after an error, printed as FILE:LINE:
+    /// message and a traceback).
     /// A script whose main chunk returns a table is a task template (see the prelude's __ct_template).
     public func runScript(_ path: String, arguments: [String]) -> Int32 {
         lua.setArguments(script: path, arguments)
@@ -87,7 +92,9 @@ public final class Shell {
 
     /// Evaluates REPL input through the prelude's evaluator: "ok", "error" or "incomplete" (never when `whole`).
     func evaluate(_ source: String, whole: Bool = false) -> String {
-        let arguments: [LuaValue] = whole ? [.string(source), .string("=(command line)"), .bool(true)] : [.string(source), .string("=stdin")]
+        let arguments: [LuaValue] = whole
+            ? [.string(source), .string("=(command line)"), .bool(true)]
+            : [.string(source), .string("=stdin")]
         do {
             return try lua.call("__ct_repl", arguments).first?.text ?? "error"
         } catch let error as LuaError {
@@ -104,7 +111,8 @@ public final class Shell {
     public func repl(historyFile: String?) -> Int32 {
         if let historyFile {
             try? FileManager.default.createDirectory(atPath: (historyFile as NSString).deletingLastPathComponent,
-                                                     withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                                                     withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
         }
         LineEditor.installHooks()
         let editor = LineEditor(historyFile: historyFile, historySize: 1000)
@@ -114,7 +122,9 @@ public final class Shell {
             Shell.atPrompt = true
         }
         LineEditor.completer = { [unowned self] text in
-            guard case .table(let found)? = try? self.lua.call("__ct_complete", [.string(text)]).first else { return [] }
+            guard case .table(let found)? = try? self.lua.call("__ct_complete", [.string(text)]).first else {
+                return []
+            }
             return Bindings.list(found)
         }
         var buffer = ""

@@ -11,7 +11,8 @@ extension Bindings {
         do {
             let plan = try TaskAssembly.plan(origin, context: context)
             let display = TerminalDisplay(quiet: plan.config.quiet == true)
-            return (plan, TaskHandle(try TaskAssembly.build(plan, context: context, display: display), display: display))
+            let assembled = try TaskAssembly.build(plan, context: context, display: display)
+            return (plan, TaskHandle(assembled, display: display))
         } catch let error as UsageError {
             throw BindingError("\(function): \(error.message)")
         }
@@ -36,7 +37,8 @@ extension Bindings {
                 try self.config(from: options, base: saved, function: "resume")
             }
             let (plan, handle) = try self.assemble(origin, function: "resume")
-            return [.integer(self.keep(handle)), .integer(id), .integer(plan.jobs.count), .string(plan.generatorNote ?? "")]
+            return [.integer(self.keep(handle)), .integer(id), .integer(plan.jobs.count),
+                    .string(plan.generatorNote ?? "")]
         }
         // A task template: environment < template < the script's arguments (cloudtask's options), jobs from stdin.
         // Returns (handle, session), or (nil, message, exit status) when there is nothing to run.
@@ -49,7 +51,8 @@ extension Bindings {
                 var (config, flags) = try Options.parse(arguments, environment: [:], base: template)
                 if flags.help { return [.nil, .string(Options.help(program: "template")), .integer(0)] }
                 if flags.resume != nil || flags.retry != nil {
-                    return [.nil, .string("--resume/--retry: use cloudtask --resume=ID on the template's session"), .integer(2)]
+                    return [.nil, .string("--resume/--retry: use cloudtask --resume=ID on the template's session"),
+                            .integer(2)]
                 }
                 config.command = template.command + config.command
                 let jobs: [JobSpec]
@@ -63,7 +66,8 @@ extension Bindings {
                     return [.nil, .string(plan.fleetSummary), .integer(0)]
                 }
                 let display = TerminalDisplay(quiet: config.quiet == true)
-                let handle = TaskHandle(try TaskAssembly.build(plan, context: self.context, display: display), display: display)
+                let assembled = try TaskAssembly.build(plan, context: self.context, display: display)
+                let handle = TaskHandle(assembled, display: display)
                 return [.integer(self.keep(handle)), .integer(handle.session.id)]
             } catch let error as UsageError {
                 return [.nil, .string(error.message), .integer(2)]
@@ -74,7 +78,8 @@ extension Bindings {
         lua.register("__ct_task_add") { [unowned self] call in
             let handle = try self.task(call)
             if handle.summary != nil {
-                throw BindingError("the task has finished: resume(\(handle.session.id)) gives a task of the same session that takes more jobs")
+                throw BindingError("the task has finished: resume(\(handle.session.id)) gives a task "
+                                   + "of the same session that takes more jobs")
             }
             let input = Array(try call.string(2).utf8)
             let words: [[UInt8]]?
@@ -104,7 +109,9 @@ extension Bindings {
             }
             guard handle.summary == nil else { return [.bool(false), .table([:]), .integer(0)] }
             let running = handle.runner.step(timeout: timeout)
-            let results = handle.runner.takeResults().enumerated().map { (LuaValue.integer($0.offset + 1), Bindings.table($0.element)) }
+            let results = handle.runner.takeResults().enumerated().map {
+                (LuaValue.integer($0.offset + 1), Bindings.table($0.element))
+            }
             return [.bool(running), .table(Dictionary(uniqueKeysWithValues: results)), .integer(handle.runner.queued)]
         }
         lua.register("__ct_task_finish") { [unowned self] call in
@@ -137,10 +144,13 @@ extension Bindings {
 
     static func table(_ result: JobResult) -> LuaValue {
         var entry: [LuaValue: LuaValue] = [
-            .string("job"): .integer(result.number), .string("input"): .string(String(decoding: result.input, as: UTF8.self)),
-            .string("command"): .string(String(decoding: result.text, as: UTF8.self)), .string("worker"): .string(result.worker),
+            .string("job"): .integer(result.number),
+            .string("input"): .string(String(decoding: result.input, as: UTF8.self)),
+            .string("command"): .string(String(decoding: result.text, as: UTF8.self)),
+            .string("worker"): .string(result.worker),
             .string("seconds"): .number(result.seconds), .string("attempt"): .integer(result.attempt),
-            .string("output"): .string(String(decoding: result.tail, as: UTF8.self)), .string("final"): .bool(result.final),
+            .string("output"): .string(String(decoding: result.tail, as: UTF8.self)),
+            .string("final"): .bool(result.final),
         ]
         switch result.state {
         case .exited(0): entry[.string("status")] = .string("ok"); entry[.string("exit")] = .integer(0)
@@ -154,7 +164,8 @@ extension Bindings {
     }
 
     static func table(_ summary: RunSummary, session: Int) -> LuaValue {
-        .table([.string("session"): .integer(session), .string("total"): .integer(summary.total), .string("ok"): .integer(summary.ok),
+        .table([.string("session"): .integer(session), .string("total"): .integer(summary.total),
+                .string("ok"): .integer(summary.ok),
                 .string("failed"): .integer(summary.failed), .string("timeouts"): .integer(summary.timeouts),
                 .string("pending"): .integer(summary.pending), .string("lost"): .integer(summary.lost),
                 .string("seconds"): .number(summary.seconds), .string("exit"): .integer(Int(summary.exitCode))])

@@ -57,7 +57,9 @@ public struct LuaCallContext {
     }
 
     private func typeError(_ index: Int, expected: String) -> some Error {
-        let actual = lua_type(state, Int32(index)) == LUA_TNONE ? "no value" : String(cString: lua_typename(state, lua_type(state, Int32(index))))
+        let actual = lua_type(state, Int32(index)) == LUA_TNONE
+            ? "no value"
+            : String(cString: lua_typename(state, lua_type(state, Int32(index))))
         return argumentError(index, "\(expected) expected, got \(actual)")
     }
 }

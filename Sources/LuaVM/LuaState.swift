@@ -63,7 +63,8 @@ public final class LuaState {
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
         guard lua_checkstack(L, Int32(clamping: arguments.count + 2)) != 0 else {
-            throw LuaError(code: LUA_ERRRUN, message: "too many arguments", traceback: "", context: "calling \(function)")
+            throw LuaError(code: LUA_ERRRUN, message: "too many arguments", traceback: "",
+                           context: "calling \(function)")
         }
         lua_pushcclosure(L, ct_lua_msghandler, 0)
         ct_lua_pushglobaltable(L)
@@ -78,7 +79,8 @@ public final class LuaState {
         do {
             return try (base + 2 ..< lua_gettop(L) + 1).map { try LuaValue.read(at: $0, L, path: &path) }
         } catch {
-            throw LuaError(code: LUA_ERRRUN, message: "\(function): \(error)", traceback: "", context: "calling \(function)")
+            throw LuaError(code: LUA_ERRRUN, message: "\(function): \(error)", traceback: "",
+                           context: "calling \(function)")
         }
     }
 
@@ -172,7 +174,8 @@ public final class LuaState {
 
     /// The error on top of the stack as a `LuaError`, split from the traceback the handler appended.
     private func failure(_ L: OpaquePointer, _ code: Int32, _ context: String) -> LuaError {
-        let text = LuaValue.string(at: -1, L) ?? "(error object is a \(String(cString: lua_typename(L, lua_type(L, -1)))) value)"
+        let text = LuaValue.string(at: -1, L)
+            ?? "(error object is a \(String(cString: lua_typename(L, lua_type(L, -1)))) value)"
         guard let split = text.ranges(of: "\nstack traceback:\n").last else {
             return LuaError(code: code, message: text, traceback: "", context: context)
         }

@@ -53,7 +53,9 @@ extension LuaValue {
         case LUA_TNONE, LUA_TNIL: return .nil
         case LUA_TBOOLEAN: return .bool(lua_toboolean(L, index) != 0)
         case LUA_TNUMBER:
-            return lua_isinteger(L, index) != 0 ? .integer(Int(lua_tointegerx(L, index, nil))) : .number(lua_tonumberx(L, index, nil))
+            return lua_isinteger(L, index) != 0
+                ? .integer(Int(lua_tointegerx(L, index, nil)))
+                : .number(lua_tonumberx(L, index, nil))
         case LUA_TSTRING: return .string(string(at: index, L) ?? "")
         case LUA_TTABLE:
             let table = lua_absindex(L, index)
@@ -70,7 +72,8 @@ extension LuaValue {
             }
             return .table(entries)
         default:
-            throw LuaCallContext.Failure(message: "cannot convert a \(String(cString: lua_typename(L, lua_type(L, index)))) value")
+            let type = String(cString: lua_typename(L, lua_type(L, index)))
+            throw LuaCallContext.Failure(message: "cannot convert a \(type) value")
         }
     }
 }

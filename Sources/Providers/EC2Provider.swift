@@ -396,5 +396,7 @@ private final class LedgerBox: @unchecked Sendable {
     private let ledger: Ledger
     private let lock = NSLock()
     init(_ ledger: Ledger) { self.ledger = ledger }
-    func record(_ event: LedgerRecord.Event, _ instance: Instance) { lock.withLock { try? ledger.record(event, instance) } }
+    func record(_ event: LedgerRecord.Event, _ instance: Instance) {
+        lock.withLock { try? ledger.record(event, instance) }
+    }
 }

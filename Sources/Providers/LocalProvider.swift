@@ -34,17 +34,20 @@ public final class LocalProvider: Provider, @unchecked Sendable {
     /// Starts `count` workers in the background (a few at a time); `ready()` hands them over as each is up.
     public func launch(count: Int, ledger: Ledger) throws {
         let root = sessionPath + "/local"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        let publicKey = ([try String(contentsOfFile: sessionKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)]
-                         + extraAuthorizedKeys).joined(separator: "\n") + "\n"
+        let sessionPublicKey = try String(contentsOfFile: sessionKey + ".pub", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let publicKey = ([sessionPublicKey] + extraAuthorizedKeys).joined(separator: "\n") + "\n"
         for _ in 0..<count {
             lock.lock()
             nextNumber = max(nextNumber, ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).count) + 1
             let number = nextNumber
             lock.unlock()
             let dir = root + "/" + String(number)
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
             let host = "127.0.1.\(10 + (number - 1) % 240)"
             let instance = Instance(id: instanceID(number), provider: name, host: host,
                                     port: try LocalProvider.freePort(host), user: user)
@@ -69,11 +72,14 @@ public final class LocalProvider: Provider, @unchecked Sendable {
         try config(instance, dir).write(toFile: dir + "/sshd_config", atomically: true, encoding: .utf8)
         guard LocalCommand.run("/usr/sbin/sshd", ["-f", dir + "/sshd_config", "-E", dir + "/sshd.log"]) == 0 else {
             let log = (try? String(contentsOfFile: dir + "/sshd.log", encoding: .utf8)) ?? ""
-            throw ProviderError("local: sshd did not start for \(instance.id): \(log.trimmingCharacters(in: .whitespacesAndNewlines))")
+            let problem = log.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw ProviderError("local: sshd did not start for \(instance.id): \(problem)")
         }
-        let key = try String(contentsOfFile: dir + "/host_key.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        let key = try String(contentsOfFile: dir + "/host_key.pub", encoding: .utf8)
+            .split(separator: " ").prefix(2).joined(separator: " ")
         try lock.withLock {
-            let file = try FileHandle(forWritingTo: URL(fileURLWithPath: knownHosts, isDirectory: false).creatingIfMissing())
+            let url = URL(fileURLWithPath: knownHosts, isDirectory: false).creatingIfMissing()
+            let file = try FileHandle(forWritingTo: url)
             file.seekToEndOfFile()
             file.write(Data("[\(instance.host)]:\(instance.port) \(key)\n".utf8))
             try file.close()
@@ -105,24 +111,29 @@ public final class LocalProvider: Provider, @unchecked Sendable {
             let dir = root + "/" + String(number)
             guard let text = try? String(contentsOfFile: dir + "/sshd.pid", encoding: .utf8),
                   let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), LocalProvider.alive(pid),
-                  ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains(dir + "/sshd_config"),
+                  ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "")
+                      .contains(dir + "/sshd_config"),
                   let config = try? String(contentsOfFile: dir + "/sshd_config", encoding: .utf8),
                   let listen = config.split(separator: "\n").first(where: { $0.hasPrefix("ListenAddress ") }),
-                  let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else { return nil }
+                  let colon = listen.lastIndex(of: ":"),
+                  let port = Int(listen[listen.index(after: colon)...]) else { return nil }
             let host = String(listen.dropFirst("ListenAddress ".count)[..<colon])
             return Instance(id: instanceID(number), provider: name, host: host, port: port, user: user)
         }
     }
 
     /// `local-<session>-<n>` for worker folder `<session>/local/<n>`.
-    private func instanceID(_ number: Int) -> String { "local-\((sessionPath as NSString).lastPathComponent)-\(number)" }
+    private func instanceID(_ number: Int) -> String {
+        "local-\((sessionPath as NSString).lastPathComponent)-\(number)"
+    }
 
     public func destroy(_ instances: [Instance]) -> [String: String] {
         settle()  // starts still in flight finish first, so none comes up after its destroy
         var failures: [String: String] = [:]
         for instance in instances {
             let dir = sessionPath + "/local/" + String(instance.id.split(separator: "-").last ?? "")
-            guard let text = try? String(contentsOfFile: dir + "/sshd.pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            guard let text = try? String(contentsOfFile: dir + "/sshd.pid", encoding: .utf8),
+                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
                 continue  // never started, or already gone
             }
             let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
@@ -175,10 +186,16 @@ public final class LocalProvider: Provider, @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
         inet_pton(AF_INET, host, &address.sin_addr)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard bound == 0 else { throw ProviderError("local: cannot bind \(host): \(String(cString: strerror(errno)))") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &address) { _ = $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        withUnsafeMutablePointer(to: &address) {
+            _ = $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 

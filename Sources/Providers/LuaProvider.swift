@@ -28,7 +28,8 @@ public final class LuaProvider: Provider, @unchecked Sendable {
         HTTPBinding.register(lua)
         OSExecute.register(lua)
         lua.register("__ct_record") { [unowned self] call in
-            guard case .table(let fields) = try call.value(1), let instance = self.instance(fields, requireHost: true) else {
+            guard case .table(let fields) = try call.value(1),
+                  let instance = self.instance(fields, requireHost: true) else {
                 throw ProviderError("ctx.record: instance table with id and host expected")
             }
             try self.ledger?.record(.launch, instance)
@@ -36,7 +37,8 @@ public final class LuaProvider: Provider, @unchecked Sendable {
             return []
         }
         lua.register("__ct_free_port") { call in [.integer(try LocalProvider.freePort(try call.string(1)))] }
-        let publicKey = ((try? String(contentsOfFile: sessionKey + ".pub", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let publicKey = ((try? String(contentsOfFile: sessionKey + ".pub", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         do {
             try lua.run(LuaProvider.wrapper, name: "=provider")
             try lua.call("__ct_provider_setup", [.string(file), .string(sessionPath), .string(publicKey)])
@@ -148,7 +150,9 @@ public final class LuaProvider: Provider, @unchecked Sendable {
     /// What the script's optional `list(ctx)` finds alive; none when it has no `list`.
     public func list() throws -> [Instance] {
         try queue.sync {
-            do { return instances(try lua.call("__ct_provider_list"), requireHost: false) } catch let error as LuaError {
+            do {
+                return instances(try lua.call("__ct_provider_list"), requireHost: false)
+            } catch let error as LuaError {
                 throw ProviderError("list: \(error.message)")
             }
         }
@@ -161,9 +165,13 @@ public final class LuaProvider: Provider, @unchecked Sendable {
 
     private func runDestroy(_ instances: [Instance]) -> [String: String] {
         var list: [LuaValue: LuaValue] = [:]
-        for (index, instance) in instances.enumerated() { list[.integer(index + 1)] = .table([.string("id"): .string(instance.id)]) }
+        for (index, instance) in instances.enumerated() {
+            list[.integer(index + 1)] = .table([.string("id"): .string(instance.id)])
+        }
         do {
-            guard case .table(let failed)? = try lua.call("__ct_provider_destroy", [.table(list)]).first else { return [:] }
+            guard case .table(let failed)? = try lua.call("__ct_provider_destroy", [.table(list)]).first else {
+                return [:]
+            }
             var failures: [String: String] = [:]
             for (id, why) in failed { if let id = id.text { failures[id] = why.text ?? "not destroyed" } }
             return failures

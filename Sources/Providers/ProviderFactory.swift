@@ -9,7 +9,8 @@ public struct ProviderFactory: ProviderCatalog, Sendable {
 
     public func make(_ name: String, sessionPath: String, config: TaskConfig, ownKeys: [String]) throws -> Provider {
         let key = sessionPath + "/launch_key"
-        guard LocalCommand.makeKey(at: key, comment: "cloudtask-launch-" + (sessionPath as NSString).lastPathComponent) else {
+        let comment = "cloudtask-launch-" + (sessionPath as NSString).lastPathComponent
+        guard LocalCommand.makeKey(at: key, comment: comment) else {
             throw ProviderError("cannot make the session's launch key with ssh-keygen")
         }
         let user = environment["USER"] ?? NSUserName()
@@ -20,8 +21,8 @@ public struct ProviderFactory: ProviderCatalog, Sendable {
             provider.extraAuthorizedKeys = ownKeys
             return provider
         case "ec2":
-            return try EC2Provider(sessionPath: sessionPath, sessionID: ProviderFactory.sessionTag(sessionPath), sessionKey: key,
-                                   config: config, environment: environment)
+            return try EC2Provider(sessionPath: sessionPath, sessionID: ProviderFactory.sessionTag(sessionPath),
+                                   sessionKey: key, config: config, environment: environment)
         default: throw ProviderError("unknown provider \(name)")
         }
     }

@@ -81,7 +81,8 @@ final class Connection {
             throw SSHError("resolve \(endpoint.host)", message: String(cString: gai_strerror(status)))
         }
         defer { freeaddrinfo(list) }
-        socket = Foundation.socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        socket = Foundation.socket(first.pointee.ai_family, type, 0)
         guard socket >= 0 else { throw SSHError("socket", message: String(cString: strerror(errno))) }
         var one: Int32 = 1
         setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -142,7 +143,11 @@ final class Connection {
                     return try authenticate()
                 }
                 agentIdentity = nil
-                guard nextAgentIdentity() else { tryAgent = false; authErrors.append("ssh-agent: no keys"); return try authenticate() }
+                guard nextAgentIdentity() else {
+                    tryAgent = false
+                    authErrors.append("ssh-agent: no keys")
+                    return try authenticate()
+                }
             }
             while let identity = agentIdentity {
                 let rc = libssh2_agent_userauth(agent, endpoint.user, identity)
@@ -154,7 +159,9 @@ final class Connection {
             tryAgent = false
             authErrors.append("ssh-agent: no key accepted")
         }
-        let tried = authErrors.isEmpty ? "no key to try (give --ssh-identity or start ssh-agent)" : authErrors.joined(separator: "; ")
+        let tried = authErrors.isEmpty
+            ? "no key to try (give --ssh-identity or start ssh-agent)"
+            : authErrors.joined(separator: "; ")
         throw SSHError("authentication as \(endpoint.user) failed", message: tried)
     }
 

@@ -10,7 +10,8 @@ final class KnownHosts {
     /// The file's size when read (see SSHTransport.pinned).
     var loadedSize = 0
     private var store: OpaquePointer?   // LIBSSH2_KNOWNHOSTS*
-    // A store allocates through the session that created it, so it gets a session of its own that outlives every connection.
+    // A store allocates through the session that created it, so it gets a session of its own that outlives
+    // every connection.
     private var anchor: OpaquePointer?
 
     init(path: String, policy: HostKeyPolicy) {
@@ -42,10 +43,13 @@ final class KnownHosts {
         case LIBSSH2_KNOWNHOST_CHECK_MATCH:
             return nil
         case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-            return "host key mismatch: the server offers \(typeName) \(fingerprint) but \(path) holds another key for \(name); if the host was reinstalled, remove the old key with: ssh-keygen -R '\(name)' -f \(path)"
+            return "host key mismatch: the server offers \(typeName) \(fingerprint) but \(path) holds another key "
+                + "for \(name); if the host was reinstalled, remove the old key with: "
+                + "ssh-keygen -R '\(name)' -f \(path)"
         case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
             if policy == .strict {
-                return "unknown host key \(typeName) \(fingerprint) (--host-key-policy=strict); if you trust it, add it with: ssh-keyscan -p \(port) \(host) >> \(path)"
+                return "unknown host key \(typeName) \(fingerprint) (--host-key-policy=strict); "
+                    + "if you trust it, add it with: ssh-keyscan -p \(port) \(host) >> \(path)"
             }
             return record(store: store, name: name, key: key, length: length, mask: mask)
         default:
@@ -66,18 +70,23 @@ final class KnownHosts {
     }
 
     /// Adds a new key to the store and appends it to the file; returns a refusal text on failure.
-    private func record(store: OpaquePointer, name: String, key: UnsafePointer<CChar>, length: Int, mask: Int32) -> String? {
+    private func record(store: OpaquePointer, name: String, key: UnsafePointer<CChar>, length: Int,
+                        mask: Int32) -> String? {
         var entry: UnsafeMutablePointer<libssh2_knownhost>? = nil
         guard libssh2_knownhost_addc(store, name, nil, key, length, nil, 0, mask, &entry) == 0, let entry else {
             return "cannot record host key for \(name)"
         }
         var line = [CChar](repeating: 0, count: 8192)
         var written = 0
-        guard libssh2_knownhost_writeline(store, entry, &line, line.count, &written, LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0 else {
+        guard libssh2_knownhost_writeline(store, entry, &line, line.count, &written,
+                                          LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0 else {
             return "cannot format host key for \(name)"
         }
         let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) }
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return "cannot write \(path): \(String(cString: strerror(errno)))" }
         defer { close(fd) }

@@ -30,7 +30,10 @@ final class Operation {
                 guard let opened = ct_channel_open_session(session) else {
                     let rc = libssh2_session_last_errno(session)
                     if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
-                    if rc == LIBSSH2_ERROR_CHANNEL_FAILURE { step = .done; return .refused(SSHError("open channel", session: session, code: rc).message) }
+                    if rc == LIBSSH2_ERROR_CHANNEL_FAILURE {
+                        step = .done
+                        return .refused(SSHError("open channel", session: session, code: rc).message)
+                    }
                     return lost(session, rc, "open channel")
                 }
                 channel = opened
@@ -50,7 +53,9 @@ final class Operation {
             case .feed:
                 guard let stdin, fed < stdin.count else { step = .eof; continue }
                 let n = stdin.withUnsafeBufferPointer { buf in
-                    buf.withMemoryRebound(to: CChar.self) { ct_channel_write(channel, $0.baseAddress! + fed, $0.count - fed) }
+                    buf.withMemoryRebound(to: CChar.self) {
+                        ct_channel_write(channel, $0.baseAddress! + fed, $0.count - fed)
+                    }
                 }
                 if n == Int(LIBSSH2_ERROR_EAGAIN) {
                     // Drain output while the window is full, or a command that writes before reading deadlocks us.

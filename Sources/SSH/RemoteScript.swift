@@ -27,7 +27,8 @@ enum RemoteScript {
         var prefix = ""
         if command.pty { prefix += "stty -onlcr 2>/dev/null\n" }
         for (name, value) in command.environment {
-            prefix += "\(name)=\(String(decoding: ShellQuote.quote(Array(value.utf8)), as: UTF8.self)); export \(name)\n"
+            let quoted = String(decoding: ShellQuote.quote(Array(value.utf8)), as: UTF8.self)
+            prefix += "\(name)=\(quoted); export \(name)\n"
         }
         let body = prefix + (command.stdin == nil ? killable : fed)
         var text = Array("exec /bin/sh -c ".utf8)

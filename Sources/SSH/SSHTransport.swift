@@ -12,7 +12,8 @@ public final class SSHTransport: Transport {
         public var defaultIdentities: [String]
         public var useAgent: Bool
         public var connectTimeout: Double
-        public init(knownHosts: String, hostKeyPolicy: HostKeyPolicy, defaultIdentities: [String], useAgent: Bool, connectTimeout: Double = 30) {
+        public init(knownHosts: String, hostKeyPolicy: HostKeyPolicy, defaultIdentities: [String], useAgent: Bool,
+                    connectTimeout: Double = 30) {
             self.knownHosts = knownHosts; self.hostKeyPolicy = hostKeyPolicy; self.defaultIdentities = defaultIdentities
             self.useAgent = useAgent; self.connectTimeout = connectTimeout
         }
@@ -67,7 +68,8 @@ public final class SSHTransport: Transport {
             agent = settings.useAgent
             identities += settings.defaultIdentities.filter { FileManager.default.fileExists(atPath: $0) }
         }
-        let connection = Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent, timeout: settings.connectTimeout)
+        let connection = Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent,
+                                    timeout: settings.connectTimeout)
         connections[worker] = connection
         do {
             try connection.start()
@@ -137,8 +139,10 @@ public final class SSHTransport: Transport {
         }
         // Setup deadlines are checked even when nothing happened on the socket.
         let later = monotonicNow()
-        for (worker, connection) in connections where connection.phase != .ready && connection.phase != .dead && later >= connection.deadline {
-            fail(connections[worker]!, "connection timed out after \(Int(settings.connectTimeout)) seconds", retryable: true)
+        for (worker, connection) in connections
+        where connection.phase != .ready && connection.phase != .dead && later >= connection.deadline {
+            fail(connections[worker]!, "connection timed out after \(Int(settings.connectTimeout)) seconds",
+                 retryable: true)
         }
     }
 
@@ -149,8 +153,10 @@ public final class SSHTransport: Transport {
             do {
                 if connection.phase == .authenticating && connection.awaitingHostKey {
                     connection.awaitingHostKey = false
-                    let store = connection.endpoint.pinnedKnownHosts.map { pinned($0, connection.endpoint.pinnedPolicy) } ?? knownHosts
-                    if let refusal = store.check(session: connection.session!, host: connection.endpoint.host, port: connection.endpoint.port) {
+                    let endpoint = connection.endpoint
+                    let store = endpoint.pinnedKnownHosts.map { pinned($0, endpoint.pinnedPolicy) } ?? knownHosts
+                    if let refusal = store.check(session: connection.session!,
+                                                 host: endpoint.host, port: endpoint.port) {
                         fail(connection, refusal, retryable: false)
                         return
                     }

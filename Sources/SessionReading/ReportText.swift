@@ -69,9 +69,13 @@ extension SessionReport {
         let resumed = runs.count > 1 ? " (resumed \(runs.count - 1) time\(runs.count == 2 ? "" : "s"))" : ""
         var runText = runs.isEmpty ? "Runs: none recorded" : "Runs: \(runs.count)\(resumed)"
         if let last = runs.last {
-            if let holder { runText += "; the last run is still going (pid \(holder)): this is a snapshot" }
-            else if !last.stopped { runText += "; the last run has no stop record: its controller crashed or was killed" }
-            else if last.aborted > 0 { runText += "; the last run was interrupted" }
+            if let holder {
+                runText += "; the last run is still going (pid \(holder)): this is a snapshot"
+            } else if !last.stopped {
+                runText += "; the last run has no stop record: its controller crashed or was killed"
+            } else if last.aborted > 0 {
+                runText += "; the last run was interrupted"
+            }
         }
         line(runText)
         for (i, run) in runs.enumerated() where runs.count > 1 || !run.stopped || run.aborted > 0 {
@@ -80,7 +84,9 @@ extension SessionReport {
             if i == runs.count - 1, holder != nil { state = "running" }
             line("    run \(i + 1): \(Self.date(run.start)), \(Self.clock(max(0, run.end - run.start))), \(state)")
         }
-        if generatorOpen { line("The job generator was still producing when the session stopped: more jobs may be missing.") }
+        if generatorOpen {
+            line("The job generator was still producing when the session stopped: more jobs may be missing.")
+        }
         for note in notes { line("Note: " + note) }
         line()
 
@@ -123,7 +129,9 @@ extension SessionReport {
             for job in waiting {
                 var what = ""
                 if job.state == .running, let worker = job.worker {
-                    what = holder != nil ? "  (running on \(worker))" : "  (was running on \(worker) when the controller stopped)"
+                    what = holder != nil
+                        ? "  (running on \(worker))"
+                        : "  (was running on \(worker) when the controller stopped)"
                 } else if let last = job.attempts.last, let why = last.interruption {
                     let how = why == "refused" ? "refused by" : why == "aborted" ? "aborted on" : "its worker died:"
                     what = "  (\(how) \(last.worker))"
@@ -139,7 +147,9 @@ extension SessionReport {
         let (rows, latest) = workerRows()
         if !rows.isEmpty {
             header("Workers")
-            var table: [[String]] = [["WORKER", "JOBS", "OK", "FAILED", "WORK TIME", "LIFETIME", "EFFICIENCY", "COST", ""]]
+            var table: [[String]] = [
+                ["WORKER", "JOBS", "OK", "FAILED", "WORK TIME", "LIFETIME", "EFFICIENCY", "COST", ""],
+            ]
             var instanceSeconds = 0.0, instanceWork = 0.0, cost = 0.0
             var priced = 0, unpriced: Set<String> = [], notDestroyed = 0
             for row in rows {
@@ -166,22 +176,29 @@ extension SessionReport {
                 }
                 let capacity = lifetime * Double(max(1, config.slots))
                 let efficiency = lifetime > 0 ? String(format: "%.0f%%", 100 * row.work / capacity) : ""
+                let lifetimeText = lifetime > 0 || row.instance != nil ? Self.duration(lifetime) : ""
                 table.append([name, String(row.jobs), String(row.ok), String(row.failed), Self.duration(row.work),
-                              lifetime > 0 || row.instance != nil ? Self.duration(lifetime) : "", efficiency, costText, note])
+                              lifetimeText, efficiency, costText, note])
             }
             if instances.isEmpty { table = table.map { Array($0[0..<7]) } }
             for row in Self.table(table) { line("    " + row) }
             line()
-            line("JOBS: ended attempts (retries included); WORK TIME: their run times added; LIFETIME: first start to last end")
+            line("JOBS: ended attempts (retries included); WORK TIME: their run times added; "
+                 + "LIFETIME: first start to last end")
             line("(per run) or, for launched instances, launch to destroy; EFFICIENCY: work time / (lifetime x "
                  + "\(config.slots) slot\(config.slots == 1 ? "" : "s")).")
             line()
             if !instances.isEmpty {
                 let capacity = instanceSeconds * Double(max(1, config.slots))
-                let efficiency = instanceSeconds > 0 ? String(format: ", efficiency %.0f%%", 100 * instanceWork / capacity) : ""
+                let efficiency = instanceSeconds > 0
+                    ? String(format: ", efficiency %.0f%%", 100 * instanceWork / capacity)
+                    : ""
                 let hours = String(format: "%.2f", instanceSeconds / 3600)
-                line("Instances: \(instances.count) launched, \(hours) instance hours (\(Self.clock(instanceSeconds)))\(efficiency)"
-                     + (config.slots > 1 ? " (work time / (lifetime x \(config.slots) slots))" : " (work time / lifetime)"))
+                let basis = config.slots > 1
+                    ? " (work time / (lifetime x \(config.slots) slots))"
+                    : " (work time / lifetime)"
+                line("Instances: \(instances.count) launched, \(hours) instance hours "
+                     + "(\(Self.clock(instanceSeconds)))\(efficiency)" + basis)
                 if priced > 0 {
                     let types = Set(instances.compactMap { priceKey($0) }).filter { priceTable[$0] != nil }.sorted()
                     let rates = types.map { "\($0) at \(Self.money(priceTable[$0]!))/hour" }.joined(separator: ", ")
@@ -195,7 +212,8 @@ extension SessionReport {
                 }
                 if notDestroyed > 0 {
                     line(holder != nil
-                         ? "\(notDestroyed) instance\(notDestroyed == 1 ? " is" : "s are") still up (the session is running)"
+                         ? "\(notDestroyed) instance\(notDestroyed == 1 ? " is" : "s are") still up "
+                           + "(the session is running)"
                          : "WARNING: \(notDestroyed) instance\(notDestroyed == 1 ? " was" : "s were") NOT DESTROYED! "
                            + "(still billed?): cloudtask-destroy-workers --session \(name)")
                 }
@@ -278,7 +296,8 @@ extension SessionReport {
                     // The instance that was up at the time, else the last launched before it.
                     let pick = candidates.last { i in
                         let instance = instances[i]
-                        return (instance.launched ?? instance.up ?? 0) <= time && time <= (instance.destroyed ?? .infinity)
+                        return (instance.launched ?? instance.up ?? 0) <= time
+                            && time <= (instance.destroyed ?? .infinity)
                     } ?? candidates.last { (instances[$0].launched ?? 0) <= time } ?? candidates[0]
                     row = instanceRow[pick]
                 }

@@ -157,7 +157,8 @@ public struct SessionReport {
         }
         let name = (path as NSString).lastPathComponent
         return SessionReport(path: path, name: name, config: config, jobs: jobs, runs: history.runs,
-                             seconds: replay.seconds, instances: instances, notes: notes, generatorOpen: replay.generatorOpen,
+                             seconds: replay.seconds, instances: instances, notes: notes,
+                             generatorOpen: replay.generatorOpen,
                              holder: Session.holder(path), logs: logs, logNames: logNames)
     }
 
@@ -237,8 +238,8 @@ public struct SessionReport {
         var byID: [String: LaunchedInstance] = [:]
         for record in records {
             let id = record.id
-            var instance = byID[id] ?? LaunchedInstance(id: id, provider: record.provider ?? "?", host: record.host ?? "?",
-                                                         port: record.port ?? 22)
+            var instance = byID[id] ?? LaunchedInstance(id: id, provider: record.provider ?? "?",
+                                                         host: record.host ?? "?", port: record.port ?? 22)
             if byID[id] == nil { order.append(id) }
             if let host = record.host { instance.host = host }
             if let port = record.port { instance.port = port }

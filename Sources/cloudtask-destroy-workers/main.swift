@@ -1,5 +1,6 @@
 // cloudtask-destroy-workers --session ID: destroys the instances a session's ledger names as still alive
-// (after a controller was killed), and any its provider finds alive besides, without resuming it. Exit 0 all destroyed, 1 fatal or usage error, 2 some left.
+// (after a controller was killed), and any its provider finds alive besides, without resuming it.
+// Exit 0 all destroyed, 1 fatal or usage error, 2 some left.
 import Engine
 import Foundation
 import Providers
@@ -32,7 +33,9 @@ func destroy(_ instances: [Instance], sessionPath path: String) -> Set<String> {
         let name = providerName.hasPrefix("lua:") ? conf.provider ?? providerName : providerName
         let provider: Provider
         do { provider = try providers.make(name, sessionPath: path, config: conf, ownKeys: []) } catch {
-            FileHandle.standardError.write(Data("cloudtask-destroy-workers: cannot load provider \(providerName) for \(group.map(\.id)): \(error)\n".utf8))
+            let ids = group.map(\.id)
+            FileHandle.standardError.write(Data(
+                "cloudtask-destroy-workers: cannot load provider \(providerName) for \(ids): \(error)\n".utf8))
             left.formUnion(group.map(\.id))
             continue
         }
@@ -61,11 +64,18 @@ if let file {
         text = contents
     }
     let notes = LaunchedPools.annotations(text)
-    guard !notes.isEmpty else { fail("\(file): no workers launched by cloudtask-launch-workers (lines ADDRESS  # PROVIDER:ID)") }
+    guard !notes.isEmpty else {
+        fail("\(file): no workers launched by cloudtask-launch-workers (lines ADDRESS  # PROVIDER:ID)")
+    }
     let found = LaunchedPools.find(Set(notes.map(\.id)), sessionsRoot: sessions)
     var left = Set(notes.map(\.id)).subtracting(found.keys)  // unknown ids: not in any ledger as alive
-    for id in left { FileHandle.standardError.write(Data("cloudtask-destroy-workers: \(id): no live instance in the ledgers under \(sessions)\n".utf8)) }
-    for (path, group) in Dictionary(grouping: found.values, by: \.path) { left.formUnion(destroy(group.map(\.instance), sessionPath: path)) }
+    for id in left {
+        FileHandle.standardError.write(Data(
+            "cloudtask-destroy-workers: \(id): no live instance in the ledgers under \(sessions)\n".utf8))
+    }
+    for (path, group) in Dictionary(grouping: found.values, by: \.path) {
+        left.formUnion(destroy(group.map(\.instance), sessionPath: path))
+    }
     if file != "-" {
         let remaining = text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
             !notes.contains { $0.line == String(line) && !left.contains($0.id) }

@@ -14,10 +14,18 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
 let usage = Command.launchWorkers.usage
 let environment = ProcessInfo.processInfo.environment
 let parsed: (TaskConfig, RunFlags)
-do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment, command: .launchWorkers) } catch { fail("\(error)") }
+do {
+    parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment,
+                               command: .launchWorkers)
+} catch {
+    fail("\(error)")
+}
 var (config, flags) = parsed
 if flags.help { print(Command.launchWorkers.help, terminator: ""); exit(0) }
-if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) { print(Completion.script(for: .launchWorkers, shell: shell), terminator: ""); exit(0) }
+if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) {
+    print(Completion.script(for: .launchWorkers, shell: shell), terminator: "")
+    exit(0)
+}
 guard config.command.count == 2, let count = Int(config.command[0]), count >= 1 else { fail(usage) }
 let target = config.command[1]
 config.command = []
@@ -30,24 +38,32 @@ let output: FileHandle
 if target == "-" {
     output = FileHandle.standardOutput
 } else {
-    guard FileManager.default.createFile(atPath: target, contents: nil), let file = FileHandle(forWritingAtPath: target) else {
+    guard FileManager.default.createFile(atPath: target, contents: nil),
+          let file = FileHandle(forWritingAtPath: target) else {
         fail("cannot write \(target)")
     }
     output = file
 }
 // The user's own keys are authorized too, so plain `cloudtask --workers=FILE` logs in as it would anywhere.
-let ownKeys = ["id_ed25519.pub", "id_ecdsa.pub"].compactMap { try? String(contentsOfFile: home + "/.ssh/" + $0, encoding: .utf8) }
+let ownKeys = ["id_ed25519.pub", "id_ecdsa.pub"].compactMap {
+    try? String(contentsOfFile: home + "/.ssh/" + $0, encoding: .utf8)
+}
 let pool: LaunchedPool
 do {
     pool = try PoolLaunch.run(count: count, config: config, context: context,
                               ownKeys: ownKeys.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) },
                               up: { output.write(Data("\($0.host):\($0.port)  # \(providerName):\($0.id)\n".utf8)) },
-                              problem: { if !$0.isEmpty { FileHandle.standardError.write(Data("cloudtask-launch-workers: \($0)\n".utf8)) } })
+                              problem: {
+                                  if !$0.isEmpty {
+                                      FileHandle.standardError.write(Data("cloudtask-launch-workers: \($0)\n".utf8))
+                                  }
+                              })
 } catch {
     fail("\(error)")
 }
 let up = pool.instances.count
 let destroy = target == "-" ? "--session \(pool.session.id)" : target
 FileHandle.standardError.write(Data(
-    "cloudtask-launch-workers: \(up) of \(count) workers up (session \(pool.session.id); destroy them with cloudtask-destroy-workers \(destroy))\n".utf8))
+    ("cloudtask-launch-workers: \(up) of \(count) workers up (session \(pool.session.id); "
+        + "destroy them with cloudtask-destroy-workers \(destroy))\n").utf8))
 exit(up == count ? 0 : 1)

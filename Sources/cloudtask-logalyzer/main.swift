@@ -19,7 +19,9 @@ for price in parsed.values("price") {
     prices[String(parts[0])] = Double(parts[1])!
 }
 let positional = parsed.positionals
-guard (1...2).contains(positional.count) else { fail(positional.isEmpty ? "no session given (see --help)" : "too many arguments (see --help)") }
+guard (1...2).contains(positional.count) else {
+    fail(positional.isEmpty ? "no session given (see --help)" : "too many arguments (see --help)")
+}
 
 /// A folder path as is; an id (digits only) under the sessions root, or a folder of that name here.
 func sessionPath(_ argument: String) throws -> String {

@@ -18,9 +18,12 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 /// The original's confirmation: asked on the terminal, since stdin holds the jobs.
 func confirm(_ plan: TaskPlan) -> Bool {
     let config = plan.config
-    let fleet = plan.launch > 0 ? "\(plan.split) workers (\(plan.split - plan.launch) given, \(plan.launch) launched by \(plan.provider ?? "?"))"
-                                : "\(plan.split) of \(plan.endpoints.count) workers"
-    let first = String(decoding: plan.jobs.first!.text, as: UTF8.self), last = String(decoding: plan.jobs.last!.text, as: UTF8.self)
+    let fleet = plan.launch > 0
+        ? "\(plan.split) workers (\(plan.split - plan.launch) given, "
+            + "\(plan.launch) launched by \(plan.provider ?? "?"))"
+        : "\(plan.split) of \(plan.endpoints.count) workers"
+    let first = String(decoding: plan.jobs.first!.text, as: UTF8.self)
+    let last = String(decoding: plan.jobs.last!.text, as: UTF8.self)
     var text = "About to launch \(plan.jobs.count) jobs on \(fleet) (\(first) .. \(last))\n\n"
     let rows: [(String, String)] = [
         ("command", ShellQuote.display(config.command)),
@@ -28,11 +31,13 @@ func confirm(_ plan: TaskPlan) -> Bool {
         ("split", String(plan.split)), ("slots", String(config.slots)), ("timeout", String(config.timeout)),
         ("retries", String(config.retries)), ("strikes", String(config.strikes)), ("pre", config.pre ?? ""),
         ("post", config.post ?? ""), ("overlay", config.overlay ?? ""), ("host-key-policy", config.hostKeyPolicy),
-        ("provider", plan.launch > 0 ? plan.provider ?? "" : ""), ("region", config.region ?? ""), ("image", config.image ?? ""),
-        ("instance-type", config.instanceType ?? ""),
+        ("provider", plan.launch > 0 ? plan.provider ?? "" : ""), ("region", config.region ?? ""),
+        ("image", config.image ?? ""), ("instance-type", config.instanceType ?? ""),
     ]
     text += "  Parameter        Value\n  ---------        -----\n"
-    for (name, value) in rows where !value.isEmpty { text += "  " + name.padding(toLength: 17, withPad: " ", startingAt: 0) + value + "\n" }
+    for (name, value) in rows where !value.isEmpty {
+        text += "  " + name.padding(toLength: 17, withPad: " ", startingAt: 0) + value + "\n"
+    }
     text += "\nIs this really what you want? [yes/no] "
     FileHandle.standardError.write(Data(text.utf8))
     guard let tty = FileHandle(forReadingAtPath: "/dev/tty") else { return false }
@@ -52,10 +57,17 @@ func say(_ line: String) { FileHandle.standardError.write(Data("cloudtask: \(lin
 let environment = ProcessInfo.processInfo.environment
 let home = environment["HOME"] ?? NSHomeDirectory()
 let parsed: (TaskConfig, RunFlags)
-do { parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) } catch { fail("\(error)") }
+do {
+    parsed = try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment)
+} catch {
+    fail("\(error)")
+}
 var (config, flags) = parsed
 if flags.help { print(Options.help(program: "cloudtask"), terminator: ""); exit(0) }
-if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) { print(Completion.script(for: .cloudtask, shell: shell), terminator: ""); exit(0) }
+if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) {
+    print(Completion.script(for: .cloudtask, shell: shell), terminator: "")
+    exit(0)
+}
 if flags.version { print("cloudtask \(version)"); exit(0) }
 let context = TaskContext(environment: environment, providers: ProviderFactory(environment: environment)) { config in
     SSHTransport(settings: .init(config, home: home, environment: environment))
@@ -64,7 +76,9 @@ let sessionsRoot = context.sessionsRoot(config)
 if let id = flags.status {
     // Read-only: the journal replayed, the lock asked who holds it. Safe while the session runs.
     let path = "\(sessionsRoot)/\(id)"
-    guard let bytes = FileManager.default.contents(atPath: path + "/journal") else { fail("no session \(id) in \(sessionsRoot)") }
+    guard let bytes = FileManager.default.contents(atPath: path + "/journal") else {
+        fail("no session \(id) in \(sessionsRoot)")
+    }
     let replay: Replay
     do { replay = try Journal.replay(Array(bytes), name: path + "/journal") } catch { fail("\(error)") }
     let counts = replay.counts
@@ -72,7 +86,10 @@ if let id = flags.status {
     let total = replay.jobs.count
     let done = total - counts.running - counts.pending
     let state = holder.map { "running (pid \($0))" } ?? (counts.running + counts.pending == 0 ? "finished" : "stopped")
-    print("session \(id): \(state), \(done)/\(total) done: \(counts.ok) OK, \(counts.failed) failed, \(counts.timeouts) timeouts, \(counts.lost) lost, \(holder == nil ? 0 : counts.running) running, \(counts.pending + (holder == nil ? counts.running : 0)) pending")
+    let running = holder == nil ? 0 : counts.running
+    let pending = counts.pending + (holder == nil ? counts.running : 0)
+    print("session \(id): \(state), \(done)/\(total) done: \(counts.ok) OK, \(counts.failed) failed, "
+        + "\(counts.timeouts) timeouts, \(counts.lost) lost, \(running) running, \(pending) pending")
     if let saved = Session.savedConfig(path) {
         print("command: \(ShellQuote.display(saved.command))")
     }
@@ -83,13 +100,19 @@ if let id = flags.status {
 let origin: TaskOrigin
 if let id = flags.resume ?? flags.retry {
     // A saved session: its conf is the base; only the command line overrides it, not the environment.
-    if !config.command.isEmpty { fail("--resume/--retry take no command (the session's own is used): \(ShellQuote.display(config.command))") }
+    if !config.command.isEmpty {
+        fail("--resume/--retry take no command (the session's own is used): \(ShellQuote.display(config.command))")
+    }
     origin = .resume(id: id, retry: flags.retry != nil, config: config) { saved in
         try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: [:], base: saved).0
     }
 } else {
     let jobs: [JobSpec]
-    do { jobs = try Batch.jobs(Batch.readStandardInput(), command: config.command) } catch { fail("stdin: \(error); nothing was run") }
+    do {
+        jobs = try Batch.jobs(Batch.readStandardInput(), command: config.command)
+    } catch {
+        fail("stdin: \(error); nothing was run")
+    }
     guard !jobs.isEmpty else { say("no jobs, nothing to do"); exit(0) }
     origin = .new(config, .list(jobs))
 }
@@ -107,12 +130,18 @@ if flags.dryRun {
 }
 if isatty(2) == 1 && !flags.force && !confirm(plan) { fail("aborted, nothing was run", code: 1) }
 
-if plan.config.hostKeyPolicy == HostKeyPolicy.off.rawValue { say("warning: host keys are not checked (--host-key-policy=off)") }
+if plan.config.hostKeyPolicy == HostKeyPolicy.off.rawValue {
+    say("warning: host keys are not checked (--host-key-policy=off)")
+}
 let task: AssembledTask
-do { task = try TaskAssembly.build(plan, context: context, display: TerminalDisplay(quiet: plan.config.quiet == true)) } catch {
+do {
+    task = try TaskAssembly.build(plan, context: context, display: TerminalDisplay(quiet: plan.config.quiet == true))
+} catch {
     fail("\(error)")
 }
-if task.leftoversDestroyed > 0 { say("destroyed \(task.leftoversDestroyed) workers left by an earlier run of session \(task.session.id)") }
+if task.leftoversDestroyed > 0 {
+    say("destroyed \(task.leftoversDestroyed) workers left by an earlier run of session \(task.session.id)")
+}
 for (id, why) in task.leftoverFailures { say("cannot destroy \(id) left by an earlier run: \(why)") }
 wakeDescriptor = task.transport.wakeDescriptor
 
@@ -130,7 +159,9 @@ let runSession = task.session
 config = plan.config
 if let hooks = config.reports, !hooks.isEmpty {
     // The session is saved; hooks only report on it, and their failures never change the exit status.
-    let replay = FileManager.default.contents(atPath: runSession.path + "/journal").flatMap { try? Journal.replay(Array($0), name: "journal") }
+    let replay = FileManager.default.contents(atPath: runSession.path + "/journal").flatMap {
+        try? Journal.replay(Array($0), name: "journal")
+    }
     let facts = ReportHooks.Facts(id: runSession.id, path: runSession.path, config: config, jobs: replay?.jobs ?? [],
                                   seconds: summary.seconds, exitCode: summary.exitCode)
     let body = ReportHooks.body(sessionPath: runSession.path)

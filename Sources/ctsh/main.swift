@@ -1,4 +1,5 @@
-// ctsh: the Lua shell over the CloudTask engine. `ctsh` (REPL), `ctsh FILE.lua [ARGS]`, `ctsh -e CHUNK`, `-i` for the REPL after.
+// ctsh: the Lua shell over the CloudTask engine. `ctsh` (REPL), `ctsh FILE.lua [ARGS]`, `ctsh -e CHUNK`,
+// `-i` for the REPL after.
 import Engine
 import Foundation
 import LuaShell
@@ -20,7 +21,10 @@ var interactive = false
 var script: String?
 while let first = arguments.first {
     if first == "-e" {
-        guard arguments.count >= 2 else { FileHandle.standardError.write(Data("ctsh: -e needs a chunk\n".utf8)); exit(2) }
+        guard arguments.count >= 2 else {
+            FileHandle.standardError.write(Data("ctsh: -e needs a chunk\n".utf8))
+            exit(2)
+        }
         chunks.append(arguments[1])
         arguments.removeFirst(2)
     } else if first == "-i" {
@@ -62,7 +66,8 @@ var status: Int32 = 0
 for chunk in chunks where status == 0 { status = shell.runChunk(chunk) }
 if status == 0, let script { status = shell.runScript(script, arguments: arguments) }
 if interactive || (chunks.isEmpty && script == nil) {
-    let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
+    let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
     status = shell.repl(historyFile: state + "/cloudtask/ctsh_history")
 }
 shell.shutdown()
