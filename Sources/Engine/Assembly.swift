@@ -40,6 +40,9 @@ public struct TaskContext {
 public enum JobSource {
     /// All known before the run (a batch read whole).
     case list([JobSpec])
+    /// Lines still being read (cloudtask's stdin, a template's): `first` are the jobs of the first read, checked
+    /// before anything runs, which took input lines up to `lines`; the run takes the rest as they arrive.
+    case stream(JobInput, first: [JobSpec], lines: Int)
     /// Added while the run goes on (ctsh's `t:add` and generators): how many is not known up front, so
     /// nothing is capped by it.
     case open
@@ -63,22 +66,37 @@ public struct TaskPlan {
     /// The provider that launches workers (the one named; `local` when no workers are given), and how many.
     public let provider: String?
     public let launch: Int
-    /// The jobs this run will start: all of a new batch, the unfinished (or retried) ones of a saved session.
+    /// The jobs known now, in memory: all of a new batch, or a stream's first read (none for a saved session,
+    /// whose jobs stay in its journal: see `forEachJob`).
     public let jobs: [JobSpec]
+    /// How many jobs the run starts with: a new batch's (so far, for a stream), a saved session's unfinished ones.
+    public let jobCount: Int
+    /// A stream whose input had not ended after its first read: more jobs come as lines arrive.
+    public let streaming: Bool
+    let source: JobSource?
     /// A saved session, opened and locked.
     public let session: Session?
     /// Every job of a saved session, as this run takes them (retried ones reset to pending).
-    let saved: [SavedJob]?
+    let index: JobIndex?
     /// --retry: the jobs reset to pending are journaled as reset when the run starts.
     public let retrying: Bool
     /// What the journal said of itself (a torn tail dropped).
     public let journalNotes: [String]
     /// "session N: resuming 3 of 10 jobs (...)", for a saved session.
     public let resumeNote: String?
-    /// Its generator had not finished: inputs it had not produced are not part of the session.
+    /// Its generator had not finished, or its input was not read to its end: what is not part of the session.
     public let generatorNote: String?
     /// Set when a saved session has nothing to run: what to say (the run is not needed).
     public let nothingToDo: String?
+
+    /// Calls `body` with every job the run would start, in order: a saved session's read back from its
+    /// journal one at a time (for --dry-run).
+    public func forEachJob(_ body: (JobSpec) -> Void) throws {
+        guard let index, let session else { return jobs.forEach(body) }
+        _ = try Journal.scan(path: session.path + "/journal") { record, _ in
+            if case .job(let spec) = record, spec.number <= index.count, !index.state(spec.number - 1).finished { body(spec) }
+        }
+    }
 }
 
 extension TaskPlan {
@@ -111,52 +129,65 @@ public enum TaskAssembly {
         switch origin {
         case .new(let config, let source):
             let endpoints = try resolveWorkers(config, context: context)
-            let jobs: [JobSpec]
-            if case .list(let list) = source { jobs = list } else { jobs = [] }
-            let count: Int? = if case .list = source { jobs.count } else { nil }
+            var jobs: [JobSpec] = []
+            var count: Int?       // what caps the split: the jobs, when all of them are known
+            var streaming = false
+            switch source {
+            case .list(let list): jobs = list; count = list.count
+            case .stream(let input, let first, _):
+                jobs = first
+                streaming = !input.exhausted
+                if !streaming { count = first.count }
+            case .open: break
+            }
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: count)
             return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
-                            jobs: jobs, session: nil, saved: nil, retrying: false,
-                            journalNotes: [], resumeNote: nil, generatorNote: nil, nothingToDo: nil)
+                            jobs: jobs, jobCount: jobs.count, streaming: streaming, source: source, session: nil,
+                            index: nil, retrying: false, journalNotes: [], resumeNote: nil, generatorNote: nil,
+                            nothingToDo: nil)
         case .resume(let id, let retry, let base, let configure):
-            let (session, savedConfig, replay) = try Session.open(root: context.sessionsRoot(base), id: id)
+            let (session, savedConfig, scan) = try Session.resume(root: context.sessionsRoot(base), id: id)
             var config = try configure(savedConfig)
             config.command = savedConfig.command
             config.sessions = savedConfig.sessions
-            var jobs = replay.jobs
+            var index = scan.index
+            let total = index.count
             let note: String
             var nothingToDo: String?
+            var unfinished = 0
             if retry {
-                let retrying = jobs.filter { $0.state != .exited(0) }.count
-                for i in jobs.indices where jobs[i].state != .exited(0) {
-                    jobs[i].state = .pending; jobs[i].retried = 0; jobs[i].deaths = 0
+                for i in 0..<total where index.state(i) != .exited(0) {
+                    index.setState(i, .pending); index.setRetried(i, 0); index.setDeaths(i, 0)
+                    unfinished += 1
                 }
-                note = "session \(id): retrying \(retrying) of \(jobs.count) jobs"
-                if retrying == 0 { nothingToDo = "session \(id): nothing to retry, every job exited 0" }
+                note = "session \(id): retrying \(unfinished) of \(total) jobs"
+                if unfinished == 0 { nothingToDo = "session \(id): nothing to retry, every job exited 0" }
             } else {
-                let unfinished = jobs.filter { !$0.state.finished }.count
-                note = "session \(id): resuming \(unfinished) of \(jobs.count) jobs"
-                    + " (\(jobs.count - unfinished) finished keep their results)"
+                for i in 0..<total where !index.state(i).finished { unfinished += 1 }
+                note = "session \(id): resuming \(unfinished) of \(total) jobs"
+                    + " (\(total - unfinished) finished keep their results)"
                 if unfinished == 0 { nothingToDo = "session \(id) finished" }
+            }
+            var generator: String?
+            if scan.generatorOpen {
+                generator = "its job generator had not finished: inputs it had not produced yet are not known to the session"
+            } else if let line = scan.inputCutAfterLine {
+                generator = "its input was read up to line \(line), not to its end: later lines are not part of the session"
             }
             if let nothingToDo {
                 // Said before any worker or split is looked at: a finished session needs neither.
-                session.writeJobs(jobs.map { ($0.state, $0.spec.text) })  // the view may predate the last results
-                return TaskPlan(config: config, endpoints: [], split: 1, provider: nil, launch: 0,
-                                jobs: [], session: session, saved: jobs, retrying: retry,
-                                journalNotes: replay.notes, resumeNote: note, generatorNote: nil,
+                try? session.writeJobsView(index)  // the view may predate the last results
+                return TaskPlan(config: config, endpoints: [], split: 1, provider: nil, launch: 0, jobs: [],
+                                jobCount: 0, streaming: false, source: nil, session: session, index: index,
+                                retrying: retry, journalNotes: scan.notes, resumeNote: note, generatorNote: generator,
                                 nothingToDo: nothingToDo)
             }
-            let pending = jobs.filter { !$0.state.finished }.map(\.spec)
             let endpoints = try resolveWorkers(config, context: context)
-            let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: pending.count)
-            let generator = replay.generatorOpen
-                ? "its job generator had not finished: inputs it had not produced yet are not known to the session"
-                : nil
+            let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: unfinished)
             return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
-                            jobs: pending, session: session, saved: jobs, retrying: retry,
-                            journalNotes: replay.notes, resumeNote: note, generatorNote: generator,
-                            nothingToDo: nothingToDo)
+                            jobs: [], jobCount: unfinished, streaming: false, source: nil, session: session,
+                            index: index, retrying: retry, journalNotes: scan.notes, resumeNote: note,
+                            generatorNote: generator, nothingToDo: nil)
         }
     }
 
@@ -217,15 +248,18 @@ public enum TaskAssembly {
         }
         let transport = makeTransport(plan.config)
         let runner: Runner
-        if let saved = plan.saved {
-            runner = Runner(config: plan.config, saved: saved, fresh: false,
-                            endpoints: plan.endpoints, split: plan.split,
+        if let index = plan.index {
+            runner = Runner(config: plan.config, index: index, endpoints: plan.endpoints, split: plan.split,
                             transport: transport, session: session, reset: plan.retrying,
                             provider: provider, launch: plan.launch, display: display)
+        } else if case .stream(let input, _, let lines)? = plan.source {
+            runner = Runner(config: plan.config, jobs: plan.jobs, endpoints: plan.endpoints, split: plan.split,
+                            transport: transport, session: session, provider: provider, launch: plan.launch,
+                            display: display, input: input, firstReadLines: lines)
         } else {
             runner = Runner(config: plan.config, jobs: plan.jobs, endpoints: plan.endpoints, split: plan.split,
-                            transport: transport, session: session,
-                            provider: provider, launch: plan.launch, display: display)
+                            transport: transport, session: session, provider: provider, launch: plan.launch,
+                            display: display)
         }
         return AssembledTask(plan: plan, session: session, runner: runner, transport: transport,
                              leftoversDestroyed: destroyed, leftoverFailures: failures)

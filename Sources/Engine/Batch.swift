@@ -1,4 +1,4 @@
-// What cloudtask and task templates share: job lines read from stdin, turned into jobs.
+// What cloudtask and task templates share: job lines turned into jobs, whole or as a stream's first read.
 import Foundation
 
 public enum Batch {
@@ -7,25 +7,35 @@ public enum Batch {
     public static func jobs(_ input: [UInt8], command: [String]) throws -> [JobSpec] {
         var specs: [JobSpec] = []
         for line in JobLine.lines(input) {
-            guard let words = try JobLine.words(line.bytes, lineNumber: line.number) else { continue }
-            let text = ShellQuote.jobText(command: command, words: words, rawLine: line.bytes)
-            if let problem = JobSpec.problem(text: text) { throw JobLineError(line: line.number, message: "the job " + problem) }
-            specs.append(JobSpec(number: specs.count + 1, input: trimmed(line.bytes), text: text))
+            if let spec = try job(line.bytes, lineNumber: line.number, number: specs.count + 1, command: command) {
+                specs.append(spec)
+            }
         }
         return specs
     }
 
-    /// Reads all of stdin as bytes.
-    public static func readStandardInput() -> [UInt8] {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = read(0, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
+    /// One job line as job `number`: nil for a blank or comment line; an unterminated quote, a NUL byte or a
+    /// job too long for a remote command throws, naming the line.
+    public static func job(_ line: [UInt8], lineNumber: Int, number: Int, command: [String]) throws -> JobSpec? {
+        guard let words = try JobLine.words(line, lineNumber: lineNumber) else { return nil }
+        let text = ShellQuote.jobText(command: command, words: words, rawLine: line)
+        if let problem = JobSpec.problem(text: text) { throw JobLineError(line: lineNumber, message: "the job " + problem) }
+        return JobSpec(number: number, input: trimmed(line), text: text)
+    }
+
+    /// The jobs of a stream's first read (see JobInput.waitForFirstRead): every line that arrived is checked
+    /// before anything runs. Returns the jobs and the number of the last input line taken.
+    public static func firstRead(_ input: JobInput, command: [String]) throws -> (jobs: [JobSpec], lines: Int) {
+        input.waitForFirstRead()
+        var specs: [JobSpec] = []
+        var lines = 0
+        for line in input.take(Int.max) {
+            if let spec = try job(line.bytes, lineNumber: line.number, number: specs.count + 1, command: command) {
+                specs.append(spec)
+            }
+            lines = line.number
         }
-        return bytes
+        return (specs, lines)
     }
 
     private static func trimmed(_ bytes: [UInt8]) -> [UInt8] {

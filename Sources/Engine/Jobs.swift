@@ -44,5 +44,8 @@ public struct JobResult: Sendable {
 public struct RunSummary: Sendable {
     public var total = 0, ok = 0, failed = 0, timeouts = 0, pending = 0, lost = 0
     public var seconds = 0.0
-    public var exitCode: Int32 { ok == total ? 0 : 1 }
+    /// A bad input line stopped the batch (jobs before it ran; the session holds them).
+    public var badInput = false
+    /// 0 every job exited 0; 2 a bad input line stopped the batch; 1 anything else.
+    public var exitCode: Int32 { badInput ? 2 : ok == total ? 0 : 1 }
 }

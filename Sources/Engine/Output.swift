@@ -50,6 +50,55 @@ final class Spool {
     }
 }
 
+/// --keep-order's held output: every held job's stdout and stderr appended to one unlinked file in the session
+/// folder, so a slow first job holding back a million others costs disk, not memory.
+final class HeldOutput {
+    struct Entry {
+        let prefix: [UInt8]
+        let offset: off_t
+        let outCount: Int
+        let errCount: Int
+    }
+    private var fd: Int32 = -1
+    private var end: off_t = 0
+    private let directory: String
+
+    init(directory: String) { self.directory = directory }
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Appends the job's output; returns where it is.
+    func keep(prefix: [UInt8], out: Spool?, err: Spool?) -> Entry {
+        if fd < 0 {
+            var template = Array((directory + "/held.XXXXXX").utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if fd >= 0 { unlink(String(cString: template)) }
+        }
+        let entry = Entry(prefix: prefix, offset: end, outCount: out?.count ?? 0, errCount: err?.count ?? 0)
+        for spool in [out, err] {
+            spool?.forEachChunk { chunk in
+                if fd >= 0 { FileHandleWriter(fd: fd).write(chunk) }
+                end += off_t(chunk.count)
+            }
+        }
+        return entry
+    }
+
+    /// Calls `body` with one stream of a held job's output, in chunks.
+    func forEachChunk(_ entry: Entry, _ stream: OutputStream, _ body: ([UInt8]) -> Void) {
+        guard fd >= 0 else { return }
+        var offset = entry.offset + (stream == .stdout ? 0 : off_t(entry.outCount))
+        var left = stream == .stdout ? entry.outCount : entry.errCount
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while left > 0 {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, left), offset) }
+            if n <= 0 { break }
+            body(Array(buffer[0..<n]))
+            offset += off_t(n)
+            left -= n
+        }
+    }
+}
+
 /// Splits a stream into lines and prefixes each one (for --tag).
 struct LinePrefixer {
     let prefix: [UInt8]

@@ -8,8 +8,8 @@ public struct RunPolicy: Sendable, Equatable {
     public var retries: Int
     /// A worker is retired after this many consecutive failed jobs; 0 = never (--strikes).
     public var strikes: Int
-    /// The run stops starting jobs after this many failed jobs (--halt, N or N% of the jobs); nil = never.
-    public var haltLimit: Int?
+    /// --halt: N failed jobs, or N% of the jobs; nil = never.
+    public var halt: String?
     /// A busy worker silent this long gets a ping; two more intervals without an answer and it is dead.
     public var pingInterval: Double
     /// A job whose worker died under it this many times is LOST instead of requeued.
@@ -19,15 +19,19 @@ public struct RunPolicy: Sendable, Equatable {
     /// Launched workers that died are replaced up to this many times the split.
     public var replacementsPerWorker = 3
 
-    public init(_ config: TaskConfig, jobs: Int) {
+    public init(_ config: TaskConfig) {
         retries = config.retries
         strikes = config.strikes
-        haltLimit = config.halt.map { RunPolicy.haltLimit($0, total: jobs) }
+        halt = config.halt
         pingInterval = config.pingInterval ?? 30
     }
 
     /// Whether a worker with `count` consecutive failures is retired.
     public func retires(afterStrikes count: Int) -> Bool { strikes > 0 && count >= strikes }
+
+    /// After how many failed jobs the run stops starting jobs, with `jobs` jobs known so far (a stream's
+    /// percentage is of the jobs read so far); nil: --halt is not set.
+    public func haltLimit(jobs: Int) -> Int? { halt.map { RunPolicy.haltLimit($0, total: jobs) } }
 
     /// How many dead launched workers may be replaced in a run of `split` workers.
     public func replacements(split: Int) -> Int { replacementsPerWorker * max(1, split) }

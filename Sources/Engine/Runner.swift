@@ -7,20 +7,7 @@ import Foundation
 /// One run of a task: the scheduler over the workers, the journal, and the output. Its state is
 /// internal (not private) because the Runner*.swift files extend it.
 public final class Runner {
-    final class Job {
-        let spec: JobSpec
-        var state: JobState
-        var retried: Int
-        var deaths: Int
-        var avoid: Int?
-        init(_ saved: SavedJob) {
-            spec = saved.spec
-            state = saved.state == .running ? .pending : saved.state
-            retried = saved.retried
-            deaths = saved.deaths
-        }
-        var finished: Bool { state.finished }
-    }
+    typealias Job = JobStore.Job
 
     enum Phase { case spare, connecting, setup, ready, retiring, teardown, done, failed }
     enum Step { case authorizeKey, overlay, pre, post, removeKey }
@@ -70,18 +57,20 @@ public final class Runner {
     let transport: Transport
     let session: Session
     let console: Console
-    var jobs: [Job]
+    /// Every job's state; in memory, only the jobs queued, running or awaiting a retry.
+    var jobs: JobStore
     var queue = JobQueue()
     var workers: [Worker]
     var ops: [Int: Op] = [:]
     var nextOp = 1
     var completions: [Completion] = []
-    var held: [Int: Completion] = [:]
+    /// --keep-order: finished jobs' output waiting for the jobs before them, on disk.
+    var held: [Int: HeldOutput.Entry] = [:]
+    lazy var heldOutput = HeldOutput(directory: session.path)
     var nextToPrint = 1
     var lineBuffers: [Int: (out: [UInt8], err: [UInt8])] = [:]
     var split: Int
     var aborting = false
-    var jobsFileWritten = 0.0
     var sessionKey: String?
     /// A session key from an earlier run of this session may still be authorized: remove it everywhere.
     var staleKey = false
@@ -106,7 +95,10 @@ public final class Runner {
     var launched: [Int: Instance] = [:]
     private var handledInterrupts = Runner.interrupts
     /// Jobs finished before this run (a resume), left out of its rate.
-    private lazy var initiallyDone = jobs.filter(\.finished).count
+    private let initiallyDone: Int
+    /// The job lines still being read (cloudtask's stdin, a template's), and how far the run took them.
+    let input: JobInput?
+    var inputState = InputState()
     /// Jobs already in the journal (all of them when resuming); the rest are journaled by `start`.
     var journaled = 0
     private var startedRun = false
@@ -114,21 +106,48 @@ public final class Runner {
     /// Set from a signal handler through `interrupt()`; read by the loop.
     nonisolated(unsafe) public static var interrupts: Int32 = 0
 
-    /// A new session's run: every job is journaled first.
+    /// A new session's run: every job is journaled before the first is dispatched; with `input`, more jobs
+    /// come from its lines as they arrive (after the `jobs` of its first read, which end at input line
+    /// `firstReadLines`).
     public convenience init(config: TaskConfig, jobs: [JobSpec], endpoints: [Endpoint], split: Int,
                             transport: Transport, session: Session,
-                            provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
-        let saved = jobs.map { SavedJob(spec: $0, state: .pending, retried: 0, deaths: 0) }
-        self.init(config: config, saved: saved, fresh: true, endpoints: endpoints, split: split,
-                  transport: transport, session: session,
-                  provider: provider, launch: launch, display: display)
+                            provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil,
+                            input: JobInput? = nil, firstReadLines: Int = 0) {
+        var index = JobIndex()
+        for _ in jobs { index.append(offset: -1) }
+        let store = JobStore(specs: jobs, index: index, journalPath: session.path + "/journal")
+        self.init(config: config, store: store, fresh: true, endpoints: endpoints, split: split, transport: transport,
+                  session: session, reset: false, provider: provider, launch: launch, display: display, input: input)
+        inputState.lines = firstReadLines
     }
 
-    /// A run over jobs the journal already holds (resume, retry): finished jobs keep their results.
+    /// A run over jobs read back whole (tests, small sessions): finished jobs keep their results.
     /// With `reset` (--retry), the jobs handed in as pending are journaled as reset when the run starts.
-    public init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int,
-                transport: Transport, session: Session,
-                reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
+    public convenience init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int,
+                            transport: Transport, session: Session,
+                            reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
+        var index = JobIndex(saved)
+        for i in 0..<index.count where index.state(i) == .running { index.setState(i, .pending) }
+        let store = JobStore(specs: saved.map(\.spec), index: index, journalPath: session.path + "/journal")
+        self.init(config: config, store: store, fresh: fresh, endpoints: endpoints, split: split, transport: transport,
+                  session: session, reset: reset, provider: provider, launch: launch, display: display, input: nil)
+    }
+
+    /// A run over the jobs of a saved session's journal (resume, retry), known by their index: a job's text
+    /// is read back from the journal when its turn comes.
+    public convenience init(config: TaskConfig, index saved: JobIndex, endpoints: [Endpoint], split: Int,
+                            transport: Transport, session: Session,
+                            reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
+        var index = saved
+        for i in 0..<index.count where index.state(i) == .running { index.setState(i, .pending) }
+        let store = JobStore(specs: [], index: index, journalPath: session.path + "/journal")
+        self.init(config: config, store: store, fresh: false, endpoints: endpoints, split: split, transport: transport,
+                  session: session, reset: reset, provider: provider, launch: launch, display: display, input: nil)
+    }
+
+    init(config: TaskConfig, store: JobStore, fresh: Bool, endpoints: [Endpoint], split: Int,
+         transport: Transport, session: Session,
+         reset: Bool, provider: Provider?, launch: Int, display: RunDisplay?, input: JobInput?) {
         self.reset = reset
         self.provider = provider
         self.toLaunch = provider == nil ? 0 : launch
@@ -138,17 +157,23 @@ public final class Runner {
         self.session = session
         self.console = Console(display: display)
         self.fresh = fresh
+        self.input = input
         console.session = session
         console.quiet = config.quiet == true
         console.verbose = config.verbose == true
-        self.jobs = saved.map(Job.init)
+        self.jobs = store
         self.workers = endpoints.enumerated().map {
             Worker(id: $0.offset, endpoint: $0.element, slots: $0.element.slots ?? config.slots)
         }
         self.split = split
-        self.policy = RunPolicy(config, jobs: saved.count)
-        for job in self.jobs where !job.finished { queue.pushBack(job.spec.number - 1) }
-        if !fresh { journaled = self.jobs.count }
+        self.policy = RunPolicy(config)
+        initiallyDone = store.counts.finished
+        for i in 0..<store.count where !store.state(i).finished { queue.pushBack(i) }
+        if !fresh { journaled = store.count }
+        if let input {
+            input.wake = transport.wakeDescriptor
+            expectingMore = true
+        }
         let key = session.path + "/id_ed25519"
         if FileManager.default.fileExists(atPath: key) && FileManager.default.fileExists(atPath: key + ".pub") {
             sessionKey = key
@@ -170,8 +195,8 @@ public final class Runner {
     public func start() {
         startedRun = true
         console.status("\(timestamp()) :: session \(session.id) (pid \(getpid()))")
-        for job in jobs[journaled...] { recordJob(job) }
-        if reset { for job in jobs where !job.finished { session.record(.reset(job: job.spec.number)) } }
+        for i in journaled..<jobs.count { recordJob(jobs[i]) }
+        if reset { for i in 0..<jobs.count where !jobs.state(i).finished { session.record(.reset(job: i + 1)) } }
         session.record(.run(at: Date().timeIntervalSince1970))
         session.syncJournal()
         if let path = config.joblog {
@@ -195,6 +220,7 @@ public final class Runner {
         reconnectDue()
         pingWorkers()
         launchDue()
+        pullInput()
         ensureWorkers()
         dispatch()
         if done() { return false }
@@ -205,7 +231,6 @@ public final class Runner {
         session.syncJournal()
         flushCompletions()
         destroyReleased()
-        if Date().timeIntervalSince1970 - jobsFileWritten >= 1 { writeJobsFile() }
         return true
     }
 
@@ -213,14 +238,14 @@ public final class Runner {
     func progress() -> RunProgress {
         var progress = RunProgress()
         progress.total = jobs.count
-        for job in jobs where job.finished {
-            progress.done += 1
-            if job.state != .exited(0) { progress.failed += 1 }
-        }
+        progress.done = jobs.counts.finished
+        progress.failed = jobs.counts.notOK
         progress.running = ops.values.filter { if case .job = $0 { return true }; return false }.count
         let elapsed = Date().timeIntervalSince(started)
         progress.rate = elapsed > 0 ? Double(max(0, progress.done - initiallyDone)) / elapsed : 0
-        progress.eta = progress.rate > 0 ? Int(Double(progress.total - progress.done) / progress.rate) : nil
+        // While the input is still being read, the total is not known: no ETA.
+        let totalKnown = input == nil || inputState.settled || input!.exhausted
+        progress.eta = progress.rate > 0 && totalKnown ? Int(Double(progress.total - progress.done) / progress.rate) : nil
         progress.workersUp = workers.filter { $0.phase == .ready || $0.phase == .retiring }.count
         return progress
     }
@@ -243,9 +268,7 @@ public final class Runner {
     /// Adds a job while the run goes on (a generator, or an on_result callback); it is journaled before dispatch.
     @discardableResult
     public func add(input: [UInt8], text: [UInt8]) -> Int {
-        let spec = JobSpec(number: jobs.count + 1, input: input, text: text)
-        let job = Job(SavedJob(spec: spec, state: .pending, retried: 0, deaths: 0))
-        jobs.append(job)
+        let job = jobs.add(JobSpec(number: jobs.count + 1, input: input, text: text), offset: -1)
         if startedRun || !fresh { recordJob(job) }
         queue.pushBack(job.spec.number - 1)
         return job.spec.number
@@ -280,6 +303,7 @@ public final class Runner {
     }
 
     func done() -> Bool {
+        if !inputDone() { return false }
         if !ops.isEmpty { return false }
         // Launches are waited for only while there is work for them; at the end they are settled and destroyed.
         let wanted = !aborting && !halted && (!queue.isEmpty || expectingMore)
@@ -289,7 +313,7 @@ public final class Runner {
 
     func waitTimeout() -> Double {
         let now = monotonic()
-        var wait = launching > 0 ? 0.02 : 1.0
+        var wait = launching > 0 || inputState.draining ? 0.02 : 1.0
         for op in ops.values {
             switch op {
             case .job(_, _, _, _, let deadline?, _, _), .step(_, _, let deadline?, _): wait = min(wait, deadline - now)

@@ -92,7 +92,7 @@ extension Runner {
                 line += "\n\(worker.label): will retry (\(job.retried) of \(policy.retries))"
                 final = false
             }
-            if final, let limit = policy.haltLimit, !halted {
+            if final, let limit = policy.haltLimit(jobs: jobs.count), !halted {
                 failures += 1
                 if failures >= limit {
                     halted = true
@@ -126,6 +126,7 @@ extension Runner {
             session.record(.end(job: number, state: .lost, seconds: nil, at: Date().timeIntervalSince1970))
             let text = String(decoding: job.spec.text, as: UTF8.self)
             console.status("\(worker.label): lost # \(text) (its worker died \(policy.deathsBeforeLost) times)")
+            jobs.release(number - 1)
         } else {
             job.state = .pending
             session.record(.requeue(job: number, refused: false))

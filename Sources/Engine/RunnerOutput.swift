@@ -26,17 +26,24 @@ extension Runner {
             }
             log.write(WorkerLog.endLine(label: worker.label, state: completion.state, text: job.spec.text))
             if completion.final && !config.lineBuffer {
-                if config.keepOrder { held[completion.number] = completion } else { printOutput(completion) }
+                let prefix = config.tag ? job.spec.input + [9] : []
+                if config.keepOrder {
+                    // Held on disk, not in memory, until the jobs before it have printed theirs.
+                    held[completion.number] = heldOutput.keep(prefix: prefix, out: completion.out, err: completion.err)
+                } else {
+                    printOutput(prefix: prefix, out: completion.out, err: completion.err)
+                }
             }
             if completion.final && config.lineBuffer { flushLineBuffer(completion.number) }
             if completion.final { recordResult(completion, worker: worker, job: job) }
             console.status(completion.line)
+            if completion.final { jobs.release(completion.number - 1) }
         }
         completions.removeAll()
         if config.keepOrder {
             while nextToPrint <= jobs.count {
-                if let completion = held.removeValue(forKey: nextToPrint) { printOutput(completion) }
-                else if !jobs[nextToPrint - 1].finished { break }
+                if let entry = held.removeValue(forKey: nextToPrint) { printHeld(entry) }
+                else if !jobs.state(nextToPrint - 1).finished { break }
                 nextToPrint += 1
             }
         }
@@ -91,17 +98,23 @@ extension Runner {
     ]
 
     func flushHeld() {
-        for number in held.keys.sorted() { printOutput(held[number]!) }
+        for number in held.keys.sorted() { printHeld(held[number]!) }
         held = [:]
     }
 
-    private func printOutput(_ completion: Completion) {
-        let prefix = config.tag ? jobs[completion.number - 1].spec.input + [9] : []
-        for (spool, toStdout) in [(completion.out, true), (completion.err, false)] {
+    private func printOutput(prefix: [UInt8], out: Spool?, err: Spool?) {
+        for (spool, toStdout) in [(out, true), (err, false)] {
             guard let spool, spool.count > 0 else { continue }
             var prefixer = LinePrefixer(prefix: prefix)
             spool.forEachChunk { toStdout ? console.stdout(prefixer.feed($0)) : console.stderr(prefixer.feed($0)) }
         }
+    }
+
+    private func printHeld(_ entry: HeldOutput.Entry) {
+        var prefixer = LinePrefixer(prefix: entry.prefix)
+        heldOutput.forEachChunk(entry, .stdout) { console.stdout(prefixer.feed($0)) }
+        prefixer = LinePrefixer(prefix: entry.prefix)
+        heldOutput.forEachChunk(entry, .stderr) { console.stderr(prefixer.feed($0)) }
     }
 
     /// --line-buffer: complete lines go out as they arrive.
@@ -130,12 +143,12 @@ extension Runner {
 
     func recordJob(_ job: Job) {
         journaled += 1
-        session.record(.job(job.spec))
+        jobs.setOffset(job.spec.number - 1, session.record(.job(job.spec)))
     }
 
+    /// The `jobs` view, rewritten from the journal: at the end of a run (not while it goes on).
     func writeJobsFile() {
-        session.writeJobs(jobs.map { ($0.state, $0.spec.text) })
-        jobsFileWritten = Date().timeIntervalSince1970
+        try? session.writeJobsView(jobs.index)
     }
 
     func describe(_ status: ExitStatus) -> String {
@@ -148,20 +161,21 @@ extension Runner {
     func summarize() -> RunSummary {
         var summary = RunSummary()
         summary.total = jobs.count
-        let counts = JobCounts(jobs.lazy.map(\.state))
+        let counts = jobs.counts
         summary.pending = counts.pending + counts.running
         summary.ok = counts.ok
         summary.timeouts = counts.timeouts
         summary.lost = counts.lost
         summary.failed = counts.failed + counts.lost
         summary.seconds = session.previousSeconds + Date().timeIntervalSince(started)
+        summary.badInput = inputState.failure != nil
         let bad = summary.total - summary.ok
         let seconds = Int(summary.seconds.rounded())
         console.status("\(timestamp()) :: session \(session.id) (\(seconds) seconds): \(bad)/\(summary.total) !OK - "
                        + "\(summary.pending) pending, \(summary.timeouts) timeouts, \(summary.failed) errors, "
                        + "\(summary.ok) OK", always: true)
         if summary.pending > 0 {
-            let reason = halted ? " (halted)"
+            let reason = inputState.failure != nil ? " (stopped at a bad input line)" : halted ? " (halted)"
                 : workers.contains { $0.phase == .done || $0.phase == .ready } || aborting ? "" : " (no worker left)"
             console.status("\(summary.pending) jobs pending\(reason); to run them: cloudtask --resume=\(session.id)",
                            always: true)

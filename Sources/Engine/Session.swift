@@ -39,6 +39,9 @@ public final class Session {
     private var journalBuffer: [UInt8] = []
     private var tornLength: off_t?
     private var needsNewline = false
+    /// The journal's length once what was synced (and the pending repair of its tail) is on disk: the offset
+    /// the next record starts at, before `journalBuffer`.
+    private var journalLength: Int64 = 0
 
     /// Creates the next session under `root` (ids allocated by an atomic mkdir) and locks it.
     public static func create(root: String, config: TaskConfig) throws -> Session {
@@ -63,8 +66,37 @@ public final class Session {
         }
     }
 
-    /// Opens saved session `id` under `root`, locks it, and replays its journal.
+    /// Opens saved session `id` under `root` for a run (resume, retry), locks it, and reads its journal as a
+    /// stream: every job's state in the scan's index, none of the jobs' texts in memory.
+    public static func resume(root: String, id: Int) throws -> (Session, TaskConfig, JournalScan) {
+        let (session, config) = try openFolder(root: root, id: id)
+        let journalPath = session.path + "/journal"
+        let scan: JournalScan
+        do { scan = try Journal.scan(path: journalPath) } catch let error as FileError {
+            throw UsageError("session \(id): \(error.message)")
+        }
+        try session.adopt(scan.index.count, started: scan.started, seconds: scan.seconds, endsWithNewline: scan.endsWithNewline,
+                          droppedTail: scan.droppedTail, wholeLength: scan.wholeLength)
+        return (session, config, scan)
+    }
+
+    /// Opens saved session `id` under `root`, locks it, and replays its journal with every job in memory
+    /// (small sessions and tests; a run uses `resume`).
     public static func open(root: String, id: Int) throws -> (Session, TaskConfig, Replay) {
+        let (session, config) = try openFolder(root: root, id: id)
+        let path = session.path
+        guard let journal = FileManager.default.contents(atPath: path + "/journal") else {
+            throw UsageError("session \(id): cannot read \(path)/journal")
+        }
+        let replay = try Journal.replay(Array(journal), name: path + "/journal")
+        let whole = Int64((journal.lastIndex(of: 10) ?? -1) + 1)
+        try session.adopt(replay.jobs.count, started: replay.started, seconds: replay.seconds, endsWithNewline: journal.last == 10 || journal.isEmpty,
+                          droppedTail: replay.droppedTail, wholeLength: replay.droppedTail ? whole : Int64(journal.count))
+        return (session, config, replay)
+    }
+
+    /// The folder of session `id` with its configuration, locked.
+    private static func openFolder(root: String, id: Int) throws -> (Session, TaskConfig) {
         let path = root + "/" + String(id)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -74,29 +106,23 @@ public final class Session {
               let config = try? JSONDecoder().decode(TaskConfig.self, from: conf) else {
             throw UsageError("session \(id): \(path)/conf is missing or corrupt")
         }
-        let session = try Session(id: id, path: path)
-        guard let journal = FileManager.default.contents(atPath: path + "/journal") else {
-            throw UsageError("session \(id): cannot read \(path)/journal")
+        return (try Session(id: id, path: path), config)
+    }
+
+    /// Takes over a read journal: refuses one with no jobs or that never started, and notes how its tail is
+    /// repaired before the first append (a torn tail cut off, a whole last record that only lacks its newline
+    /// ended). Nothing changes on disk here: --retry changes nothing before it runs.
+    private func adopt(_ jobs: Int, started: Bool, seconds: Double, endsWithNewline: Bool, droppedTail: Bool,
+                       wholeLength: Int64) throws {
+        if jobs == 0 { throw UsageError("session \(id): the journal holds no jobs") }
+        guard started else {
+            throw UsageError("session \(id) never started: its controller died while journaling the jobs; run the batch again")
         }
-        let replay = try Journal.replay(Array(journal), name: path + "/journal")
-        if replay.jobs.isEmpty { throw UsageError("session \(id): the journal holds no jobs") }
-        guard replay.started else {
-            throw UsageError("session \(id) never started: its controller died while journaling the jobs; "
-                             + "run the batch again")
+        previousSeconds = seconds
+        journalLength = wholeLength
+        if !endsWithNewline {
+            if droppedTail { tornLength = off_t(wholeLength) } else { needsNewline = true; journalLength += 1 }
         }
-        session.previousSeconds = replay.seconds
-        // A torn last line is cut off before the first append, not when opening: --retry changes nothing before
-        // it runs.
-        if journal.last != 10 {
-            // A torn tail the replay dropped is cut off; a whole last record that only lacks its newline is kept
-            // and ended.
-            if replay.droppedTail {
-                session.tornLength = off_t((journal.lastIndex(of: 10) ?? -1) + 1)
-            } else {
-                session.needsNewline = true
-            }
-        }
-        return (session, config, replay)
     }
 
     init(id: Int, path: String) throws {
@@ -168,9 +194,12 @@ public final class Session {
 
     // MARK: - Journal
 
-    /// Appends one journal record; `syncJournal` makes it durable.
-    func record(_ record: JournalRecord) {
+    /// Appends one journal record; `syncJournal` makes it durable. Returns the offset its line will start at.
+    @discardableResult
+    func record(_ record: JournalRecord) -> Int64 {
+        let offset = journalLength + Int64(journalBuffer.count)
         record.encode(into: &journalBuffer)
+        return offset
     }
 
     /// Journals whether a job generator is still producing (so a resume can say inputs may be missing).
@@ -191,6 +220,7 @@ public final class Session {
         }
         journal.write(journalBuffer)
         journal.sync()
+        journalLength += Int64(journalBuffer.count)
         journalBuffer.removeAll(keepingCapacity: true)
     }
 
@@ -215,6 +245,32 @@ public final class Session {
             bytes.append(10)
         }
         try? writeAtomically("jobs", bytes)
+    }
+
+    /// Rewrites the `jobs` view from the journal, streamed: one `STATE<TAB>JOB` line per job in input order,
+    /// its state from `index` and its text from its record. Memory: a chunk, whatever the number of jobs.
+    public func writeJobsView(_ index: JobIndex) throws {
+        let target = path + "/jobs"
+        let temp = target + ".tmp"
+        let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FileError("cannot write", temp) }
+        let file = FileHandleWriter(fd: fd)
+        var bytes: [UInt8] = []
+        let jobPrefix = Array(#"{"job":"#.utf8)
+        try LineFile(path + "/journal").forEachLine { line, _, _ in
+            guard line.starts(with: jobPrefix), case .job(let spec)? = try? JournalRecord.decode(line),
+                  spec.number <= index.count else { return true }
+            bytes += Array(index.state(spec.number - 1).jobsFileText.utf8)
+            bytes.append(9)
+            bytes += JobsFileText.escape(spec.text)
+            bytes.append(10)
+            if bytes.count >= 1 << 16 { file.write(bytes); bytes.removeAll(keepingCapacity: true) }
+            return true
+        }
+        file.write(bytes)
+        fsync(fd)
+        Foundation.close(fd)
+        guard rename(temp, target) == 0 else { throw FileError("cannot rename", temp) }
     }
 
     /// Replaces `name` in the session folder: temp file, fsync, rename.

@@ -55,14 +55,16 @@ extension Bindings {
                             .integer(2)]
                 }
                 config.command = template.command + config.command
-                let jobs: [JobSpec]
-                do { jobs = try Batch.jobs(Batch.readStandardInput(), command: config.command) } catch {
+                let input = JobInput(fd: 0)
+                let first: (jobs: [JobSpec], lines: Int)
+                do { first = try Batch.firstRead(input, command: config.command) } catch {
                     return [.nil, .string("stdin: \(error); nothing was run"), .integer(2)]
                 }
-                if jobs.isEmpty { return [.nil, .string("no jobs, nothing to do"), .integer(0)] }
-                let plan = try TaskAssembly.plan(.new(config, .list(jobs)), context: self.context)
+                if first.jobs.isEmpty && input.exhausted { return [.nil, .string("no jobs, nothing to do"), .integer(0)] }
+                let plan = try TaskAssembly.plan(.new(config, .stream(input, first: first.jobs, lines: first.lines)),
+                                                 context: self.context)
                 if flags.dryRun {
-                    for job in plan.jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
+                    try plan.forEachJob { FileHandle.standardOutput.write(Data($0.text + [10])) }
                     return [.nil, .string(plan.fleetSummary), .integer(0)]
                 }
                 let display = TerminalDisplay(quiet: config.quiet == true)

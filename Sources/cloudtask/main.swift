@@ -22,9 +22,15 @@ func confirm(_ plan: TaskPlan) -> Bool {
         ? "\(plan.split) workers (\(plan.split - plan.launch) given, "
             + "\(plan.launch) launched by \(plan.provider ?? "?"))"
         : "\(plan.split) of \(plan.endpoints.count) workers"
-    let first = String(decoding: plan.jobs.first!.text, as: UTF8.self)
-    let last = String(decoding: plan.jobs.last!.text, as: UTF8.self)
-    var text = "About to launch \(plan.jobs.count) jobs on \(fleet) (\(first) .. \(last))\n\n"
+    var first: [UInt8]?, last: [UInt8]?
+    try? plan.forEachJob { job in
+        if first == nil { first = job.text }
+        last = job.text
+    }
+    let range = first.map { " (\(String(decoding: $0, as: UTF8.self)) .. \(String(decoding: last!, as: UTF8.self))" } ?? ""
+    let jobs = plan.streaming ? "jobs as they are read from stdin (\(plan.jobCount) so far\(range.isEmpty ? "" : ":\(range.dropFirst(2))"))"
+                              : "\(plan.jobCount) jobs"
+    var text = "About to launch \(jobs) on \(fleet)\(plan.streaming ? "" : range)\n\n"
     let rows: [(String, String)] = [
         ("command", ShellQuote.display(config.command)),
         ("workers", plan.endpoints.map { $0.slotsPrefix + $0.label }.joined(separator: " ")),
@@ -107,14 +113,12 @@ if let id = flags.resume ?? flags.retry {
         try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: [:], base: saved).0
     }
 } else {
-    let jobs: [JobSpec]
-    do {
-        jobs = try Batch.jobs(Batch.readStandardInput(), command: config.command)
-    } catch {
-        fail("stdin: \(error); nothing was run")
-    }
-    guard !jobs.isEmpty else { say("no jobs, nothing to do"); exit(0) }
-    origin = .new(config, .list(jobs))
+    // Lines are read as they come; those of the first read are all checked before anything runs.
+    let input = JobInput(fd: 0)
+    let first: (jobs: [JobSpec], lines: Int)
+    do { first = try Batch.firstRead(input, command: config.command) } catch { fail("stdin: \(error); nothing was run") }
+    if first.jobs.isEmpty && input.exhausted { say("no jobs, nothing to do"); exit(0) }
+    origin = .new(config, .stream(input, first: first.jobs, lines: first.lines))
 }
 
 let plan: TaskPlan
@@ -124,7 +128,24 @@ if let done = plan.nothingToDo { print(done); exit(0) }
 if let note = plan.resumeNote { say(note) }
 
 if flags.dryRun {
-    for job in plan.jobs { FileHandle.standardOutput.write(Data(job.text + [10])) }
+    do { try plan.forEachJob { FileHandle.standardOutput.write(Data($0.text + [10])) } } catch { fail("\(error)") }
+    if case .new(_, .stream(let input, let first, _)) = origin {
+        // The rest of the stream, as it comes: nothing is kept.
+        var number = first.count
+        while !input.exhausted {
+            input.waitForFirstRead(pause: 0.05, limit: 4096)
+            for line in input.take(4096) {
+                do {
+                    guard let job = try Batch.job(line.bytes, lineNumber: line.number, number: number + 1,
+                                                  command: plan.config.command) else { continue }
+                    number += 1
+                    FileHandle.standardOutput.write(Data(job.text + [10]))
+                } catch {
+                    fail("stdin: \(error)")
+                }
+            }
+        }
+    }
     FileHandle.standardError.write(Data((plan.fleetSummary + "\n").utf8))
     exit(0)
 }
