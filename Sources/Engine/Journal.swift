@@ -47,6 +47,8 @@ public struct Replay: Sendable {
     public var started = false
     /// Whether a torn last line was dropped.
     public var droppedTail = false
+    /// The last run stopped reading its input after this line, before the input's end.
+    public var inputCutAfterLine: Int?
 
     /// How many jobs are in each state.
     public var counts: JobCounts { JobCounts(jobs.map(\.state)) }
@@ -201,6 +203,7 @@ public enum Journal {
         replay.generatorOpen = scan.generatorOpen
         replay.started = scan.started
         replay.droppedTail = scan.droppedTail
+        replay.inputCutAfterLine = scan.inputCutAfterLine
         return replay
     }
 

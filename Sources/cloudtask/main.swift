@@ -100,6 +100,9 @@ if let id = flags.status {
         print("command: \(ShellQuote.display(saved.command))")
     }
     for note in replay.notes { print("note: \(note)") }
+    if let line = replay.inputCutAfterLine {
+        print("note: input read up to line \(line), not to its end: later lines are not part of the session")
+    }
     exit(0)
 }
 
@@ -126,6 +129,7 @@ do { plan = try TaskAssembly.plan(origin, context: context) } catch { fail("\(er
 for note in plan.journalNotes { say(note) }
 if let done = plan.nothingToDo { print(done); exit(0) }
 if let note = plan.resumeNote { say(note) }
+if let note = plan.generatorNote, let id = flags.resume ?? flags.retry { say("session \(id): \(note)") }
 
 if flags.dryRun {
     do { try plan.forEachJob { FileHandle.standardOutput.write(Data($0.text + [10])) } } catch { fail("\(error)") }
