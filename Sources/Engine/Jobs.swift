@@ -42,5 +42,7 @@ public struct JobResult: Sendable {
 public struct RunSummary: Sendable {
     public var total = 0, ok = 0, failed = 0, timeouts = 0, pending = 0, lost = 0
     public var seconds = 0.0
-    public var exitCode: Int32 { ok == total ? 0 : 1 }
+    /// Set when a session file could not be written and the batch stopped: the one line that says so.
+    public var fault: String?
+    public var exitCode: Int32 { ok == total && fault == nil ? 0 : 1 }
 }

@@ -173,7 +173,7 @@ public final class Runner {
             let fresh = !FileManager.default.fileExists(atPath: path)
             joblog = try? AppendFile(path)
             if joblog == nil { console.status("cloudtask: --joblog: cannot write \(path)") }
-            if fresh { joblog?.write(Array("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n".utf8)) }
+            if fresh { writeJoblog(Array("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n".utf8)) }
         }
     }
 
@@ -185,6 +185,7 @@ public final class Runner {
             handledInterrupts = interrupts
             interrupted(force: interrupts > 1)
         }
+        stopOnFault()
         reconnectDue()
         pingWorkers()
         launchDue()

@@ -6,6 +6,7 @@ extension Runner {
     // MARK: - Output
 
     func flushCompletions() {
+        if session.journalFailed { return dropUndurableCompletions() }
         for completion in completions {
             let worker = workers[completion.worker]
             let job = jobs[completion.number - 1]
@@ -52,9 +53,9 @@ extension Runner {
         default: exit = -1
         }
         let received = (completion.out?.count ?? 0) + (completion.err?.count ?? 0)
-        if let joblog {
+        if joblog != nil {
             let command = String(decoding: job.spec.text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-            joblog.write(Array(String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n", completion.number, worker.label, completion.started,
+            writeJoblog(Array(String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n", completion.number, worker.label, completion.started,
                                        completion.seconds, 0, received, exit, signal, command).utf8))
         }
         if let results = config.results {
@@ -139,6 +140,8 @@ extension Runner {
 
     func summarize() -> RunSummary {
         var summary = RunSummary()
+        summary.fault = faultLine()
+        if let line = summary.fault { console.status(line, always: true) }
         summary.total = jobs.count
         let counts = JobCounts(jobs.lazy.map(\.state))
         summary.pending = counts.pending + counts.running
