@@ -65,8 +65,10 @@ extension Runner {
             for (name, spool) in [("stdout", completion.out), ("stderr", completion.err)] {
                 written = FileManager.default.createFile(atPath: dir + "/" + name, contents: nil) && written
                 guard let file = FileHandle(forWritingAtPath: dir + "/" + name) else { continue }
-                spool?.forEachChunk { file.write(Data($0)) }
-                try? file.close()
+                var ok = true  // FileHandle.write(_:) cannot report a failure; write(contentsOf:) throws it
+                spool?.forEachChunk { chunk in if ok { do { try file.write(contentsOf: Data(chunk)) } catch { ok = false } } }
+                do { try file.close() } catch { ok = false }
+                written = ok && written
             }
             let facts: [(String, [UInt8])] = [
                 ("exit", Array(completion.state.jobsFileText.utf8) + [10]), ("input", job.spec.input + [10]),
