@@ -288,13 +288,14 @@ public final class Session {
         let temp = target + ".tmp"
         let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileError("cannot write", temp) }
+        var open = true
         do {
             try FileHandleWriter(fd: fd, path: target).write(bytes)
             guard fsync(fd) == 0 else { throw FileError("cannot sync", target) }
-            let closed = Foundation.close(fd)
-            guard closed == 0 || errno == EINTR else { throw FileError("cannot close", target) }
+            open = false
+            guard Foundation.close(fd) == 0 || errno == EINTR else { throw FileError("cannot close", target) }
         } catch {
-            Foundation.close(fd)  // already closed when close itself failed: EBADF, harmless
+            if open { Foundation.close(fd) }
             unlink(temp)
             throw error
         }
