@@ -176,7 +176,7 @@ public enum TaskAssembly {
             }
             if let nothingToDo {
                 // Said before any worker or split is looked at: a finished session needs neither.
-                try? session.writeJobsView(index)  // the view may predate the last results
+                session.writeJobsView(index)  // the view may predate the last results
                 return TaskPlan(config: config, endpoints: [], split: 1, provider: nil, launch: 0, jobs: [],
                                 jobCount: 0, streaming: false, source: nil, session: session, index: index,
                                 retrying: retry, journalNotes: scan.notes, resumeNote: note, generatorNote: generator,

@@ -46,6 +46,8 @@ public struct RunSummary: Sendable {
     public var seconds = 0.0
     /// A bad input line stopped the batch (jobs before it ran; the session holds them).
     public var badInput = false
-    /// 0 every job exited 0; 2 a bad input line stopped the batch; 1 anything else.
-    public var exitCode: Int32 { badInput ? 2 : ok == total ? 0 : 1 }
+    /// Set when a session file could not be written and the batch stopped: the one line that says so.
+    public var fault: String?
+    /// 0 every job exited 0; 2 a bad input line stopped the batch; 1 anything else (a full disk too).
+    public var exitCode: Int32 { fault != nil ? 1 : badInput ? 2 : ok == total ? 0 : 1 }
 }

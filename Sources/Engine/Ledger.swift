@@ -58,11 +58,20 @@ public final class Ledger: Sendable {
     public let path: String
     public init(sessionPath: String) { path = sessionPath + "/instances" }
 
-    /// Appends one record and fsyncs it.
+    /// Appends one record and fsyncs it; a failure is thrown (with the path) and leaves no torn line.
     public func record(_ event: LedgerRecord.Event, _ instance: Instance) throws {
         let file = try AppendFile(path)
-        file.write(try LedgerRecord(event, instance, at: Date().timeIntervalSince1970).encoded())
-        file.sync()
+        let before = try file.length()
+        do {
+            try file.write(try LedgerRecord(event, instance, at: Date().timeIntervalSince1970).encoded())
+            try file.sync()
+            try file.close()
+        } catch {
+            // A torn line would swallow the next one (a later `destroyed` or `launch`): cut it off.
+            try? file.truncate(to: before)
+            try? file.sync()
+            throw error
+        }
     }
 
     /// Every readable record in file order, and how many lines could not be read.

@@ -2,89 +2,130 @@
 // console, which logs status lines and hands output and status to the front end's display.
 import Foundation
 
-/// One stream of one job: kept in memory up to a limit, then spilled to an unlinked temp file.
+/// One stream of one job: kept in memory up to a limit, then spilled to an unlinked temp file. A spill that
+/// fails is reported once and the rest stays in memory: the output is never cut, the batch stops.
 final class Spool {
     static let memoryLimit = 1 << 20
     private var memory: [UInt8] = []
     private var fd: Int32 = -1
+    /// Bytes in the temp file before `memory`'s; the file past them holds nothing to read (a failed write).
+    private var fileCount = 0
+    private var spillFailed = false
     private let directory: String
+    private let onFailure: ((FileError) -> Void)?
     private(set) var count = 0
     /// The last bytes written, for reports and callbacks.
     private(set) var tail: [UInt8] = []
     static let tailLimit = 2048
 
-    init(directory: String) { self.directory = directory }
+    init(directory: String, onFailure: ((FileError) -> Void)? = nil) { self.directory = directory; self.onFailure = onFailure }
     deinit { if fd >= 0 { close(fd) } }
 
     func append(_ bytes: [UInt8]) {
         count += bytes.count
         tail += bytes.suffix(Spool.tailLimit)
         if tail.count > 2 * Spool.tailLimit { tail.removeFirst(tail.count - Spool.tailLimit) }
-        if fd < 0 && memory.count + bytes.count <= Spool.memoryLimit {
+        if spillFailed || (fd < 0 && memory.count + bytes.count <= Spool.memoryLimit) {
             memory += bytes
             return
         }
-        if fd < 0 {
-            var template = Array((directory + "/spool.XXXXXX").utf8CString)
-            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if fd >= 0 {
+        do {
+            if fd < 0 {
+                var template = Array((directory + "/spool.XXXXXX").utf8CString)
+                fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+                guard fd >= 0 else { throw FileError("cannot create", directory + "/spool.XXXXXX") }
                 unlink(String(cString: template))
-                FileHandleWriter(fd: fd).write(memory)
+                try FileHandleWriter(fd: fd, path: directory + "/spool").write(memory)
+                fileCount = memory.count
+                memory = []
             }
-            memory = []
+            try FileHandleWriter(fd: fd, path: directory + "/spool").write(bytes)
+            fileCount += bytes.count
+        } catch {
+            spillFailed = true
+            memory += bytes
+            onFailure?(error as? FileError ?? FileError("cannot write", directory + "/spool", errno: EIO))
         }
-        if fd >= 0 { FileHandleWriter(fd: fd).write(bytes) }
     }
 
     /// Calls `body` with the contents in chunks, in order.
-    func forEachChunk(_ body: ([UInt8]) -> Void) {
-        guard fd >= 0 else { if !memory.isEmpty { body(memory) }; return }
+    func forEachChunk(_ body: ([UInt8]) throws -> Void) rethrows {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        var offset: off_t = 0
-        while true {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
+        var offset = 0
+        while fd >= 0 && offset < fileCount {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, fileCount - offset), off_t(offset)) }
             if n <= 0 { break }
-            body(Array(buffer[0..<n]))
-            offset += off_t(n)
+            try body(Array(buffer[0..<n]))
+            offset += n
         }
+        if !memory.isEmpty { try body(memory) }
     }
 }
 
 /// --keep-order's held output: every held job's stdout and stderr appended to one unlinked file in the session
-/// folder, so a slow first job holding back a million others costs disk, not memory.
+/// folder, so a slow first job holding back a million others costs disk, not memory. Where that file cannot
+/// be written, the output is held in memory instead (and the failure stops the batch, as for any session file).
 final class HeldOutput {
     struct Entry {
         let prefix: [UInt8]
         let offset: off_t
         let outCount: Int
         let errCount: Int
+        /// The output itself, when the file could not take it.
+        var memory: (out: [UInt8], err: [UInt8])?
     }
     private var fd: Int32 = -1
     private var end: off_t = 0
+    private var broken = false
     private let directory: String
+    private let failed: (Error) -> Void
 
-    init(directory: String) { self.directory = directory }
+    init(directory: String, failed: @escaping (Error) -> Void) { self.directory = directory; self.failed = failed }
     deinit { if fd >= 0 { close(fd) } }
 
-    /// Appends the job's output; returns where it is.
+    /// Keeps the job's output; returns where it is.
     func keep(prefix: [UInt8], out: Spool?, err: Spool?) -> Entry {
-        if fd < 0 {
+        if fd < 0 && !broken {
             var template = Array((directory + "/held.XXXXXX").utf8CString)
             fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if fd >= 0 { unlink(String(cString: template)) }
+            if fd >= 0 { unlink(String(cString: template)) } else { fail(FileError("cannot create", directory + "/held.*")) }
         }
-        let entry = Entry(prefix: prefix, offset: end, outCount: out?.count ?? 0, errCount: err?.count ?? 0)
-        for spool in [out, err] {
-            spool?.forEachChunk { chunk in
-                if fd >= 0 { FileHandleWriter(fd: fd).write(chunk) }
-                end += off_t(chunk.count)
+        func bytes(_ spool: Spool?) -> [UInt8] {
+            var all: [UInt8] = []
+            spool?.forEachChunk { all += $0 }
+            return all
+        }
+        if !broken {
+            let entry = Entry(prefix: prefix, offset: end, outCount: out?.count ?? 0, errCount: err?.count ?? 0)
+            let start = end
+            do {
+                for spool in [out, err] {
+                    try spool?.forEachChunk { chunk in
+                        try FileHandleWriter(fd: fd, path: directory + "/held").write(chunk)
+                        end += off_t(chunk.count)
+                    }
+                }
+                return entry
+            } catch {
+                end = start
+                fail(error)
             }
         }
-        return entry
+        return Entry(prefix: prefix, offset: 0, outCount: 0, errCount: 0, memory: (bytes(out), bytes(err)))
+    }
+
+    private func fail(_ error: Error) {
+        broken = true
+        failed(error)
     }
 
     /// Calls `body` with one stream of a held job's output, in chunks.
     func forEachChunk(_ entry: Entry, _ stream: OutputStream, _ body: ([UInt8]) -> Void) {
+        if let memory = entry.memory {
+            let bytes = stream == .stdout ? memory.out : memory.err
+            if !bytes.isEmpty { body(bytes) }
+            return
+        }
         guard fd >= 0 else { return }
         var offset = entry.offset + (stream == .stdout ? 0 : off_t(entry.outCount))
         var left = stream == .stdout ? entry.outCount : entry.errCount
@@ -140,7 +181,7 @@ final class Console {
     /// A status line: shown (unless quiet and not `always`) and in the session log.
     func status(_ line: String, always: Bool = false) {
         if !quiet || always { display?.status(line) }
-        session?.log.write(Array((line + "\n").utf8))
+        session?.appendLog(line + "\n")
     }
 
     /// A detail shown with --verbose; always in the session log.
@@ -149,7 +190,7 @@ final class Console {
     }
 
     /// A line for the session log only.
-    func logOnly(_ line: String) { session?.log.write(Array((line + "\n").utf8)) }
+    func logOnly(_ line: String) { session?.appendLog(line + "\n") }
 
     /// Hands the display the run's progress, at most five times a second, when it wants it.
     func progress(_ progress: @autoclosure () -> RunProgress, now: Double) {

@@ -66,7 +66,7 @@ public final class Runner {
     var completions: [Completion] = []
     /// --keep-order: finished jobs' output waiting for the jobs before them, on disk.
     var held: [Int: HeldOutput.Entry] = [:]
-    lazy var heldOutput = HeldOutput(directory: session.path)
+    lazy var heldOutput = HeldOutput(directory: session.path) { [unowned self] in self.session.fail($0) }
     var nextToPrint = 1
     var lineBuffers: [Int: (out: [UInt8], err: [UInt8])] = [:]
     var split: Int
@@ -204,7 +204,7 @@ public final class Runner {
             joblog = try? AppendFile(path)
             if joblog == nil { console.status("cloudtask: --joblog: cannot write \(path)") }
             if fresh {
-                joblog?.write(Array("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n".utf8))
+                writeJoblog(Array("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n".utf8))
             }
         }
     }
@@ -217,6 +217,7 @@ public final class Runner {
             handledInterrupts = interrupts
             interrupted(force: interrupts > 1)
         }
+        stopOnFault()
         reconnectDue()
         pingWorkers()
         launchDue()

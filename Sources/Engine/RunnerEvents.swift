@@ -84,11 +84,10 @@ extension Runner {
 
     // MARK: - Abort
 
-    func interrupted(force: Bool) {
+    func interrupted(force: Bool, reason: String = "interrupted, stopping jobs and cleaning up (interrupt again to skip cleanup)") {
         if !aborting {
             aborting = true
-            console.status("\(timestamp()) :: session \(session.id): interrupted, stopping jobs and cleaning up "
-                           + "(interrupt again to skip cleanup)")
+            console.status("\(timestamp()) :: session \(session.id): \(reason)")
             for (op, kind) in ops {
                 guard case let .job(number, workerID, slot, _, _, _, _) = kind else { continue }
                 transport.cancel(op: op)

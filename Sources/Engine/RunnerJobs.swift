@@ -51,10 +51,9 @@ extension Runner {
         job.state = .running
         if worker.running == 0 { worker.lastHeard = monotonic() }
         worker.slots[slot] = op
-        let dir = session.path
         ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
                        deadline: config.timeout > 0 ? monotonic() + config.timeout : nil,
-                       out: Spool(directory: dir), err: Spool(directory: dir))
+                       out: session.spool(), err: session.spool())
         session.record(.start(job: job.spec.number, worker: worker.label, attempt: job.retried + 1,
                               at: Date().timeIntervalSince1970))
         let environment = [

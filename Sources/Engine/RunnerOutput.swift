@@ -6,6 +6,7 @@ extension Runner {
     // MARK: - Output
 
     func flushCompletions() {
+        if session.journalFailed { return dropUndurableCompletions() }
         for completion in completions {
             let worker = workers[completion.worker]
             let job = jobs[completion.number - 1]
@@ -59,12 +60,12 @@ extension Runner {
         default: exit = -1
         }
         let received = (completion.out?.count ?? 0) + (completion.err?.count ?? 0)
-        if let joblog {
+        if joblog != nil {
             let command = String(decoding: job.spec.text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
             let row = String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n",
                              completion.number, worker.label, completion.started, completion.seconds,
                              0, received, exit, signal, command)
-            joblog.write(Array(row.utf8))
+            writeJoblog(Array(row.utf8))
         }
         if let results = config.results {
             let dir = results + "/" + String(completion.number)
@@ -73,8 +74,10 @@ extension Runner {
             for (name, spool) in [("stdout", completion.out), ("stderr", completion.err)] {
                 written = FileManager.default.createFile(atPath: dir + "/" + name, contents: nil) && written
                 guard let file = FileHandle(forWritingAtPath: dir + "/" + name) else { continue }
-                spool?.forEachChunk { file.write(Data($0)) }
-                try? file.close()
+                var ok = true  // FileHandle.write(_:) cannot report a failure; write(contentsOf:) throws it
+                spool?.forEachChunk { chunk in if ok { do { try file.write(contentsOf: Data(chunk)) } catch { ok = false } } }
+                do { try file.close() } catch { ok = false }
+                written = ok && written
             }
             let facts: [(String, [UInt8])] = [
                 ("exit", Array(completion.state.jobsFileText.utf8) + [10]), ("input", job.spec.input + [10]),
@@ -148,7 +151,7 @@ extension Runner {
 
     /// The `jobs` view, rewritten from the journal: at the end of a run (not while it goes on).
     func writeJobsFile() {
-        try? session.writeJobsView(jobs.index)
+        session.writeJobsView(jobs.index)
     }
 
     func describe(_ status: ExitStatus) -> String {
@@ -160,6 +163,8 @@ extension Runner {
 
     func summarize() -> RunSummary {
         var summary = RunSummary()
+        summary.fault = faultLine()
+        if let line = summary.fault { console.status(line, always: true) }
         summary.total = jobs.count
         let counts = jobs.counts
         summary.pending = counts.pending + counts.running

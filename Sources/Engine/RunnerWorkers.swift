@@ -163,6 +163,7 @@ extension Runner {
             toLaunch = 0
             launching += count
             do { try provider.launch(count: count, ledger: ledger) } catch {
+                if let error = error as? FileError, error.path == ledger.path { session.fail(error) }
                 console.status("\(provider.name): launch failed: \(error)")
                 launching = 0
             }
@@ -170,7 +171,7 @@ extension Runner {
         do {
             for instance in try provider.ready() {
                 launching -= 1
-                try? ledger.record(.up, instance)
+                recordLedger(.up, instance)
                 let endpoint = Endpoint(label: "\(instance.host):\(instance.port)",
                                         host: instance.host, port: instance.port, user: instance.user,
                                         identityFiles: [provider.identity] + (config.sshIdentity.map { [$0] } ?? []),
@@ -201,7 +202,7 @@ extension Runner {
                 console.status("\(workers[id].label): cannot destroy worker \(instance.id): \(why); "
                                + "run cloudtask-destroy-workers --session \(session.id)")
             } else {
-                try? ledger.record(.destroyed, instance)
+                recordLedger(.destroyed, instance)
                 console.status("\(workers[id].label): destroyed worker \(instance.id)")
             }
             launched[id] = nil
@@ -226,7 +227,7 @@ extension Runner {
                 console.status("\(provider.name): cannot destroy \(instance.id): \(why); "
                                + "run cloudtask-destroy-workers --session \(session.id)", always: true)
             } else {
-                try? ledger.record(.destroyed, instance)
+                recordLedger(.destroyed, instance)
                 console.status("\(provider.name): destroyed \(instance.id), launched but never used")
             }
         }

@@ -4,13 +4,20 @@ import Foundation
 /// An error about files, with the path and what we were doing.
 public struct FileError: Error, CustomStringConvertible {
     public let message: String
+    /// The file, and the system's text for the error ("No space left on device").
+    public let path: String
+    public let reason: String
+    public let code: Int32
     public init(_ doing: String, _ path: String, errno code: Int32 = errno) {
-        message = "\(doing) \(path): \(String(cString: strerror(code)))"
+        self.path = path
+        self.code = code
+        reason = String(cString: strerror(code))
+        message = "\(doing) \(path): \(reason)"
     }
     public var description: String { message }
 }
 
-/// An append-only file written with plain write(2) calls.
+/// An append-only file written with plain write(2) calls; every call's failure is thrown with the path.
 final class AppendFile {
     let path: String
     private var fd: Int32
@@ -19,11 +26,23 @@ final class AppendFile {
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileError("cannot open", path) }
     }
-    deinit { close() }
-    func close() { if fd >= 0 { Foundation.close(fd); fd = -1 } }
-    func write(_ bytes: [UInt8]) { FileHandleWriter(fd: fd).write(bytes) }
-    func truncate(to length: off_t) { _ = ftruncate(fd, length) }
-    func sync() { _ = fsync(fd) }
+    deinit { if fd >= 0 { Foundation.close(fd) } }
+    /// Closes the descriptor; a close that fails (NFS reports late write errors there) is thrown.
+    func close() throws {
+        guard fd >= 0 else { return }
+        let result = Foundation.close(fd)
+        fd = -1
+        if result != 0 && errno != EINTR { throw FileError("cannot close", path) }
+    }
+    func write(_ bytes: [UInt8]) throws { try FileHandleWriter(fd: fd, path: path).write(bytes) }
+    func truncate(to length: off_t) throws { guard ftruncate(fd, length) == 0 else { throw FileError("cannot truncate", path) } }
+    func sync() throws { guard fsync(fd) == 0 else { throw FileError("cannot sync", path) } }
+    /// The file's length now (where the next append lands).
+    func length() throws -> off_t {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileError("cannot stat", path) }
+        return info.st_size
+    }
 }
 
 public final class Session {
@@ -31,7 +50,16 @@ public final class Session {
     public let path: String
     let journal: AppendFile
     let log: AppendFile
-    private var workerLogs: [Int: AppendFile] = [:]
+    private var workerLogs: [Int: SessionFile] = [:]
+    /// The first failed write, fsync or rename of a session file: the batch stops (see RunnerFaults.swift).
+    public private(set) var fault: FileError?
+    /// The journal could not be appended to: nothing more is appended, and what was not synced is not durable.
+    public private(set) var journalFailed = false
+    /// Created by this process (not opened for a resume), and whether a journal sync has succeeded since.
+    private(set) var isNew = false
+    private(set) var journalSynced = false
+    /// Session files that failed once are left alone, so a freed disk cannot put half-lines between whole ones.
+    private var failedFiles: Set<String> = []
 
     /// Time spent in earlier runs of this session (from the journal).
     public private(set) var previousSeconds = 0.0
@@ -52,6 +80,7 @@ public final class Session {
             let path = root + "/" + String(id)
             if mkdir(path, 0o700) == 0 {
                 let session = try Session(id: id, path: path)
+                session.isNew = true
                 try session.writeAtomically("conf", Array(try encodeConfig(config)))
                 return session
             }
@@ -167,9 +196,9 @@ public final class Session {
             throw UsageError("session \(id) is in use by another cloudtask (pid \(holder.isEmpty ? "?" : holder)); "
                              + "wait for it or stop it first")
         }
-        ftruncate(fd, 0)
-        FileHandleWriter(fd: fd).write(Array("\(getpid())\n".utf8))
         lockDescriptor = fd
+        guard ftruncate(fd, 0) == 0 else { throw FileError("cannot truncate", lockPath) }
+        try FileHandleWriter(fd: fd, path: lockPath).write(Array("\(getpid())\n".utf8))
     }
 
     static func ensureDirectory(_ path: String) throws {
@@ -195,9 +224,11 @@ public final class Session {
     // MARK: - Journal
 
     /// Appends one journal record; `syncJournal` makes it durable. Returns the offset its line will start at.
+    /// Nothing is kept once the journal failed.
     @discardableResult
     func record(_ record: JournalRecord) -> Int64 {
         let offset = journalLength + Int64(journalBuffer.count)
+        guard !journalFailed else { return offset }
         record.encode(into: &journalBuffer)
         return offset
     }
@@ -208,34 +239,80 @@ public final class Session {
     }
 
     /// Writes what was recorded since the last call and fsyncs it: after this, it survives a crash.
-    func syncJournal() {
-        guard !journalBuffer.isEmpty else { return }
-        if let length = tornLength {
-            journal.truncate(to: length)
-            tornLength = nil
+    /// Returns false when it could not: the append is cut back to the last whole record, `fault` says why,
+    /// and the journal takes no more records in this process (what was buffered is not durable).
+    @discardableResult
+    func syncJournal() -> Bool {
+        guard !journalFailed else { return false }
+        guard !journalBuffer.isEmpty else { return true }
+        var before: off_t?
+        do {
+            if let length = tornLength {
+                try journal.truncate(to: length)
+                tornLength = nil
+            }
+            before = try journal.length()
+            if needsNewline {
+                try journal.write([10])
+                needsNewline = false
+            }
+            try journal.write(journalBuffer)
+            try journal.sync()
+            journalLength += Int64(journalBuffer.count)
+            journalBuffer.removeAll(keepingCapacity: true)
+            journalSynced = true
+            return true
+        } catch {
+            journalFailed = true
+            journalBuffer = []
+            fail(error)
+            // A torn record followed by good ones would read as corrupt: cut the append off before anything else.
+            if let before { try? journal.truncate(to: before); try? journal.sync() }
+            return false
         }
-        if needsNewline {
-            journal.write([10])
-            needsNewline = false
+    }
+
+    // MARK: - Faults
+
+    /// Notes the first failure of a session file (later ones add nothing: the batch is stopping already).
+    func fail(_ error: Error) {
+        let error = error as? FileError ?? FileError("cannot write", path, errno: EIO)
+        failedFiles.insert(error.path)
+        if fault == nil { fault = error }
+    }
+
+    /// Whether a write of session file `path` failed in this run.
+    func failed(_ path: String) -> Bool { failedFiles.contains(path) }
+
+    /// Runs one write of session file `path`, unless it failed before; a failure is noted, not thrown.
+    func guarded(_ path: String, _ body: () throws -> Void) {
+        guard !failedFiles.contains(path) else { return }
+        do { try body() } catch {
+            failedFiles.insert(path)
+            fail(error)
         }
-        journal.write(journalBuffer)
-        journal.sync()
-        journalLength += Int64(journalBuffer.count)
-        journalBuffer.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Logs
 
-    func appendLog(_ text: String) { log.write(Array(text.utf8)) }
+    func appendLog(_ text: String) { guarded(log.path) { try log.write(Array(text.utf8)) } }
 
-    func workerLog(_ number: Int) -> AppendFile {
+    func workerLog(_ number: Int) -> SessionFile {
         if let file = workerLogs[number] { return file }
-        let file = (try? AppendFile(path + "/workers/" + String(number))) ?? log
+        let path = self.path + "/workers/" + String(number)
+        let file: SessionFile
+        do { file = SessionFile(try AppendFile(path), session: self) } catch {
+            fail(error)
+            file = SessionFile(log, session: self)
+        }
         workerLogs[number] = file
         return file
     }
 
-    /// Rewrites the `jobs` view: one `STATE<TAB>JOB` line per job, in input order.
+    /// A spool for one job stream; a failed spill stops the batch but keeps the output (in memory).
+    func spool() -> Spool { Spool(directory: path) { [weak self] error in self?.fail(error) } }
+
+    /// Rewrites the `jobs` view: one `STATE<TAB>JOB` line per job, in input order. A failed rewrite keeps the old view.
     public func writeJobs(_ jobs: [(state: JobState, text: [UInt8])]) {
         var bytes: [UInt8] = []
         for job in jobs {
@@ -244,59 +321,91 @@ public final class Session {
             bytes += JobsFileText.escape(job.text)
             bytes.append(10)
         }
-        try? writeAtomically("jobs", bytes)
+        do { try writeAtomically("jobs", bytes) } catch { fail(error) }
     }
 
     /// Rewrites the `jobs` view from the journal, streamed: one `STATE<TAB>JOB` line per job in input order,
-    /// its state from `index` and its text from its record. Memory: a chunk, whatever the number of jobs.
-    public func writeJobsView(_ index: JobIndex) throws {
+    /// its state from `index` and its text from its record. Memory: a chunk, whatever the number of jobs. A
+    /// failed rewrite removes its temp file and keeps the old view; the failure is the session's fault.
+    public func writeJobsView(_ index: JobIndex) {
         let target = path + "/jobs"
         let temp = target + ".tmp"
         let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileError("cannot write", temp) }
-        let file = FileHandleWriter(fd: fd)
-        var bytes: [UInt8] = []
-        let jobPrefix = Array(#"{"job":"#.utf8)
-        try LineFile(path + "/journal").forEachLine { line, _, _ in
-            guard line.starts(with: jobPrefix), case .job(let spec)? = try? JournalRecord.decode(line),
-                  spec.number <= index.count else { return true }
-            bytes += Array(index.state(spec.number - 1).jobsFileText.utf8)
-            bytes.append(9)
-            bytes += JobsFileText.escape(spec.text)
-            bytes.append(10)
-            if bytes.count >= 1 << 16 { file.write(bytes); bytes.removeAll(keepingCapacity: true) }
-            return true
+        guard fd >= 0 else { return fail(FileError("cannot write", temp)) }
+        var open = true
+        do {
+            let file = FileHandleWriter(fd: fd, path: target)
+            var bytes: [UInt8] = []
+            let jobPrefix = Array(#"{"job":"#.utf8)
+            try LineFile(path + "/journal").forEachLine { line, _, _ in
+                guard line.starts(with: jobPrefix), case .job(let spec)? = try? JournalRecord.decode(line),
+                      spec.number <= index.count else { return true }
+                bytes += Array(index.state(spec.number - 1).jobsFileText.utf8)
+                bytes.append(9)
+                bytes += JobsFileText.escape(spec.text)
+                bytes.append(10)
+                if bytes.count >= 1 << 16 { try file.write(bytes); bytes.removeAll(keepingCapacity: true) }
+                return true
+            }
+            try file.write(bytes)
+            guard fsync(fd) == 0 else { throw FileError("cannot sync", target) }
+            open = false
+            guard Foundation.close(fd) == 0 || errno == EINTR else { throw FileError("cannot close", target) }
+            guard rename(temp, target) == 0 else { throw FileError("cannot rename", temp) }
+        } catch {
+            if open { Foundation.close(fd) }
+            unlink(temp)
+            fail(error)
         }
-        file.write(bytes)
-        fsync(fd)
-        Foundation.close(fd)
-        guard rename(temp, target) == 0 else { throw FileError("cannot rename", temp) }
     }
 
-    /// Replaces `name` in the session folder: temp file, fsync, rename.
+    /// Replaces `name` in the session folder: temp file, fsync, rename. On any failure the temp file is
+    /// removed and the old file stays as it was.
     func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
         let target = path + "/" + name
         let temp = target + ".tmp"
         let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileError("cannot write", temp) }
-        let file = FileHandleWriter(fd: fd)
-        file.write(bytes)
-        fsync(fd)
-        Foundation.close(fd)
-        guard rename(temp, target) == 0 else { throw FileError("cannot rename", temp) }
+        var open = true
+        do {
+            try FileHandleWriter(fd: fd, path: target).write(bytes)
+            guard fsync(fd) == 0 else { throw FileError("cannot sync", target) }
+            open = false
+            guard Foundation.close(fd) == 0 || errno == EINTR else { throw FileError("cannot close", target) }
+        } catch {
+            if open { Foundation.close(fd) }
+            unlink(temp)
+            throw error
+        }
+        guard rename(temp, target) == 0 else {
+            let error = FileError("cannot rename", temp)
+            unlink(temp)
+            throw error
+        }
     }
 }
 
-/// Minimal write loop over a raw descriptor.
+/// A session log (the `log`, a worker's log) as the runner writes it: a failure stops the batch, never the caller.
+struct SessionFile {
+    let file: AppendFile
+    unowned let session: Session
+    init(_ file: AppendFile, session: Session) { self.file = file; self.session = session }
+    func write(_ bytes: [UInt8]) { session.guarded(file.path) { try file.write(bytes) } }
+}
+
+/// The write loop over a raw descriptor: retries EINTR and short writes; any other failure is thrown.
 struct FileHandleWriter {
     let fd: Int32
-    func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { buf in
-            var offset = 0
+    /// The file's name in errors.
+    let path: String
+    func write(_ bytes: [UInt8]) throws {
+        var offset = 0
+        try bytes.withUnsafeBytes { buf in
             while offset < buf.count {
                 let n = Foundation.write(fd, buf.baseAddress! + offset, buf.count - offset)
                 if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
+                if n < 0 { throw FileError("cannot write", path) }
+                if n == 0 { throw FileError("cannot write", path, errno: ENOSPC) }
                 offset += n
             }
         }

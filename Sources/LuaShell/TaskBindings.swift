@@ -166,10 +166,12 @@ extension Bindings {
     }
 
     static func table(_ summary: RunSummary, session: Int) -> LuaValue {
-        .table([.string("session"): .integer(session), .string("total"): .integer(summary.total),
+        var table: [LuaValue: LuaValue] = [.string("session"): .integer(session), .string("total"): .integer(summary.total),
                 .string("ok"): .integer(summary.ok),
                 .string("failed"): .integer(summary.failed), .string("timeouts"): .integer(summary.timeouts),
                 .string("pending"): .integer(summary.pending), .string("lost"): .integer(summary.lost),
-                .string("seconds"): .number(summary.seconds), .string("exit"): .integer(Int(summary.exitCode))])
+                .string("seconds"): .number(summary.seconds), .string("exit"): .integer(Int(summary.exitCode))]
+        if let fault = summary.fault { table[.string("error")] = .string(fault) }  // said once already, by the display
+        return .table(table)
     }
 }
