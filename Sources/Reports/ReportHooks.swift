@@ -139,7 +139,7 @@ public enum ReportHooks {
             config[.string(String(key.dropFirst("CLOUDTASK_".count)).lowercased())] = .string(value)
         }
         let report = try? SessionReport.load(path: facts.path)
-        let reported = Dictionary((report?.jobs ?? []).map { ($0.number, $0) }, uniquingKeysWith: { $1 })
+        let tails = report?.outputTails(2048) ?? [:]
         var workers: [String: Int] = [:]
         var jobs: [LuaValue: LuaValue] = [:]
         for (index, job) in facts.jobs.enumerated() {
@@ -155,9 +155,9 @@ public enum ReportHooks {
             case .lost: entry[.string("status")] = .string("lost")
             case .pending, .running: entry[.string("status")] = .string("pending")
             }
-            if let seen = reported[job.spec.number], let report {
-                entry[.string("output")] = .string(String(decoding: report.output(of: seen).suffix(2048), as: UTF8.self))
-                if let worker = seen.worker {
+            if let report, job.spec.number <= report.index.count {
+                entry[.string("output")] = .string(String(decoding: tails[job.spec.number] ?? [], as: UTF8.self))
+                if let worker = report.worker(ofJob: job.spec.number) {
                     entry[.string("worker")] = .string(worker)
                     workers[worker, default: 0] += 1
                 }

@@ -62,21 +62,22 @@ let context = TaskContext(environment: environment, providers: ProviderFactory(e
 }
 let sessionsRoot = context.sessionsRoot(config)
 if let id = flags.status {
-    // Read-only: the journal replayed, the lock asked who holds it. Safe while the session runs.
+    // Read-only: the journal streamed (memory is its job index, not the journal), the lock asked who holds it.
+    // Safe while the session runs.
     let path = "\(sessionsRoot)/\(id)"
-    guard let bytes = FileManager.default.contents(atPath: path + "/journal") else { fail("no session \(id) in \(sessionsRoot)") }
-    let replay: Replay
-    do { replay = try Journal.replay(Array(bytes), name: path + "/journal") } catch { fail("\(error)") }
-    let counts = replay.counts
+    guard access(path + "/journal", R_OK) == 0 else { fail("no session \(id) in \(sessionsRoot)") }
+    let scan: JournalScan
+    do { scan = try Journal.scan(path: path + "/journal") } catch { fail("\(error)") }
+    let counts = scan.counts
     let holder = Session.holder(path)
-    let total = replay.jobs.count
+    let total = scan.index.count
     let done = total - counts.running - counts.pending
     let state = holder.map { "running (pid \($0))" } ?? (counts.running + counts.pending == 0 ? "finished" : "stopped")
     print("session \(id): \(state), \(done)/\(total) done: \(counts.ok) OK, \(counts.failed) failed, \(counts.timeouts) timeouts, \(counts.lost) lost, \(holder == nil ? 0 : counts.running) running, \(counts.pending + (holder == nil ? counts.running : 0)) pending")
     if let saved = Session.savedConfig(path) {
         print("command: \(ShellQuote.display(saved.command))")
     }
-    for note in replay.notes { print("note: \(note)") }
+    for note in scan.notes { print("note: \(note)") }
     exit(0)
 }
 

@@ -200,7 +200,11 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(text.contains("Runs: 3 (resumed 2 times); the last run has no stop record"), text)
         XCTAssertTrue(text.contains("    run 1: ") && text.contains(", 01:01:01, interrupted (1 job aborted)\n"), text)
         XCTAssertTrue(text.contains("    job 3: job-c  (was running on w1 when the controller stopped)\n"), text)
-        XCTAssertEqual(report.jobs[2].attempts.map(\.interruption), ["aborted", nil, nil])
+        // job-c's last attempt (run 3) is still open: no interruption; run 1's abort is in the runs.
+        let jobC = try XCTUnwrap(try report.jobs([3]).first)
+        XCTAssertEqual(jobC.last?.worker, "w1")
+        XCTAssertNil(jobC.last?.interruption)
+        XCTAssertEqual(jobC.lastEnd?.state, .exited(5))
         // w2's lifetime: 3600 s in run 1 plus 20 s in run 2 (not the days between the runs).
         XCTAssertTrue(text.contains("w2      2     2   0       1h00m20s   1h00m20s  100%"), text)
 
@@ -305,7 +309,7 @@ final class ReportTests: XCTestCase {
         try s.log(1, "# 2024-05-01 10:00:00 [w1] job 4: torn\nhalf of it")
 
         let report = try s.report()
-        let byNumber = Dictionary(uniqueKeysWithValues: report.jobs.map { ($0.number, $0) })
+        let byNumber = Dictionary(uniqueKeysWithValues: try report.jobs(1...5).map { ($0.number, $0) })
         XCTAssertEqual(report.output(of: byNumber[1]!), Array("partial".utf8))
         XCTAssertEqual(report.output(of: byNumber[2]!), Array("# 2024-05-01 10:00:00 [w1] exit 0 # two\n# not a header\n".utf8))
         XCTAssertEqual(report.output(of: byNumber[3]!), [0xFF, 0xFE, 65, 10])
@@ -454,7 +458,7 @@ final class ReportTests: XCTestCase {
         let text = report.text()
         XCTAssertTrue(text.hasPrefix("session 1: "), text)
         XCTAssertTrue(text.contains(" elapsed, 40 jobs - \(summary.pending) pending, \(summary.failed + summary.timeouts) failed, \(summary.ok) completed\n"), text)
-        for job in report.jobs where job.state.finished && job.state != .lost {
+        for job in try report.jobs(1...report.index.count) where job.state.finished && job.state != .lost {
             let logged = try XCTUnwrap(job.output, "job \(job.number) has its output")
             XCTAssertFalse(logged.earlier, "job \(job.number): the last attempt's output")
             XCTAssertEqual(logged.state, job.state.logText, "job \(job.number)")
