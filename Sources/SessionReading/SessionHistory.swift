@@ -4,24 +4,34 @@ import Engine
 import Foundation
 
 /// Every job's last attempt and last ended attempt, packed: the report prints these for the jobs it lists,
-/// and picks a job's output by them. 12 bytes a job.
+/// and picks a job's output by them. 12 bytes a job, in pages of 65536 jobs allocated when one of their jobs
+/// first starts: the jobs a halted batch never ran cost nothing.
 struct AttemptTable {
     /// Per job: last attempt's worker (16 bits), last ended attempt's worker (16), its state (13), the last
     /// attempt's status (3), its number (8), the last ended attempt's number (8). Worker ids are 1-based.
-    private var packed: [UInt64] = []
+    private var packed: [[UInt64]?] = []
     /// Per job: the last ended attempt's run time.
-    private var seconds: [Float] = []
+    private var seconds: [[Float]?] = []
+    private static let pageBits = 16
+    private(set) var count = 0
 
     enum Status: UInt64 { case none = 0, open, ended, aborted, refused, died }
 
-    var count: Int { packed.count }
+    mutating func append() {
+        if count >> Self.pageBits >= packed.count { packed.append(nil); seconds.append(nil) }
+        count += 1
+    }
 
-    mutating func append() { packed.append(0); seconds.append(0) }
-
-    private func field(_ i: Int, _ shift: UInt64, _ bits: UInt64) -> UInt64 { packed[i] >> shift & (1 << bits - 1) }
+    private func word(_ i: Int) -> UInt64 { packed[i >> Self.pageBits]?[i & (1 << Self.pageBits - 1)] ?? 0 }
+    private func field(_ i: Int, _ shift: UInt64, _ bits: UInt64) -> UInt64 { word(i) >> shift & (1 << bits - 1) }
     private mutating func set(_ i: Int, _ shift: UInt64, _ bits: UInt64, _ value: UInt64) {
+        let page = i >> Self.pageBits, slot = i & (1 << Self.pageBits - 1)
+        if packed[page] == nil {
+            packed[page] = [UInt64](repeating: 0, count: 1 << Self.pageBits)
+            seconds[page] = [Float](repeating: 0, count: 1 << Self.pageBits)
+        }
         let mask: UInt64 = (1 << bits - 1) << shift
-        packed[i] = packed[i] & ~mask | (min(value, 1 << bits - 1) << shift)
+        packed[page]![slot] = packed[page]![slot] & ~mask | (min(value, 1 << bits - 1) << shift)
     }
 
     func lastWorker(_ i: Int) -> Int { Int(field(i, 0, 16)) }
@@ -30,7 +40,7 @@ struct AttemptTable {
     func status(_ i: Int) -> Status { Status(rawValue: field(i, 45, 3)) ?? .none }
     func lastNumber(_ i: Int) -> Int { Int(field(i, 48, 8)) }
     func endNumber(_ i: Int) -> Int { Int(field(i, 56, 8)) }
-    func endSeconds(_ i: Int) -> Double { Double(seconds[i]) }
+    func endSeconds(_ i: Int) -> Double { Double(seconds[i >> Self.pageBits]?[i & (1 << Self.pageBits - 1)] ?? 0) }
 
     /// A new attempt on `worker`, numbered `number`.
     mutating func start(_ i: Int, worker: Int, number: Int) {
@@ -41,7 +51,7 @@ struct AttemptTable {
     mutating func end(_ i: Int, state: UInt64, seconds: Double?) {
         set(i, 16, 16, UInt64(lastWorker(i))); set(i, 32, 13, state); set(i, 56, 8, UInt64(lastNumber(i)))
         set(i, 45, 3, Status.ended.rawValue)
-        self.seconds[i] = Float(seconds ?? 0)
+        self.seconds[i >> Self.pageBits]![i & (1 << Self.pageBits - 1)] = Float(seconds ?? 0)
     }
 
     mutating func interrupt(_ i: Int, _ why: Status) {

@@ -478,6 +478,65 @@ final class ReportTests: XCTestCase {
         }
     }
 
+    // MARK: - Issue 10: memory that does not grow with the batch
+
+    /// Issue 10: 200k jobs, most never started, 720 failed on 3 workers, 80 timed out: the report counts them
+    /// all and lists only the first few of each kind, saying how many more there are.
+    func testIssue10AHugeJournalGivesABoundedReportWithExactCounts() throws {
+        var config = TaskConfig()
+        config.timeout = 5
+        let s = try Crafted(config: config)
+        let total = 200_000
+        var journal: [UInt8] = []
+        journal.reserveCapacity(total * 40)
+        for n in 1...total { journal += Array(#"{"job":\#(n),"input":"\#(n)","text":"sh -c x \#(n)"}"#.utf8) + [10] }
+        journal += Array(#"{"run":1000}"#.utf8) + [10]
+        var failed = 0, timedOut = 0, ok = 0
+        for n in stride(from: 1, through: 100_000, by: 100) {   // 1000 jobs ran: 720 exit 1, 80 timeouts, 200 OK
+            let worker = "w\(n % 3 + 1)"
+            journal += Array(#"{"start":\#(n),"worker":"\#(worker)","attempt":1,"at":1000}"#.utf8) + [10]
+            let result: String
+            switch n / 100 % 25 {
+            case 0..<17, 18: result = #""exit":1"#; failed += 1
+            case 17, 19: result = #""timeout":true"#; timedOut += 1
+            default: result = #""exit":0"#; ok += 1
+            }
+            journal += Array(#"{"end":\#(n),"seconds":1.5,"at":1002,\#(result)}"#.utf8) + [10]
+            try s.block(n % 3 + 1, worker: worker, job: n, text: "sh -c x \(n)", output: Self.lines(1...8, "out \(n)"),
+                        state: result.contains("timeout") ? "timeout" : result.contains(":1") ? "exit 1" : "exit 0")
+        }
+        journal += Array(#"{"stop":1,"at":1010}"#.utf8) + [10]
+        try Data(journal).write(to: URL(fileURLWithPath: s.path + "/journal"))
+
+        let report = try s.report()
+        let pending = total - failed - timedOut - ok
+        XCTAssertEqual(report.counts.pending, pending)
+        XCTAssertEqual(report.counts.failed, failed)
+        let text = report.text()
+        XCTAssertTrue(text.hasPrefix("session 7: 00:00:10 elapsed, \(total) jobs - \(pending) pending, \(failed + timedOut) failed, \(ok) completed\n"), String(text.prefix(300)))
+        XCTAssertTrue(text.contains("    exit 1           \(failed)\n    timeouts         \(timedOut)\n"), text)
+        XCTAssertLessThan(text.utf8.count, 100_000, "the report stays readable")
+        XCTAssertLessThan(text.components(separatedBy: "\n").count, 1_500)
+        // Errors: 50 listed, with their last 5 lines; every worker's count is the full one.
+        XCTAssertTrue(text.contains("(the first 50 of \(failed) are listed; every job's output: cloudtask-logalyzer 7 OUTPUT_DIR)\n"), text)
+        XCTAssertEqual(text.components(separatedBy: "(exit 1, 1.5s)").count - 1, 50)
+        XCTAssertEqual(text.components(separatedBy: "[last 5 of 8 lines]").count - 1, 50 + 50)
+        let byWorker = (1...3).map { w in stride(from: 1, through: 100_000, by: 100).filter { $0 % 3 + 1 == w && [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18].contains($0 / 100 % 25) }.count }
+        for w in 1...3 { XCTAssertTrue(text.contains("w\(w): \(byWorker[w - 1]) jobs\n"), "w\(w) \(byWorker[w - 1])\n\(text)") }
+        XCTAssertTrue(text.contains("    ... and "), text)
+        XCTAssertTrue(text.contains("(the first 50 of \(timedOut) are listed"), text)
+        // Pending: 100 listed, then how many more.
+        XCTAssertTrue(text.contains("\(pending) pending\n" + String(repeating: "=", count: "\(pending) pending".count) + "\n\n    job 2: sh -c x 2\n"), text)
+        XCTAssertTrue(text.contains("    ... and \(pending - 100) more (the first 100 are listed)\n"), text)
+        XCTAssertEqual(text.components(separatedBy: "\n    job ").count - 1, 50 + 50 + 100)
+        // Outputs: every finished job, streamed.
+        let out = s.root + "/out"
+        try report.writeOutputs(to: out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/failures").count, failed + timedOut)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/succeeded").count, ok)
+        XCTAssertEqual(try String(contentsOfFile: out + "/failures/1", encoding: .utf8), "sh -c x 1\n" + Self.lines(1...8, "out 1"))
+    }
+
     // MARK: - Helpers
 
     /// Every file and symlink under `root`, relative, sorted.
