@@ -56,12 +56,12 @@ extension Bindings {
             let ids = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
             var list: [LuaValue: LuaValue] = [:]
             for id in ids {
-                guard let bytes = FileManager.default.contents(atPath: "\(root)/\(id)/journal"),
-                      let replay = try? Journal.replay(Array(bytes), name: "journal") else { continue }
-                let counts = replay.counts
+                // Streamed: a session of millions of jobs costs its job index, not its journal.
+                guard let scan = try? Journal.scan(path: "\(root)/\(id)/journal", name: "journal") else { continue }
+                let counts = scan.counts
                 let conf = Session.savedConfig("\(root)/\(id)")
                 list[.integer(list.count + 1)] = .table([
-                    .string("id"): .integer(id), .string("jobs"): .integer(replay.jobs.count),
+                    .string("id"): .integer(id), .string("jobs"): .integer(scan.index.count),
                     .string("ok"): .integer(counts.ok), .string("failed"): .integer(counts.notOK),
                     .string("pending"): .integer(counts.pending + counts.running),
                     .string("command"): .string(conf.map { ShellQuote.display($0.command) } ?? ""),

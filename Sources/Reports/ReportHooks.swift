@@ -17,8 +17,7 @@ public enum ReportHooks {
         public let seconds: Double
         public let exitCode: Int32
         public init(id: Int, path: String, config: TaskConfig, jobs: [SavedJob], seconds: Double, exitCode: Int32) {
-            self.id = id; self.path = path; self.config = config
-            self.jobs = jobs; self.seconds = seconds; self.exitCode = exitCode
+            self.id = id; self.path = path; self.config = config; self.jobs = jobs; self.seconds = seconds; self.exitCode = exitCode
         }
         var ok: Int { jobs.filter { $0.state == .exited(0) }.count }
         var pending: Int { jobs.filter { !$0.state.finished }.count }
@@ -27,8 +26,7 @@ public enum ReportHooks {
     }
 
     /// Runs every hook; each failure is one line from `report` (the session's result is not touched).
-    public static func run(_ specs: [String], facts: Facts, body: String, environment: [String: String],
-                           report: (String) -> Void) {
+    public static func run(_ specs: [String], facts: Facts, body: String, environment: [String: String], report: (String) -> Void) {
         for spec in specs {
             guard let colon = spec.firstIndex(of: ":") else { continue }
             let kind = spec[..<colon].trimmingCharacters(in: .whitespaces)
@@ -55,8 +53,7 @@ public enum ReportHooks {
     }
 
     static func subject(_ facts: Facts) -> String {
-        let command = ShellQuote.display(facts.config.command)
-        return "[Cloudtask] session \(facts.id): \(facts.jobs.count - facts.ok)/\(facts.jobs.count) !OK (\(command))"
+        "[Cloudtask] session \(facts.id): \(facts.jobs.count - facts.ok)/\(facts.jobs.count) !OK (\(ShellQuote.display(facts.config.command)))"
     }
 
     static func mail(_ spec: String, facts: Facts, body: String, environment: [String: String]) throws {
@@ -79,11 +76,8 @@ public enum ReportHooks {
             \r
             \(body)
             """
-            try client.sendMail(url: components?.string ?? url,
-                                from: ReportSpec.address(from), to: [ReportSpec.address(to)],
-                                message: Array(message.utf8),
-                                username: user?.removingPercentEncoding, password: password?.removingPercentEncoding,
-                                timeout: 60)
+            try client.sendMail(url: components?.string ?? url, from: ReportSpec.address(from), to: [ReportSpec.address(to)], message: Array(message.utf8),
+                                username: user?.removingPercentEncoding, password: password?.removingPercentEncoding, timeout: 60)
         }
     }
 
@@ -99,11 +93,9 @@ public enum ReportHooks {
     /// The variables a sh hook sees: the task options as CLOUDTASK_<OPTION>, the session as CLOUDTASK_SESSION_*.
     static func variables(_ facts: Facts) -> [String: String] {
         var variables: [String: String] = [:]
-        if let data = try? JSONEncoder().encode(facts.config),
-           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+        if let data = try? JSONEncoder().encode(facts.config), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for (key, value) in object where key != "reports" {
-                let snake = key.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
-                let name = "CLOUDTASK_" + snake.uppercased()
+                let name = "CLOUDTASK_" + key.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression).uppercased()
                 switch value {
                 case let list as [Any]: variables[name] = list.map { "\($0)" }.joined(separator: " ")
                 case let flag as Bool: variables[name] = flag ? "1" : "0"
@@ -147,54 +139,43 @@ public enum ReportHooks {
             config[.string(String(key.dropFirst("CLOUDTASK_".count)).lowercased())] = .string(value)
         }
         let report = try? SessionReport.load(path: facts.path)
-        let reported = Dictionary((report?.jobs ?? []).map { ($0.number, $0) }, uniquingKeysWith: { $1 })
+        let tails = report?.outputTails(2048) ?? [:]
         var workers: [String: Int] = [:]
         var jobs: [LuaValue: LuaValue] = [:]
         for (index, job) in facts.jobs.enumerated() {
-            var entry: [LuaValue: LuaValue] = [
-                .string("number"): .integer(job.spec.number),
-                .string("input"): .string(String(decoding: job.spec.input, as: UTF8.self)),
-                .string("command"): .string(String(decoding: job.spec.text, as: UTF8.self)),
-                .string("state"): .string(job.state.jobsFileText),
-            ]
+            var entry: [LuaValue: LuaValue] = [.string("number"): .integer(job.spec.number),
+                                               .string("input"): .string(String(decoding: job.spec.input, as: UTF8.self)),
+                                               .string("command"): .string(String(decoding: job.spec.text, as: UTF8.self)),
+                                               .string("state"): .string(job.state.jobsFileText)]
             switch job.state {
             case .exited(0): entry[.string("status")] = .string("ok"); entry[.string("exit")] = .integer(0)
-            case .exited(let code):
-                entry[.string("status")] = .string("failed"); entry[.string("exit")] = .integer(code)
+            case .exited(let code): entry[.string("status")] = .string("failed"); entry[.string("exit")] = .integer(code)
             case .signaled: entry[.string("status")] = .string("failed")
             case .timeout: entry[.string("status")] = .string("timeout")
             case .lost: entry[.string("status")] = .string("lost")
             case .pending, .running: entry[.string("status")] = .string("pending")
             }
-            if let seen = reported[job.spec.number], let report {
-                let output = String(decoding: report.output(of: seen).suffix(2048), as: UTF8.self)
-                entry[.string("output")] = .string(output)
-                if let worker = seen.worker {
+            if let report, job.spec.number <= report.index.count {
+                entry[.string("output")] = .string(String(decoding: tails[job.spec.number] ?? [], as: UTF8.self))
+                if let worker = report.worker(ofJob: job.spec.number) {
                     entry[.string("worker")] = .string(worker)
                     workers[worker, default: 0] += 1
                 }
             }
             jobs[.integer(index + 1)] = .table(entry)
         }
-        let workerList = workers.keys.sorted().enumerated().map {
-            (LuaValue.integer($0.offset + 1),
-             LuaValue.table([.string("address"): .string($0.element), .string("jobs"): .integer(workers[$0.element]!)]))
-        }
+        let workerList = workers.keys.sorted().enumerated().map { (LuaValue.integer($0.offset + 1), LuaValue.table([.string("address"): .string($0.element), .string("jobs"): .integer(workers[$0.element]!)])) }
         return .table([
             .string("id"): .integer(facts.id), .string("path"): .string(facts.path), .string("config"): .table(config),
             .string("jobs"): .table(jobs), .string("workers"): .table(Dictionary(uniqueKeysWithValues: workerList)),
             .string("total"): .integer(facts.jobs.count), .string("ok"): .integer(facts.ok),
-            .string("failed"): .integer(facts.failed), .string("timeouts"): .integer(facts.timeouts),
-            .string("pending"): .integer(facts.pending),
+            .string("failed"): .integer(facts.failed), .string("timeouts"): .integer(facts.timeouts), .string("pending"): .integer(facts.pending),
             .string("seconds"): .number(facts.seconds), .string("exit"): .integer(Int(facts.exitCode)),
         ])
     }
 
     static func quoted(_ text: String) -> String {
-        let escaped = text.utf8.map {
-            $0 >= 32 && $0 < 127 && $0 != 34 && $0 != 92 ? String(UnicodeScalar($0)) : "\\\($0)"
-        }
-        return "\"" + escaped.joined() + "\""
+        "\"" + text.utf8.map { $0 >= 32 && $0 < 127 && $0 != 34 && $0 != 92 ? String(UnicodeScalar($0)) : "\\\($0)" }.joined() + "\""
     }
 }
 

@@ -1,5 +1,6 @@
 // The session report's output files: each finished job's command line and output under a name that is its
-// job number only (`failures/N`, `succeeded/N`), for cloudtask-logalyzer SESSION OUTPUT_DIR.
+// job number only (`failures/N`, `succeeded/N`), for cloudtask-logalyzer SESSION OUTPUT_DIR. Streamed: the
+// worker logs are read once, each block copied a chunk at a time.
 import Engine
 import Foundation
 
@@ -29,9 +30,16 @@ extension SessionReport {
                 throw UsageError("\(dir) exists and is not a directory (a symlink is not followed)")
             }
         }
-        for job in jobs where job.state.finished {
-            let ok = job.state == .exited(0)
-            let name = String(job.number)
+        // One pass over the logs: a job's file is written again each time a better block of it comes (the last
+        // logged by the worker of its last attempt, as the report picks), then the jobs with none get their text.
+        let journal = try LineFile(path + "/journal")
+        var keys = [UInt32](repeating: 0, count: index.count)
+        var text: (job: Int, bytes: [UInt8])?
+        func write(_ i: Int, _ block: WorkerLog.Block?, file: Int) throws {
+            let state = index.state(i)
+            if text?.job != i { text = (i, try Journal.job(at: index.offsets[i], in: journal).text) }
+            let ok = state == .exited(0)
+            let name = String(i + 1)
             let target = directory + (ok ? "/succeeded/" : "/failures/") + name
             let other = directory + (ok ? "/failures/" : "/succeeded/") + name
             for file in [target, other] where unlink(file) != 0 && errno != ENOENT {
@@ -39,22 +47,31 @@ extension SessionReport {
             }
             let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw FileError("cannot write", target) }
-            var written = true
-            for chunk in [job.text + [10], output(of: job)] where written {
-                written = chunk.withUnsafeBytes { buffer in
-                    var offset = 0
-                    while offset < buffer.count {
-                        let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                        if n < 0 && errno == EINTR { continue }
-                        if n <= 0 { return false }
-                        offset += n
-                    }
-                    return true
-                }
+            defer { close(fd) }
+            try Self.write(text!.bytes + [10], to: fd, target)
+            if let block {
+                let logged = LoggedOutput(file: file, range: block.range, label: block.label, state: block.state)
+                try forEachChunk(of: logged) { try Self.write($0, to: fd, target) }
             }
-            let code = errno
-            close(fd)
-            guard written else { throw FileError("cannot write", target, errno: code) }
         }
+        try forEachBetterBlock(journal, wanted: { index.state($0).finished }, key: { keys[$0] }, setKey: { keys[$0] = $1 }) {
+            try write($0, $1, file: $2)
+        }
+        for i in 0..<index.count where keys[i] == 0 && index.state(i).finished { try write(i, nil, file: 0) }
+    }
+
+    /// Writes all of `bytes` to `fd` (the file `path`).
+    private static func write<Bytes: Collection>(_ bytes: Bytes, to fd: Int32, _ path: String) throws where Bytes.Element == UInt8 {
+        let written = Array(bytes).withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        guard written else { throw FileError("cannot write", path) }
     }
 }

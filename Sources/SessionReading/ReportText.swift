@@ -5,19 +5,6 @@ import Engine
 import Foundation
 
 extension SessionReport {
-    /// One row of the workers table.
-    struct WorkerRow {
-        var label: String
-        var instance: Int?
-        var jobs = 0, ok = 0, failed = 0
-        var work = 0.0
-        /// (run, first start, last end) per run, for workers the ledger does not know.
-        var spans: [Int: (Double, Double)] = [:]
-        var lifetime: Double {
-            spans.values.reduce(0) { $0 + max(0, $1.1 - $1.0) }
-        }
-    }
-
     /// The report, in the spirit of the original cloudtask-logalyzer. Prices are USD per hour by instance type.
     public func text(priceTable: [String: Double] = SessionReport.defaultPrices) -> String {
         var out = ""
@@ -26,8 +13,8 @@ extension SessionReport {
 
         var ok = 0, pending = 0, running = 0, timeouts = 0, lost = 0
         var exits: [Int: Int] = [:], signals: [String: Int] = [:]
-        for job in jobs {
-            switch job.state {
+        for i in 0..<index.count {
+            switch index.state(i) {
             case .pending: pending += 1
             case .running: pending += 1; running += 1
             case .exited(0): ok += 1
@@ -37,8 +24,8 @@ extension SessionReport {
             case .lost: lost += 1
             }
         }
-        let failed = jobs.count - ok - pending
-        let title = "session \(name): \(Self.clock(seconds)) elapsed, \(jobs.count) jobs - "
+        let failed = index.count - ok - pending
+        let title = "session \(name): \(Self.clock(seconds)) elapsed, \(index.count) jobs - "
             + "\(pending) pending, \(failed) failed, \(ok) completed"
         header(title)
 
@@ -69,13 +56,9 @@ extension SessionReport {
         let resumed = runs.count > 1 ? " (resumed \(runs.count - 1) time\(runs.count == 2 ? "" : "s"))" : ""
         var runText = runs.isEmpty ? "Runs: none recorded" : "Runs: \(runs.count)\(resumed)"
         if let last = runs.last {
-            if let holder {
-                runText += "; the last run is still going (pid \(holder)): this is a snapshot"
-            } else if !last.stopped {
-                runText += "; the last run has no stop record: its controller crashed or was killed"
-            } else if last.aborted > 0 {
-                runText += "; the last run was interrupted"
-            }
+            if let holder { runText += "; the last run is still going (pid \(holder)): this is a snapshot" }
+            else if !last.stopped { runText += "; the last run has no stop record: its controller crashed or was killed" }
+            else if last.aborted > 0 { runText += "; the last run was interrupted" }
         }
         line(runText)
         for (i, run) in runs.enumerated() where runs.count > 1 || !run.stopped || run.aborted > 0 {
@@ -84,9 +67,7 @@ extension SessionReport {
             if i == runs.count - 1, holder != nil { state = "running" }
             line("    run \(i + 1): \(Self.date(run.start)), \(Self.clock(max(0, run.end - run.start))), \(state)")
         }
-        if generatorOpen {
-            line("The job generator was still producing when the session stopped: more jobs may be missing.")
-        }
+        if generatorOpen { line("The job generator was still producing when the session stopped: more jobs may be missing.") }
         for note in notes { line("Note: " + note) }
         line()
 
@@ -112,27 +93,22 @@ extension SessionReport {
             if lost > 0 { parts.append("lost: \(lost)") }
             if timeouts > 0 { parts.append("timeouts: \(timeouts)") }
             header("\(failed) failed - " + parts.joined(separator: ", "))
-            let failures = jobs.filter { $0.state.finished && $0.state != .exited(0) && $0.state != .timeout }
-            if !failures.isEmpty {
+            if self.errors.total > 0 {
                 header("Errors", "-")
-                byWorker(failures, &out)
+                byWorker(self.errors, &out)
             }
-            let timedOut = jobs.filter { $0.state == .timeout }
-            if !timedOut.isEmpty {
+            if timedOut.total > 0 {
                 header("Timeouts\(config.timeout > 0 ? " (after \(Self.duration(config.timeout)))" : "")", "-")
                 byWorker(timedOut, &out)
             }
         }
-        let waiting = jobs.filter { !$0.state.finished }
-        if !waiting.isEmpty {
-            header("\(waiting.count) pending")
-            for job in waiting {
+        if waiting.total > 0 {
+            header("\(waiting.total) pending")
+            for job in waiting.listed {
                 var what = ""
                 if job.state == .running, let worker = job.worker {
-                    what = holder != nil
-                        ? "  (running on \(worker))"
-                        : "  (was running on \(worker) when the controller stopped)"
-                } else if let last = job.attempts.last, let why = last.interruption {
+                    what = holder != nil ? "  (running on \(worker))" : "  (was running on \(worker) when the controller stopped)"
+                } else if let last = job.last, let why = last.interruption {
                     let how = why == "refused" ? "refused by" : why == "aborted" ? "aborted on" : "its worker died:"
                     what = "  (\(how) \(last.worker))"
                 } else if let last = job.lastEnd, let state = last.state {
@@ -140,16 +116,16 @@ extension SessionReport {
                 }
                 line("    job \(job.number): " + Self.display(job.text) + what)
             }
+            if waiting.total > waiting.listed.count {
+                line("    ... and \(waiting.total - waiting.listed.count) more (the first \(limits.pending) are listed)")
+            }
             line()
         }
 
         // Workers.
-        let (rows, latest) = workerRows()
         if !rows.isEmpty {
             header("Workers")
-            var table: [[String]] = [
-                ["WORKER", "JOBS", "OK", "FAILED", "WORK TIME", "LIFETIME", "EFFICIENCY", "COST", ""],
-            ]
+            var table: [[String]] = [["WORKER", "JOBS", "OK", "FAILED", "WORK TIME", "LIFETIME", "EFFICIENCY", "COST", ""]]
             var instanceSeconds = 0.0, instanceWork = 0.0, cost = 0.0
             var priced = 0, unpriced: Set<String> = [], notDestroyed = 0
             for row in rows {
@@ -176,29 +152,22 @@ extension SessionReport {
                 }
                 let capacity = lifetime * Double(max(1, config.slots))
                 let efficiency = lifetime > 0 ? String(format: "%.0f%%", 100 * row.work / capacity) : ""
-                let lifetimeText = lifetime > 0 || row.instance != nil ? Self.duration(lifetime) : ""
                 table.append([name, String(row.jobs), String(row.ok), String(row.failed), Self.duration(row.work),
-                              lifetimeText, efficiency, costText, note])
+                              lifetime > 0 || row.instance != nil ? Self.duration(lifetime) : "", efficiency, costText, note])
             }
             if instances.isEmpty { table = table.map { Array($0[0..<7]) } }
             for row in Self.table(table) { line("    " + row) }
             line()
-            line("JOBS: ended attempts (retries included); WORK TIME: their run times added; "
-                 + "LIFETIME: first start to last end")
+            line("JOBS: ended attempts (retries included); WORK TIME: their run times added; LIFETIME: first start to last end")
             line("(per run) or, for launched instances, launch to destroy; EFFICIENCY: work time / (lifetime x "
                  + "\(config.slots) slot\(config.slots == 1 ? "" : "s")).")
             line()
             if !instances.isEmpty {
                 let capacity = instanceSeconds * Double(max(1, config.slots))
-                let efficiency = instanceSeconds > 0
-                    ? String(format: ", efficiency %.0f%%", 100 * instanceWork / capacity)
-                    : ""
+                let efficiency = instanceSeconds > 0 ? String(format: ", efficiency %.0f%%", 100 * instanceWork / capacity) : ""
                 let hours = String(format: "%.2f", instanceSeconds / 3600)
-                let basis = config.slots > 1
-                    ? " (work time / (lifetime x \(config.slots) slots))"
-                    : " (work time / lifetime)"
-                line("Instances: \(instances.count) launched, \(hours) instance hours "
-                     + "(\(Self.clock(instanceSeconds)))\(efficiency)" + basis)
+                line("Instances: \(instances.count) launched, \(hours) instance hours (\(Self.clock(instanceSeconds)))\(efficiency)"
+                     + (config.slots > 1 ? " (work time / (lifetime x \(config.slots) slots))" : " (work time / lifetime)"))
                 if priced > 0 {
                     let types = Set(instances.compactMap { priceKey($0) }).filter { priceTable[$0] != nil }.sorted()
                     let rates = types.map { "\($0) at \(Self.money(priceTable[$0]!))/hour" }.joined(separator: ", ")
@@ -212,8 +181,7 @@ extension SessionReport {
                 }
                 if notDestroyed > 0 {
                     line(holder != nil
-                         ? "\(notDestroyed) instance\(notDestroyed == 1 ? " is" : "s are") still up "
-                           + "(the session is running)"
+                         ? "\(notDestroyed) instance\(notDestroyed == 1 ? " is" : "s are") still up (the session is running)"
                          : "WARNING: \(notDestroyed) instance\(notDestroyed == 1 ? " was" : "s were") NOT DESTROYED! "
                            + "(still billed?): cloudtask-destroy-workers --session \(name)")
                 }
@@ -223,18 +191,19 @@ extension SessionReport {
         return out
     }
 
-    /// Jobs grouped by the worker of their last attempt, each with the last 5 lines of its output.
-    private func byWorker(_ list: [Job], _ out: inout String) {
-        var order: [String] = []
-        var groups: [String: [Job]] = [:]
-        for job in list {
-            let worker = job.lastEnd?.worker ?? job.worker ?? "?"
-            if groups[worker] == nil { order.append(worker) }
-            groups[worker, default: []].append(job)
+    /// Jobs grouped by the worker of their last attempt, each with the last 5 lines of its output: every worker
+    /// with its count, the listed jobs under it, and how many more it has when the list was cut short.
+    private func byWorker(_ listing: Listing, _ out: inout String) {
+        var listed: [String: [Job]] = [:]
+        for job in listing.listed { listed[job.lastEnd?.worker ?? job.worker ?? "?", default: []].append(job) }
+        var unlisted = (jobs: 0, workers: 0)
+        if listing.total > listing.listed.count {
+            out += "(the first \(listing.listed.count) of \(listing.total) are listed; every job's output: "
+                + "cloudtask-logalyzer \(name) OUTPUT_DIR)\n\n"
         }
-        for worker in order {
-            let jobs = groups[worker]!
-            out += "\(worker): \(jobs.count) job\(jobs.count == 1 ? "" : "s")\n\n"
+        for (worker, count) in listing.workers {
+            guard let jobs = listed[worker] else { unlisted.jobs += count; unlisted.workers += 1; continue }
+            out += "\(worker): \(count) job\(count == 1 ? "" : "s")\n\n"
             for job in jobs {
                 var facts = [job.state.logText]
                 if let end = job.lastEnd {
@@ -255,13 +224,15 @@ extension SessionReport {
                         + "\(logged.state ?? "unfinished") on \(logged.label))\n"
                 }
                 if logged.state == nil { out += "        (the worker log is cut short in this job's output)\n" }
-                var lines = output(of: job).split(separator: 10, omittingEmptySubsequences: false)
-                while let last = lines.last, last.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { lines.removeLast() }
-                if lines.isEmpty { out += "        (no output)\n" }
-                if lines.count > 5 { out += "        [last 5 of \(lines.count) lines]\n" }
-                for line in lines.suffix(5) { out += "        " + Self.display(line) + "\n" }
+                if logged.lineCount == 0 { out += "        (no output)\n" }
+                if logged.lineCount > Tail.lines { out += "        [last \(Tail.lines) of \(logged.lineCount) lines]\n" }
+                for line in logged.lastLines { out += "        " + Self.display(line) + "\n" }
                 out += "\n"
             }
+            if count > jobs.count { out += "    ... and \(count - jobs.count) more on \(worker)\n\n" }
+        }
+        if unlisted.jobs > 0 {
+            out += "... and \(unlisted.jobs) more on \(unlisted.workers) other worker\(unlisted.workers == 1 ? "" : "s")\n\n"
         }
     }
 
@@ -270,58 +241,6 @@ extension SessionReport {
         if instance.provider == "local" { return "local" }
         if let type = config.instanceType, !type.isEmpty { return type }
         return instance.provider == "ec2" ? "t3.micro" : nil
-    }
-
-    /// One row per worker the journal names (static ones first) and per launched instance; and the last known time.
-    func workerRows() -> ([WorkerRow], Double) {
-        var latest = runs.map(\.end).max() ?? 0
-        for instance in instances {
-            for t in [instance.launched, instance.up, instance.destroyed] { if let t { latest = max(latest, t) } }
-        }
-        var byLabel: [String: [Int]] = [:]
-        for (i, instance) in instances.enumerated() { byLabel[instance.label, default: []].append(i) }
-        var rows: [WorkerRow] = []
-        var staticRow: [String: Int] = [:]
-        var instanceRow: [Int: Int] = [:]
-        for (i, instance) in instances.enumerated() {
-            instanceRow[i] = rows.count
-            rows.append(WorkerRow(label: instance.label, instance: i))
-        }
-        var staticRows: [WorkerRow] = []
-        for job in jobs {
-            for attempt in job.attempts {
-                let time = attempt.at ?? runs[safe: attempt.run]?.end ?? latest
-                var row: Int?
-                if let candidates = byLabel[attempt.worker] {
-                    // The instance that was up at the time, else the last launched before it.
-                    let pick = candidates.last { i in
-                        let instance = instances[i]
-                        return (instance.launched ?? instance.up ?? 0) <= time
-                            && time <= (instance.destroyed ?? .infinity)
-                    } ?? candidates.last { (instances[$0].launched ?? 0) <= time } ?? candidates[0]
-                    row = instanceRow[pick]
-                }
-                func update(_ r: inout WorkerRow) {
-                    guard let state = attempt.state else { return }
-                    r.jobs += 1
-                    if state == .exited(0) { r.ok += 1 } else { r.failed += 1 }
-                    let seconds = attempt.seconds ?? 0
-                    r.work += seconds
-                    if let at = attempt.at {
-                        let span = r.spans[attempt.run] ?? (at - seconds, at)
-                        r.spans[attempt.run] = (min(span.0, at - seconds), max(span.1, at))
-                    }
-                }
-                if let row { update(&rows[row]) } else {
-                    if staticRow[attempt.worker] == nil {
-                        staticRow[attempt.worker] = staticRows.count
-                        staticRows.append(WorkerRow(label: attempt.worker))
-                    }
-                    update(&staticRows[staticRow[attempt.worker]!])
-                }
-            }
-        }
-        return (staticRows + rows, latest)
     }
 
     // MARK: - Formatting
@@ -377,8 +296,4 @@ extension SessionReport {
         }
         return out
     }
-}
-
-extension Array {
-    fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

@@ -1,7 +1,10 @@
 // cloudtask-logalyzer's model of a session: its folder (conf, journal, workers/<n>, instances) read back into
-// what happened (jobs and their attempts, runs, launched instances, each job's output in the worker logs).
-// Works on sessions that ended normally, were interrupted, crashed (no stop record), or were resumed.
-// The text is ReportText.swift's; the output files ReportOutputs.swift's.
+// what happened (job states and counts, runs, launched instances, the workers table, and the jobs the report
+// lists with their last lines of output). Works on sessions that ended normally, were interrupted, crashed (no
+// stop record), or were resumed. Memory does not grow with the jobs' inputs or outputs: one pass over the
+// journal keeps each job in 24 bytes (its JobIndex entry and its last attempts), the workers table is summed
+// per worker, and the logs are streamed for the few jobs the report lists.
+// The text is ReportText.swift's; the output files ReportOutputs.swift's; reading the worker logs ReportLogs.swift's.
 import Engine
 import Foundation
 
@@ -9,30 +12,27 @@ public struct SessionReport {
     /// One attempt at a job, as the journal tells it: a `start` record and, when it ended, its `end` record.
     public struct Attempt: Sendable {
         public var worker: String
-        /// Index into `runs` (0 for the first run).
-        public var run: Int
         /// The attempt number the runner journaled (1 + retries so far).
         public var number: Int
         public var seconds: Double?
-        public var at: Double?
         /// nil: no end record (aborted, its channel was refused, its worker died, or the controller stopped).
         public var state: JobState?
         /// Why an attempt ended without an end record: "aborted", "refused" (no channel), "its worker died".
         public var interruption: String?
-        var closed = false
     }
 
-    /// A job read back: its text, final state (Journal.replay's), every attempt, and where its output is logged.
+    /// A job the report lists: its text, final state, its last attempt and last ended one, where its output is.
     public struct Job {
         public let number: Int
         public let text: [UInt8]
         public let state: JobState
-        public internal(set) var attempts: [Attempt]
+        /// The last attempt (nil: never started).
+        public let last: Attempt?
+        /// The last attempt that ended.
+        public let lastEnd: Attempt?
         var output: LoggedOutput?
         /// The worker of the last attempt.
-        public var worker: String? { attempts.last?.worker }
-        /// The last attempt that ended.
-        public var lastEnd: Attempt? { attempts.last { $0.state != nil } }
+        public var worker: String? { last?.worker }
     }
 
     /// A job's block in a worker log: the bytes between its `job N:` line and its end line.
@@ -44,6 +44,9 @@ public struct SessionReport {
         let state: String?
         /// Not the last attempt's output (the controller died between journaling the end and logging it).
         var earlier = false
+        /// Its lines without trailing blank ones: how many, and the last few (each cut at `Tail.lineBytes`).
+        var lineCount = 0
+        var lastLines: [[UInt8]] = []
     }
 
     /// One run of the session (the first, then each --resume/--retry).
@@ -69,22 +72,71 @@ public struct SessionReport {
         public var label: String { "\(host):\(port)" }
     }
 
+    /// One row of the workers table, summed as the journal streams by.
+    struct WorkerRow {
+        var label: String
+        var instance: Int?
+        var jobs = 0, ok = 0, failed = 0
+        var work = 0.0
+        /// (first start, last end) per run, for workers the ledger does not know.
+        var spans: [Int: (Double, Double)] = [:]
+        var lifetime: Double { spans.values.reduce(0) { $0 + max(0, $1.1 - $1.0) } }
+
+        mutating func add(run: Int, state: JobState, seconds: Double, at: Double?) {
+            jobs += 1
+            if state == .exited(0) { ok += 1 } else { failed += 1 }
+            work += seconds
+            if let at {
+                let span = spans[run] ?? (at - seconds, at)
+                spans[run] = (min(span.0, at - seconds), max(span.1, at))
+            }
+        }
+
+        mutating func merge(_ other: WorkerRow) {
+            jobs += other.jobs; ok += other.ok; failed += other.failed; work += other.work
+        }
+    }
+
+    /// How many jobs of each kind the report lists at most; past that it says how many more there are.
+    public struct Limits: Sendable {
+        public var failures = 50, timeouts = 50, pending = 100
+        public init(failures: Int = 50, timeouts: Int = 50, pending: Int = 100) {
+            self.failures = failures; self.timeouts = timeouts; self.pending = pending
+        }
+    }
+
+    /// The jobs of one kind in the report: how many there are per worker, and the first few, in job order.
+    struct Listing {
+        var total = 0
+        /// Per worker (of the last ended attempt), in the order of its first job: how many jobs.
+        var workers: [(label: String, count: Int)] = []
+        var listed: [Job] = []
+    }
+
     public let path: String
     /// The session's folder name (its id for sessions under the sessions root).
     public let name: String
     public let config: TaskConfig
-    public let jobs: [Job]
+    /// Every job's state, retries, deaths and journal offset.
+    public let index: JobIndex
     public let runs: [Run]
     /// Elapsed time summed over runs.
     public let seconds: Double
     public let instances: [LaunchedInstance]
     /// Things wrong with the files (a torn journal tail, unreadable logs...).
-    public let notes: [String]
+    public internal(set) var notes: [String]
     public let generatorOpen: Bool
     /// The pid of a controller running the session now, if any.
     public let holder: String?
-    let logs: [Data]
+    public let limits: Limits
+    let history: SessionHistory
+    let rows: [WorkerRow]
+    let latest: Double
+    var errors = Listing(), timedOut = Listing(), waiting = Listing()
     let logNames: [String]
+
+    /// How many jobs are in each state.
+    public var counts: JobCounts { index.counts }
 
     /// USD per hour, on-demand Linux in us-east-1; `local` instances cost nothing. Billing is per second, 60 s minimum.
     public static let defaultPrices: [String: Double] = [
@@ -108,7 +160,7 @@ public struct SessionReport {
     // MARK: - Loading
 
     /// Reads session folder `path`. Throws UsageError with a one-line message when it is not a readable session.
-    public static func load(path rawPath: String) throws -> SessionReport {
+    public static func load(path rawPath: String, limits: Limits = Limits()) throws -> SessionReport {
         var path = rawPath
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         var isDirectory: ObjCBool = false
@@ -116,92 +168,110 @@ public struct SessionReport {
             throw UsageError("\(path): no such session folder")
         }
         guard isDirectory.boolValue else { throw UsageError("\(path): not a session folder") }
-        guard let journalData = FileManager.default.contents(atPath: path + "/journal") else {
+        guard access(path + "/journal", R_OK) == 0, let journal = try? LineFile(path + "/journal") else {
             throw UsageError("\(path): no journal (not a cloudtask session, or unreadable)")
         }
         guard let confData = FileManager.default.contents(atPath: path + "/conf") else {
             throw UsageError("\(path)/conf is missing: not a cloudtask session")
         }
         let config = try decodeConfig(confData, path: path + "/conf")
-        // What the replay does not keep: attempts, their workers and times, the runs.
-        var history = History()
-        let replay = try Journal.replay(Array(journalData), name: path + "/journal") { history.add($0) }
-        var notes = replay.notes
+        var notes: [String] = []
+        let (instances, ledgerNote) = readLedger(Ledger(sessionPath: path))
+        // What the scan does not keep: attempts, their workers and times, the runs, the workers table.
+        var history = SessionHistory(instances: instances)
+        let scan = try Journal.scan(path: path + "/journal") { record, _ in history.add(record) }
+        notes += scan.notes
 
         // The worker logs, in worker order.
-        var logs: [Data] = []
         var logNames: [String] = []
         let workersDir = path + "/workers"
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: workersDir)) ?? []
-        let names = entries.compactMap { Int($0) }.sorted()
-        for n in names {
+        for n in entries.compactMap({ Int($0) }).sorted() {
             let file = workersDir + "/" + String(n)
-            guard let data = try? Data(contentsOf: URL(fileURLWithPath: file), options: .mappedIfSafe) else {
+            guard access(file, R_OK) == 0 else {
                 notes.append("\(file): unreadable; its jobs' output is missing")
                 continue
             }
-            logs.append(data)
             logNames.append(file)
         }
-        var jobs = replay.jobs.enumerated().map { i, saved in
-            Job(number: saved.spec.number, text: saved.spec.text, state: saved.state, attempts: history.attempts[i],
-                output: nil)
-        }
-        locate(&jobs, in: logs)
-
-        let (instances, ledgerNote) = readLedger(Ledger(sessionPath: path))
         if let ledgerNote { notes.append(ledgerNote) }
-        if jobs.isEmpty { notes.append("the journal holds no jobs") }
-        if !replay.started && !jobs.isEmpty {
-            notes.append("the session never started: its controller died while journaling the jobs")
+        let (rows, latest) = history.rows()
+        var report = SessionReport(path: path, name: (path as NSString).lastPathComponent, config: config, index: scan.index,
+                                   runs: history.runs, seconds: scan.seconds, instances: instances, notes: notes,
+                                   generatorOpen: scan.generatorOpen, holder: Session.holder(path), limits: limits,
+                                   history: history, rows: rows, latest: latest, logNames: logNames)
+        try report.list(journal)
+        if scan.index.isEmpty { report.notes.append("the journal holds no jobs") }
+        if !scan.started && !scan.index.isEmpty {
+            report.notes.append("the session never started: its controller died while journaling the jobs")
         }
-        let name = (path as NSString).lastPathComponent
-        return SessionReport(path: path, name: name, config: config, jobs: jobs, runs: history.runs,
-                             seconds: replay.seconds, instances: instances, notes: notes,
-                             generatorOpen: replay.generatorOpen,
-                             holder: Session.holder(path), logs: logs, logNames: logNames)
+        return report
     }
 
-    /// The attempts and runs, folded from the journal's records as the replay checked them.
-    struct History {
-        var attempts: [[Attempt]] = []
-        var runs: [Run] = []
-
-        mutating func add(_ record: JournalRecord) {
-            if let at = record.at, !runs.isEmpty { runs[runs.count - 1].end = max(runs[runs.count - 1].end, at) }
-            let run = max(0, runs.count - 1)
-            switch record {
-            case .job: attempts.append([])
-            case .run(let start): runs.append(Run(start: start, end: start))
-            case .stop: if !runs.isEmpty { runs[runs.count - 1].stopped = true }
-            case .start(let n, let worker, let attempt, _):
-                let number = attempt ?? attempts[n - 1].count + 1
-                attempts[n - 1].append(Attempt(worker: worker ?? "?", run: run, number: number))
-            case .end(let n, let state?, let seconds, let at):
-                let i = n - 1
-                if attempts[i].last == nil || attempts[i].last!.closed {
-                    attempts[i].append(Attempt(worker: "?", run: run, number: attempts[i].count + 1))
-                }
-                let k = attempts[i].count - 1
-                attempts[i][k].state = state
-                attempts[i][k].seconds = seconds
-                attempts[i][k].at = at
-                attempts[i][k].closed = true
-            case .requeue(let n, _), .abort(let n):
-                var why = "its worker died"
-                if case .abort = record {
-                    why = "aborted"
-                    if !runs.isEmpty { runs[runs.count - 1].aborted += 1 }
-                } else if case .requeue(_, true) = record {
-                    why = "refused"
-                }
-                if let k = attempts[n - 1].indices.last, !attempts[n - 1][k].closed {
-                    attempts[n - 1][k].closed = true
-                    attempts[n - 1][k].interruption = why
-                }
-            case .end, .reset, .retry, .generator, .inputStopped: break
+    /// Picks the jobs the report lists (errors, timeouts, pending: the first of each in job order, up to the
+    /// limits), counts the rest per worker, and reads the listed ones' texts and outputs back.
+    private mutating func list(_ journal: LineFile) throws {
+        var errors = Listing(), timedOut = Listing(), waiting = Listing()
+        var errorWorkers: [String: Int] = [:], timeoutWorkers: [String: Int] = [:]
+        var picked: [(Int, Int)] = []  // (job index, which listing)
+        func tally(_ listing: inout Listing, _ byWorker: inout [String: Int], _ i: Int, _ limit: Int, _ kind: Int) {
+            listing.total += 1
+            let worker = history.label(history.attempts.endWorker(i)) ?? history.label(history.attempts.lastWorker(i)) ?? "?"
+            if let k = byWorker[worker] { listing.workers[k].count += 1 } else {
+                byWorker[worker] = listing.workers.count
+                listing.workers.append((worker, 1))
+            }
+            if listing.total <= limit { picked.append((i, kind)) }
+        }
+        for i in 0..<index.count {
+            switch index.state(i) {
+            case .exited(0): break
+            case .pending, .running:
+                waiting.total += 1
+                if waiting.total <= limits.pending { picked.append((i, 2)) }
+            case .timeout: tally(&timedOut, &timeoutWorkers, i, limits.timeouts, 1)
+            default: tally(&errors, &errorWorkers, i, limits.failures, 0)
             }
         }
+        var jobs: [Int: Job] = [:]
+        for (i, _) in picked { jobs[i] = try job(i, journal) }
+        locate(&jobs, journal)
+        for (i, kind) in picked {
+            switch kind {
+            case 0: errors.listed.append(jobs[i]!)
+            case 1: timedOut.listed.append(jobs[i]!)
+            default: waiting.listed.append(jobs[i]!)
+            }
+        }
+        self.errors = errors; self.timedOut = timedOut; self.waiting = waiting
+    }
+
+    /// Job `i` (0-based) read back: its text from the journal, its attempts from the history.
+    func job(_ i: Int, _ journal: LineFile) throws -> Job {
+        let table = history.attempts
+        let spec = try Journal.job(at: index.offsets[i], in: journal)
+        var last: Attempt?, lastEnd: Attempt?
+        if table.endWorker(i) != 0 {
+            lastEnd = Attempt(worker: history.label(table.endWorker(i)) ?? "?", number: table.endNumber(i),
+                              seconds: table.endSeconds(i), state: history.states.state(table.endState(i)))
+        }
+        if table.lastWorker(i) != 0 {
+            let status = table.status(i)
+            let why: [AttemptTable.Status: String] = [.aborted: "aborted", .refused: "refused", .died: "its worker died"]
+            last = status == .ended ? lastEnd
+                : Attempt(worker: history.label(table.lastWorker(i)) ?? "?", number: table.lastNumber(i), interruption: why[status])
+        }
+        return Job(number: i + 1, text: spec.text, state: index.state(i), last: last, lastEnd: lastEnd)
+    }
+
+    /// Jobs by number, read back from the journal, with their output found in the worker logs (tests, hooks).
+    public func jobs<Numbers: Sequence>(_ numbers: Numbers) throws -> [Job] where Numbers.Element == Int {
+        let journal = try LineFile(path + "/journal")
+        var jobs: [Int: Job] = [:]
+        let wanted = numbers.filter { $0 >= 1 && $0 <= index.count }
+        for n in wanted { jobs[n - 1] = try job(n - 1, journal) }
+        locate(&jobs, journal)
+        return wanted.map { jobs[$0 - 1]! }
     }
 
     /// `conf` as the runner writes it; an older or hand-made one with missing keys still gives what it has.
@@ -238,8 +308,8 @@ public struct SessionReport {
         var byID: [String: LaunchedInstance] = [:]
         for record in records {
             let id = record.id
-            var instance = byID[id] ?? LaunchedInstance(id: id, provider: record.provider ?? "?",
-                                                         host: record.host ?? "?", port: record.port ?? 22)
+            var instance = byID[id] ?? LaunchedInstance(id: id, provider: record.provider ?? "?", host: record.host ?? "?",
+                                                         port: record.port ?? 22)
             if byID[id] == nil { order.append(id) }
             if let host = record.host { instance.host = host }
             if let port = record.port { instance.port = port }
@@ -253,40 +323,5 @@ public struct SessionReport {
         }
         let note = bad > 0 ? "\(ledger.path): \(bad) unreadable line\(bad == 1 ? "" : "s") skipped" : nil
         return (order.compactMap { byID[$0] }, note)
-    }
-
-    // MARK: - Output in the worker logs
-
-    /// The bytes a job's block holds in its worker log (stdout then stderr, carriage returns filtered); [] when none.
-    public func output(of job: Job) -> [UInt8] {
-        guard let logged = job.output else { return [] }
-        return Array(logs[logged.file][logged.range])
-    }
-
-    /// Finds each job's block in the worker logs: the last one logged by the worker of its last attempt (else by any).
-    static func locate(_ jobs: inout [Job], in logs: [Data]) {
-        let reader = WorkerLog.Reader(texts: jobs.map(\.text))
-        var found: [Int: [(block: WorkerLog.Block, file: Int, order: Int)]] = [:]
-        var order = 0
-        for (file, data) in logs.enumerated() {
-            for block in reader.blocks(in: data) {
-                found[block.job, default: []].append((block, file, order))
-                order += 1
-            }
-        }
-        for i in jobs.indices {
-            guard let blocks = found[jobs[i].number] else { continue }
-            let last = jobs[i].lastEnd
-            let label = last?.worker ?? jobs[i].worker
-            let same = blocks.filter { $0.block.label == label }
-            let pool = same.isEmpty ? blocks : same
-            let pick = pool.max { ($0.block.stamp, $0.order) < ($1.block.stamp, $1.order) }!
-            let block = pick.block
-            var logged = LoggedOutput(file: pick.file, range: block.range, label: block.label, state: block.state)
-            if let state = last?.state {
-                logged.earlier = block.label != label || (block.state != nil && block.state != state.logText)
-            }
-            jobs[i].output = logged
-        }
     }
 }

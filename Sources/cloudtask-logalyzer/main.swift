@@ -54,8 +54,7 @@ if positional.count == 2 {
     } catch {
         fail("\(error)", code: 1)
     }
-    let finished = report.jobs.filter { $0.state.finished }
-    let succeeded = finished.filter { $0.state == .exited(0) }.count
-    print("Outputs: \(finished.count - succeeded) in \(directory)/failures, \(succeeded) in \(directory)/succeeded")
+    let counts = report.counts
+    print("Outputs: \(counts.notOK) in \(directory)/failures, \(counts.ok) in \(directory)/succeeded")
 }
 exit(0)

@@ -80,16 +80,15 @@ let context = TaskContext(environment: environment, providers: ProviderFactory(e
 }
 let sessionsRoot = context.sessionsRoot(config)
 if let id = flags.status {
-    // Read-only: the journal replayed, the lock asked who holds it. Safe while the session runs.
+    // Read-only: the journal streamed (memory is its job index, not the journal), the lock asked who holds it.
+    // Safe while the session runs.
     let path = "\(sessionsRoot)/\(id)"
-    guard let bytes = FileManager.default.contents(atPath: path + "/journal") else {
-        fail("no session \(id) in \(sessionsRoot)")
-    }
-    let replay: Replay
-    do { replay = try Journal.replay(Array(bytes), name: path + "/journal") } catch { fail("\(error)") }
-    let counts = replay.counts
+    guard access(path + "/journal", R_OK) == 0 else { fail("no session \(id) in \(sessionsRoot)") }
+    let scan: JournalScan
+    do { scan = try Journal.scan(path: path + "/journal") } catch { fail("\(error)") }
+    let counts = scan.counts
     let holder = Session.holder(path)
-    let total = replay.jobs.count
+    let total = scan.index.count
     let done = total - counts.running - counts.pending
     let state = holder.map { "running (pid \($0))" } ?? (counts.running + counts.pending == 0 ? "finished" : "stopped")
     let running = holder == nil ? 0 : counts.running
@@ -99,8 +98,8 @@ if let id = flags.status {
     if let saved = Session.savedConfig(path) {
         print("command: \(ShellQuote.display(saved.command))")
     }
-    for note in replay.notes { print("note: \(note)") }
-    if let line = replay.inputCutAfterLine {
+    for note in scan.notes { print("note: \(note)") }
+    if let line = scan.inputCutAfterLine {
         print("note: input read up to line \(line), not to its end: later lines are not part of the session")
     }
     exit(0)

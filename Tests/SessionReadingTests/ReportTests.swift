@@ -200,7 +200,11 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(text.contains("Runs: 3 (resumed 2 times); the last run has no stop record"), text)
         XCTAssertTrue(text.contains("    run 1: ") && text.contains(", 01:01:01, interrupted (1 job aborted)\n"), text)
         XCTAssertTrue(text.contains("    job 3: job-c  (was running on w1 when the controller stopped)\n"), text)
-        XCTAssertEqual(report.jobs[2].attempts.map(\.interruption), ["aborted", nil, nil])
+        // job-c's last attempt (run 3) is still open: no interruption; run 1's abort is in the runs.
+        let jobC = try XCTUnwrap(try report.jobs([3]).first)
+        XCTAssertEqual(jobC.last?.worker, "w1")
+        XCTAssertNil(jobC.last?.interruption)
+        XCTAssertEqual(jobC.lastEnd?.state, .exited(5))
         // w2's lifetime: 3600 s in run 1 plus 20 s in run 2 (not the days between the runs).
         XCTAssertTrue(text.contains("w2      2     2   0       1h00m20s   1h00m20s  100%"), text)
 
@@ -305,7 +309,7 @@ final class ReportTests: XCTestCase {
         try s.log(1, "# 2024-05-01 10:00:00 [w1] job 4: torn\nhalf of it")
 
         let report = try s.report()
-        let byNumber = Dictionary(uniqueKeysWithValues: report.jobs.map { ($0.number, $0) })
+        let byNumber = Dictionary(uniqueKeysWithValues: try report.jobs(1...5).map { ($0.number, $0) })
         XCTAssertEqual(report.output(of: byNumber[1]!), Array("partial".utf8))
         XCTAssertEqual(report.output(of: byNumber[2]!), Array("# 2024-05-01 10:00:00 [w1] exit 0 # two\n# not a header\n".utf8))
         XCTAssertEqual(report.output(of: byNumber[3]!), [0xFF, 0xFE, 65, 10])
@@ -454,7 +458,7 @@ final class ReportTests: XCTestCase {
         let text = report.text()
         XCTAssertTrue(text.hasPrefix("session 1: "), text)
         XCTAssertTrue(text.contains(" elapsed, 40 jobs - \(summary.pending) pending, \(summary.failed + summary.timeouts) failed, \(summary.ok) completed\n"), text)
-        for job in report.jobs where job.state.finished && job.state != .lost {
+        for job in try report.jobs(1...report.index.count) where job.state.finished && job.state != .lost {
             let logged = try XCTUnwrap(job.output, "job \(job.number) has its output")
             XCTAssertFalse(logged.earlier, "job \(job.number): the last attempt's output")
             XCTAssertEqual(logged.state, job.state.logText, "job \(job.number)")
@@ -472,6 +476,65 @@ final class ReportTests: XCTestCase {
             let data = try Data(contentsOf: URL(fileURLWithPath: out + "/" + file))
             XCTAssertTrue(data.starts(with: Data("task \(number)\n".utf8)), file)
         }
+    }
+
+    // MARK: - Issue 10: memory that does not grow with the batch
+
+    /// Issue 10: 200k jobs, most never started, 720 failed on 3 workers, 80 timed out: the report counts them
+    /// all and lists only the first few of each kind, saying how many more there are.
+    func testIssue10AHugeJournalGivesABoundedReportWithExactCounts() throws {
+        var config = TaskConfig()
+        config.timeout = 5
+        let s = try Crafted(config: config)
+        let total = 200_000
+        var journal: [UInt8] = []
+        journal.reserveCapacity(total * 40)
+        for n in 1...total { journal += Array(#"{"job":\#(n),"input":"\#(n)","text":"sh -c x \#(n)"}"#.utf8) + [10] }
+        journal += Array(#"{"run":1000}"#.utf8) + [10]
+        var failed = 0, timedOut = 0, ok = 0
+        for n in stride(from: 1, through: 100_000, by: 100) {   // 1000 jobs ran: 720 exit 1, 80 timeouts, 200 OK
+            let worker = "w\(n % 3 + 1)"
+            journal += Array(#"{"start":\#(n),"worker":"\#(worker)","attempt":1,"at":1000}"#.utf8) + [10]
+            let result: String
+            switch n / 100 % 25 {
+            case 0..<17, 18: result = #""exit":1"#; failed += 1
+            case 17, 19: result = #""timeout":true"#; timedOut += 1
+            default: result = #""exit":0"#; ok += 1
+            }
+            journal += Array(#"{"end":\#(n),"seconds":1.5,"at":1002,\#(result)}"#.utf8) + [10]
+            try s.block(n % 3 + 1, worker: worker, job: n, text: "sh -c x \(n)", output: Self.lines(1...8, "out \(n)"),
+                        state: result.contains("timeout") ? "timeout" : result.contains(":1") ? "exit 1" : "exit 0")
+        }
+        journal += Array(#"{"stop":1,"at":1010}"#.utf8) + [10]
+        try Data(journal).write(to: URL(fileURLWithPath: s.path + "/journal"))
+
+        let report = try s.report()
+        let pending = total - failed - timedOut - ok
+        XCTAssertEqual(report.counts.pending, pending)
+        XCTAssertEqual(report.counts.failed, failed)
+        let text = report.text()
+        XCTAssertTrue(text.hasPrefix("session 7: 00:00:10 elapsed, \(total) jobs - \(pending) pending, \(failed + timedOut) failed, \(ok) completed\n"), String(text.prefix(300)))
+        XCTAssertTrue(text.contains("    exit 1           \(failed)\n    timeouts         \(timedOut)\n"), text)
+        XCTAssertLessThan(text.utf8.count, 100_000, "the report stays readable")
+        XCTAssertLessThan(text.components(separatedBy: "\n").count, 1_500)
+        // Errors: 50 listed, with their last 5 lines; every worker's count is the full one.
+        XCTAssertTrue(text.contains("(the first 50 of \(failed) are listed; every job's output: cloudtask-logalyzer 7 OUTPUT_DIR)\n"), text)
+        XCTAssertEqual(text.components(separatedBy: "(exit 1, 1.5s)").count - 1, 50)
+        XCTAssertEqual(text.components(separatedBy: "[last 5 of 8 lines]").count - 1, 50 + 50)
+        let byWorker = (1...3).map { w in stride(from: 1, through: 100_000, by: 100).filter { $0 % 3 + 1 == w && [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18].contains($0 / 100 % 25) }.count }
+        for w in 1...3 { XCTAssertTrue(text.contains("w\(w): \(byWorker[w - 1]) jobs\n"), "w\(w) \(byWorker[w - 1])\n\(text)") }
+        XCTAssertTrue(text.contains("    ... and "), text)
+        XCTAssertTrue(text.contains("(the first 50 of \(timedOut) are listed"), text)
+        // Pending: 100 listed, then how many more.
+        XCTAssertTrue(text.contains("\(pending) pending\n" + String(repeating: "=", count: "\(pending) pending".count) + "\n\n    job 2: sh -c x 2\n"), text)
+        XCTAssertTrue(text.contains("    ... and \(pending - 100) more (the first 100 are listed)\n"), text)
+        XCTAssertEqual(text.components(separatedBy: "\n    job ").count - 1, 50 + 50 + 100)
+        // Outputs: every finished job, streamed.
+        let out = s.root + "/out"
+        try report.writeOutputs(to: out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/failures").count, failed + timedOut)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/succeeded").count, ok)
+        XCTAssertEqual(try String(contentsOfFile: out + "/failures/1", encoding: .utf8), "sh -c x 1\n" + Self.lines(1...8, "out 1"))
     }
 
     // MARK: - Helpers
