@@ -150,7 +150,7 @@ public enum TaskAssembly {
             var config = try configure(savedConfig)
             config.command = savedConfig.command
             config.sessions = savedConfig.sessions
-            var index = scan.index
+            let index = scan.index
             let total = index.count
             let note: String
             var nothingToDo: String?

@@ -20,6 +20,8 @@ public final class JobInput: @unchecked Sendable {
     private var eof = false
     private var failure: String?
     private var draining = false
+    /// The reader waits for the runner to take lines: the input is not quiet, the runner is behind.
+    private var blocked = false
     private var lastArrival = monotonic()
     private var started = false
     /// Lines the reader may hold before it waits for the runner to take some (unless draining).
@@ -82,7 +84,12 @@ public final class JobInput: @unchecked Sendable {
         if end { eof = true; failure = why }
         condition.broadcast()
         let wakeNow = wasEmpty && (!found.isEmpty || end)
-        while !end && !draining && lines.count - head >= bound { condition.wait() }
+        // Draining takes more at a time, but is bounded too: a fast writer never fills memory.
+        while !end && lines.count - head >= (draining ? 4 * bound : bound) {
+            blocked = true
+            condition.wait()
+        }
+        blocked = false
         condition.unlock()
         if wakeNow && wake >= 0 {
             var byte: UInt8 = 1
@@ -103,13 +110,14 @@ public final class JobInput: @unchecked Sendable {
         let taken = Array(lines[head..<min(lines.count, head + max(0, count))])
         head += taken.count
         if head > 4096 && head * 2 > lines.count { lines.removeFirst(head); head = 0 }
+        if blocked && !taken.isEmpty { lastArrival = monotonic() }  // it was held back, not quiet
         condition.broadcast()
         return taken
     }
 
     /// Waits until the input ends, `limit` lines are here, or no byte has come for `pause` seconds: the first
     /// read, which is checked whole before anything runs.
-    public func waitForFirstRead(pause: Double = 0.05, limit: Int = 100_000) {
+    public func waitForFirstRead(pause: Double = 0.05, limit: Int = 4096) {
         start()
         condition.lock()
         defer { condition.unlock() }
@@ -133,7 +141,7 @@ public final class JobInput: @unchecked Sendable {
     /// Seconds since the last bytes (or the end) arrived.
     public var quietFor: Double { condition.lock(); defer { condition.unlock() }; return monotonic() - lastArrival }
 
-    /// Lifts the read-ahead bound: the run is stopping and takes whatever keeps arriving.
+    /// Raises the read-ahead bound: the run is stopping and takes whatever keeps arriving, fast.
     public func drain() {
         condition.lock()
         draining = true

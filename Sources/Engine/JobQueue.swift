@@ -3,27 +3,29 @@ import Foundation
 
 /// A FIFO of job indices with cheap pops at the front and requeues at either end.
 struct JobQueue {
-    private var items: [Int] = []
+    /// Job indices, 4 bytes each (a resumed session may queue millions).
+    private var items: [Int32] = []
     private var head = 0
     var isEmpty: Bool { head == items.count }
     var count: Int { items.count - head }
-    mutating func pushBack(_ index: Int) { items.append(index) }
+    mutating func reserve(_ count: Int) { items.reserveCapacity(count) }
+    mutating func pushBack(_ index: Int) { items.append(Int32(index)) }
     mutating func pushFront(_ index: Int) {
-        if head > 0 { head -= 1; items[head] = index } else { items.insert(index, at: 0) }
+        if head > 0 { head -= 1; items[head] = Int32(index) } else { items.insert(Int32(index), at: 0) }
     }
     mutating func popFront() -> Int? {
         guard !isEmpty else { return nil }
         defer { head += 1; if head > 4096 && head * 2 > items.count { items.removeFirst(head); head = 0 } }
-        return items[head]
+        return Int(items[head])
     }
     func firstIndex(limit: Int, where match: (Int) -> Bool) -> Int? {
         var i = head
-        while i < items.count && i < head + limit { if match(items[i]) { return i }; i += 1 }
+        while i < items.count && i < head + limit { if match(Int(items[i])) { return i }; i += 1 }
         return nil
     }
     mutating func remove(at position: Int) -> Int {
         if position == head { return popFront()! }
-        return items.remove(at: position)
+        return Int(items.remove(at: position))
     }
 }
 

@@ -57,7 +57,7 @@ final class JobStore {
     private func loadSpec(_ i: Int) -> JobSpec {
         do {
             if journal == nil { journal = try LineFile(journalPath) }
-            return try Journal.job(at: index.offsets[i], in: journal!)
+            return try Journal.job(at: index.offset(i), in: journal!)
         } catch {
             // The journal held this record when the run began; losing it now is a broken disk, and the job
             // cannot run without its text: it runs as a command that says so, and fails.

@@ -113,7 +113,7 @@ public final class Runner {
                             transport: Transport, session: Session,
                             provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil,
                             input: JobInput? = nil, firstReadLines: Int = 0) {
-        var index = JobIndex()
+        let index = JobIndex()
         for _ in jobs { index.append(offset: -1) }
         let store = JobStore(specs: jobs, index: index, journalPath: session.path + "/journal")
         self.init(config: config, store: store, fresh: true, endpoints: endpoints, split: split, transport: transport,
@@ -126,7 +126,7 @@ public final class Runner {
     public convenience init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int,
                             transport: Transport, session: Session,
                             reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
-        var index = JobIndex(saved)
+        let index = JobIndex(saved)
         for i in 0..<index.count where index.state(i) == .running { index.setState(i, .pending) }
         let store = JobStore(specs: saved.map(\.spec), index: index, journalPath: session.path + "/journal")
         self.init(config: config, store: store, fresh: fresh, endpoints: endpoints, split: split, transport: transport,
@@ -138,7 +138,7 @@ public final class Runner {
     public convenience init(config: TaskConfig, index saved: JobIndex, endpoints: [Endpoint], split: Int,
                             transport: Transport, session: Session,
                             reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
-        var index = saved
+        let index = saved
         for i in 0..<index.count where index.state(i) == .running { index.setState(i, .pending) }
         let store = JobStore(specs: [], index: index, journalPath: session.path + "/journal")
         self.init(config: config, store: store, fresh: false, endpoints: endpoints, split: split, transport: transport,
@@ -168,6 +168,7 @@ public final class Runner {
         self.split = split
         self.policy = RunPolicy(config)
         initiallyDone = store.counts.finished
+        queue.reserve(store.counts.pending + store.counts.running)
         for i in 0..<store.count where !store.state(i).finished { queue.pushBack(i) }
         if !fresh { journaled = store.count }
         if let input {

@@ -32,7 +32,7 @@ extension Runner {
             input.drain()
         }
         let draining = inputState.draining
-        let room = draining ? 65536 : readAhead - queue.count
+        let room = draining ? 16384 : readAhead - queue.count
         guard room > 0 else { return }
         for line in input.take(room) {
             let spec: JobSpec?

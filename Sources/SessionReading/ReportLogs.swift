@@ -16,9 +16,9 @@ extension SessionReport {
     func forEachBetterBlock(_ journal: LineFile, wanted: (Int) -> Bool, key: (Int) -> UInt32, setKey: (Int, UInt32) -> Void,
                             better: (Int, WorkerLog.Block, Int) throws -> Void) throws {
         let count = index.count
-        let offsets = index.offsets
+        let index = self.index
         let reader = WorkerLog.Reader { n in
-            guard n >= 1 && n <= count, let spec = try? Journal.job(at: offsets[n - 1], in: journal) else { return nil }
+            guard n >= 1 && n <= count, let spec = try? Journal.job(at: index.offset(n - 1), in: journal) else { return nil }
             return spec.text
         }
         for (file, name) in logNames.enumerated() {

@@ -37,7 +37,7 @@ extension SessionReport {
         var text: (job: Int, bytes: [UInt8])?
         func write(_ i: Int, _ block: WorkerLog.Block?, file: Int) throws {
             let state = index.state(i)
-            if text?.job != i { text = (i, try Journal.job(at: index.offsets[i], in: journal).text) }
+            if text?.job != i { text = (i, try Journal.job(at: index.offset(i), in: journal).text) }
             let ok = state == .exited(0)
             let name = String(i + 1)
             let target = directory + (ok ? "/succeeded/" : "/failures/") + name

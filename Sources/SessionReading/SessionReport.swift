@@ -249,7 +249,7 @@ public struct SessionReport {
     /// Job `i` (0-based) read back: its text from the journal, its attempts from the history.
     func job(_ i: Int, _ journal: LineFile) throws -> Job {
         let table = history.attempts
-        let spec = try Journal.job(at: index.offsets[i], in: journal)
+        let spec = try Journal.job(at: index.offset(i), in: journal)
         var last: Attempt?, lastEnd: Attempt?
         if table.endWorker(i) != 0 {
             lastEnd = Attempt(worker: history.label(table.endWorker(i)) ?? "?", number: table.endNumber(i),
