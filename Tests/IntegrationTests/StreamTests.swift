@@ -83,6 +83,26 @@ final class StreamTests: IntegrationCase {
         XCTAssertEqual(resumed.out, "session 1 finished\n", resumed.stderr)
     }
 
+    func testATemplateStreamsItsStdinToo() throws {
+        let template = home + "/stamp-template"
+        let stamps = home + "/stamps"
+        try """
+        return {command = {"sh", "-c", "date +%s.%N > \(stamps).$0"}, workers = {"127.0.1.1"},
+                identity = "\(Env.key)", known_hosts = "\(Env.knownHosts)"}
+        """.write(toFile: template, atomically: true, encoding: .utf8)
+        let marker = "sleep 3.\(Int.random(in: 100...999))"
+        let ctsh = Env.root + "/.build/debug/ctsh"
+        let script = "exec 3< <(date +%s.%N > \(stamps).fed; echo a; \(marker); echo b); "
+            + "exec \(shellQuoted(ctsh)) \(shellQuoted(template)) --sessions=\(shellQuoted(sessions)) <&3"
+        let r = try run(["-c", script], binary: "/bin/bash")
+        _ = shell("pkill -f '^\(marker)$' || true")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let fed = Double(file(stamps + ".fed").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let ranA = Double(file(stamps + ".a").trimmingCharacters(in: .whitespacesAndNewlines)) ?? .infinity
+        XCTAssertLessThan(ranA - fed, 2, "the template's job a ran \(ranA - fed) s after its line; b comes 3 s after it")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: stamps + ".b"))
+    }
+
     func testABadLineInTheFirstReadRunsNothing() throws {
         let r = try cloudtask(["echo"], lines: ["a", "it's", "b"])
         XCTAssertEqual(r.status, 2)
