@@ -29,7 +29,12 @@ final class ProviderTests: IntegrationCase {
     }
 
     func testGivenAndLaunchedWorkersMixAndOnlyLaunchedOnesAreDestroyed() throws {
-        let r = try cloudtask(["--provider=local", "--split=2", "--slots=2", "sh", "-c", "sleep 0.2; echo $CLOUDTASK_WORKER"], workers: "127.0.1.1",
+        // Each job notes its worker and waits (at most 20 s) until a job has run on a second worker, so the
+        // given worker cannot finish the batch alone while the launched one boots, however slow the machine.
+        let seen = home + "/seen"
+        let job = "echo $CLOUDTASK_WORKER >> \(seen); i=0; while [ $(sort -u \(seen) | wc -l) -lt 2 ] && [ $i -lt 200 ]; do "
+            + "sleep 0.1; i=$((i+1)); done; echo $CLOUDTASK_WORKER"
+        let r = try cloudtask(["--provider=local", "--split=2", "--slots=2", "sh", "-c", job], workers: "127.0.1.1",
                               lines: (1...8).map(String.init))
         XCTAssertEqual(r.status, 0, r.stderr)
         let workers = Set(r.out.split(separator: "\n").map(String.init))
