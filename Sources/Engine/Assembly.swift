@@ -88,6 +88,8 @@ public struct TaskPlan {
     public let generatorNote: String?
     /// Set when a saved session has nothing to run: what to say (the run is not needed).
     public let nothingToDo: String?
+    /// --env's variables, resolved from the environment of this run.
+    public var passed: [PassedVariable] = []
 
     /// Calls `body` with every job the run would start, in order: a saved session's read back from its
     /// journal one at a time (for --dry-run).
@@ -141,10 +143,13 @@ public enum TaskAssembly {
             case .open: break
             }
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: count)
-            return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
+            let passed = try PassedEnvironment.resolve(config, environment: context.environment, resuming: false)
+            var plan = TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
                             jobs: jobs, jobCount: jobs.count, streaming: streaming, source: source, session: nil,
                             index: nil, retrying: false, journalNotes: [], resumeNote: nil, generatorNote: nil,
                             nothingToDo: nil)
+            plan.passed = passed
+            return plan
         case .resume(let id, let retry, let base, let configure):
             let (session, savedConfig, scan) = try Session.resume(root: context.sessionsRoot(base), id: id)
             var config = try configure(savedConfig)
@@ -184,10 +189,13 @@ public enum TaskAssembly {
             }
             let endpoints = try resolveWorkers(config, context: context)
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: unfinished)
-            return TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
+            let passed = try PassedEnvironment.resolve(config, environment: context.environment, resuming: true)
+            var plan = TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
                             jobs: [], jobCount: unfinished, streaming: false, source: nil, session: session,
                             index: index, retrying: retry, journalNotes: scan.notes, resumeNote: note,
                             generatorNote: generator, nothingToDo: nil)
+            plan.passed = passed
+            return plan
         }
     }
 
@@ -261,6 +269,7 @@ public enum TaskAssembly {
                             transport: transport, session: session, provider: provider, launch: plan.launch,
                             display: display)
         }
+        runner.passedEnvironment = plan.passed
         return AssembledTask(plan: plan, session: session, runner: runner, transport: transport,
                              leftoversDestroyed: destroyed, leftoverFailures: failures)
     }

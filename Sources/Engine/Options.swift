@@ -31,6 +31,8 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var keepOrder = false
     public var lineBuffer = false
     public var pty = false
+    /// --env: `NAME` (its value taken from the environment at each run) or `NAME=VALUE`, exported to every job.
+    public var env: [String]?
     public var halt: String?
     public var provider: String?
     /// The provider that launches workers: the one named, else `local` when no workers are given.
@@ -68,7 +70,7 @@ public struct RunFlags: Sendable {
 
 public enum Options {
     enum Kind: Sendable, Equatable {
-        case flag, halt, provider, report, count(min: Int), seconds, port, text, name
+        case flag, halt, provider, report, environment, count(min: Int), seconds, port, text, name
         case path, file, directory, outputFile, outputDirectory, policy, workers
         case session                 // a session id (1 or more)
         case price                   // TYPE=USD_PER_HOUR
@@ -102,7 +104,7 @@ public enum Options {
         var flag: String { name.count == 1 ? "-" + name : "--" + name }
         var takesValue: Bool { kind != .flag }
         /// Whether giving it twice adds a value rather than replacing it (zsh offers it again).
-        var repeatable: Bool { kind == .report || kind == .price }
+        var repeatable: Bool { kind == .report || kind == .price || kind == .environment }
     }
 
     /// Every command's `--help` and `--generate-completion-script`.
@@ -149,6 +151,7 @@ public enum Options {
         Spec(name: "keep-order", kind: .flag, value: "", help: "print job output in input order (default: as jobs finish)", task: true) { c, _, _ in c.keepOrder = true },
         Spec(name: "line-buffer", kind: .flag, value: "", help: "print output line by line as it comes, instead of per job", task: true) { c, _, _ in c.lineBuffer = true },
         Spec(name: "pty", kind: .flag, value: "", help: "run jobs on a terminal: stdout and stderr merged, as the original did", task: true) { c, _, _ in c.pty = true },
+        Spec(name: "env", kind: .environment, value: "NAME[=VALUE]", help: "export NAME (its local value, or VALUE) to every job; repeatable. Names holding TOKEN, SECRET, PASSWORD or KEY travel on the job's stdin and are never saved", task: true) { c, _, v in c.env = (c.env ?? []) + [v] },
         Spec(name: "quiet", kind: .flag, value: "", help: "no per-job status lines or progress on stderr (the session log keeps them); the summary stays", task: true) { c, _, _ in c.quiet = true },
         Spec(name: "verbose", kind: .flag, value: "", help: "also show connections and setup steps", task: true) { c, _, _ in c.verbose = true },
         Spec(name: "force", kind: .flag, value: "", help: "do not ask for confirmation", task: false) { _, f, _ in f.force = true },
@@ -224,7 +227,7 @@ public enum Options {
             switch spec.kind {
             case .flag: type = "boolean"
             case .count, .seconds, .port: type = "number"
-            case .workers, .report: type = "list"
+            case .workers, .report, .environment: type = "list"
             default: type = "string"
             }
             let scope = poolOptions.contains(spec.name) ? "pool" : launchOptions.contains(spec.name) ? "launch" : "task"
@@ -251,8 +254,8 @@ public enum Options {
             case (.workers, .list(let addresses)):
                 if addresses.isEmpty { continue }  // an empty pool: no workers given
                 apply(&config, &flags, try validate(spec, addresses.joined(separator: " "), source: "--\(spec.name)"))
-            case (.report, .list(let hooks)):
-                for hook in hooks { apply(&config, &flags, try validate(spec, hook, source: "--\(spec.name)")) }
+            case (.report, .list(let values)), (.environment, .list(let values)):
+                for value in values { apply(&config, &flags, try validate(spec, value, source: "--\(spec.name)")) }
             case (_, .list):
                 throw UsageError("--\(spec.name): expected one value (\(spec.value)), not a list")
             case (_, .text(let raw)):
@@ -338,6 +341,9 @@ public enum Options {
             return value
         case .report:
             if let problem = ReportSpec.validate(raw) { throw UsageError("\(source): \(problem)") }
+            return raw
+        case .environment:
+            if let problem = PassedEnvironment.problem(raw) { throw UsageError("\(source)=\(raw): \(problem)") }
             return raw
         case .halt:
             let number = value.hasSuffix("%") ? String(value.dropLast()) : value

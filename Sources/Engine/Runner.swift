@@ -103,6 +103,8 @@ public final class Runner {
     var journaled = 0
     private var startedRun = false
     var results: [JobResult] = []
+    /// --env: the variables every job gets (secrets on the channel's stdin).
+    public var passedEnvironment: [PassedVariable] = []
     /// Set from a signal handler through `interrupt()`; read by the loop.
     nonisolated(unsafe) public static var interrupts: Int32 = 0
 

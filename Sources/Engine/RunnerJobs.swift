@@ -60,7 +60,10 @@ extension Runner {
             ("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)),
             ("CLOUDTASK_WORKER", worker.label),
         ]
-        let command = RemoteCommand(script: job.spec.text, environment: environment, pty: config.pty)
+        var command = RemoteCommand(script: job.spec.text,
+                                    environment: passedEnvironment.filter { !$0.secret }.map { ($0.name, $0.value) } + environment,
+                                    pty: config.pty)
+        command.secrets = passedEnvironment.filter(\.secret)
         transport.run(op: op, worker: worker.id, command: command)
     }
 

@@ -216,6 +216,7 @@ public final class Session {
     }
 
     static func encodeConfig(_ config: TaskConfig) throws -> Data {
+        let config = config.withoutSecrets  // a secret's value is never saved
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(config)

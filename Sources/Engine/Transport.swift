@@ -33,6 +33,9 @@ public struct RemoteCommand: Sendable {
     public var pty: Bool
     /// Bytes written to the command's stdin (then EOF); nil gives it /dev/null.
     public var stdin: [UInt8]?
+    /// Variables whose values travel on the channel's stdin before the command starts (--env secrets); the
+    /// transport writes them and the wrapper reads them, so they never show in the worker's process list.
+    public var secrets: [PassedVariable] = []
     public init(script: [UInt8], environment: [(String, String)] = [], pty: Bool = false, stdin: [UInt8]? = nil) {
         self.script = script; self.environment = environment; self.pty = pty; self.stdin = stdin
     }

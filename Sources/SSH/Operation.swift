@@ -3,13 +3,15 @@ import CLibSSH2
 import Engine
 
 final class Operation {
-    enum Step { case open, pty, exec, feed, eof, read, close, waitClosed, done }
+    enum Step { case open, pty, exec, preamble, feed, eof, read, close, waitClosed, done }
     enum Progress { case waiting, finished(ExitStatus), refused(String), failed(String), connectionLost(SSHError) }
 
     let id: Int
     private let request: [UInt8]
     private let pty: Bool
     private let stdin: [UInt8]?
+    /// Written to stdin before the command runs, without EOF after it (the wrapper reads its secrets there).
+    private let preamble: [UInt8]
     private var fed = 0
     private var channel: OpaquePointer?
     private(set) var step = Step.open
@@ -20,6 +22,7 @@ final class Operation {
         self.request = RemoteScript.request(for: command)
         self.pty = command.pty
         self.stdin = command.stdin
+        self.preamble = command.preamble
     }
 
     /// Moves the command along as far as the socket allows; `emit` gets its output.
@@ -49,7 +52,17 @@ final class Operation {
                 }
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
                 if rc != 0 { return lost(session, rc, "exec") }
-                step = stdin == nil ? .read : .feed
+                step = stdin != nil ? .feed : preamble.isEmpty ? .read : .preamble
+            case .preamble:
+                guard fed < preamble.count else { step = .read; continue }
+                let n = preamble.withUnsafeBufferPointer { buf in
+                    buf.withMemoryRebound(to: CChar.self) {
+                        ct_channel_write(channel, $0.baseAddress! + fed, $0.count - fed)
+                    }
+                }
+                if n == Int(LIBSSH2_ERROR_EAGAIN) { return .waiting }
+                if n < 0 { return lost(session, Int32(n), "write stdin") }
+                fed += n
             case .feed:
                 guard let stdin, fed < stdin.count else { step = .eof; continue }
                 let n = stdin.withUnsafeBufferPointer { buf in

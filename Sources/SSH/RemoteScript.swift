@@ -26,9 +26,14 @@ enum RemoteScript {
     static func request(for command: RemoteCommand) -> [UInt8] {
         var prefix = ""
         if command.pty { prefix += "stty -onlcr 2>/dev/null\n" }
-        for (name, value) in command.environment {
+        // A terminal would echo what stdin carries: with --pty, secrets go in the command text (see README).
+        let inText = command.pty || command.stdin != nil ? command.secrets.map { ($0.name, $0.value) } : []
+        for (name, value) in command.environment + inText {
             let quoted = String(decoding: ShellQuote.quote(Array(value.utf8)), as: UTF8.self)
             prefix += "\(name)=\(quoted); export \(name)\n"
+        }
+        if !command.pty && command.stdin == nil && !command.secrets.isEmpty {
+            prefix += PassedEnvironment.readingLines(command.secrets) + "\n"
         }
         let body = prefix + (command.stdin == nil ? killable : fed)
         var text = Array("exec /bin/sh -c ".utf8)
@@ -37,4 +42,9 @@ enum RemoteScript {
         text += ShellQuote.quote(command.script)
         return text
     }
+}
+
+extension RemoteCommand {
+    /// What the channel's stdin carries before the command runs (its secrets), when the wrapper reads them.
+    var preamble: [UInt8] { pty || stdin != nil || secrets.isEmpty ? [] : PassedEnvironment.preamble(secrets) }
 }

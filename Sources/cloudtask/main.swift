@@ -17,7 +17,7 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 
 /// The original's confirmation: asked on the terminal, since stdin holds the jobs.
 func confirm(_ plan: TaskPlan) -> Bool {
-    let config = plan.config
+    let config = plan.config.withoutSecrets  // what the hooks see
     let fleet = plan.launch > 0
         ? "\(plan.split) workers (\(plan.split - plan.launch) given, "
             + "\(plan.launch) launched by \(plan.provider ?? "?"))"
@@ -180,7 +180,7 @@ signal(SIGTERM, onSignal)
 
 let summary = task.runner.run()
 let runSession = task.session
-config = plan.config
+config = plan.config.withoutSecrets  // what the hooks see
 if let hooks = config.reports, !hooks.isEmpty {
     // The session is saved; hooks only report on it, and their failures never change the exit status.
     let replay = FileManager.default.contents(atPath: runSession.path + "/journal").flatMap {
