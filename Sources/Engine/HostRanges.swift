@@ -47,7 +47,11 @@ public enum HostRanges {
         var total = 1
         while let open = rest.firstIndex(where: { $0 == "[" || $0 == "]" }) {
             guard rest[open] == "[" else { throw bad("']' without '['") }
-            guard let close = rest[open...].firstIndex(of: "]") else { throw bad("missing ']'") }
+            guard let close = rest[open...].firstIndex(of: "]") else {
+                // An IPv6 address left open (`[::1`): WorkerAddress names what is missing.
+                if open == host.startIndex && rest.contains(":") { return [word] }
+                throw bad("missing ']'")
+            }
             let inside = rest[rest.index(after: open)..<close]
             if inside.contains(":") {
                 pieces.append([String(rest[...close])])

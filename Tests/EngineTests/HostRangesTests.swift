@@ -81,7 +81,8 @@ final class HostRangesTests: XCTestCase {
             WorkerAddress(user: "root", host: "2001:db8::5", port: 22, slots: 8), WorkerAddress(host: "::1"),
         ])
         XCTAssertEqual(try WorkerList.parse("fe80::1%eth0", groups: groupsFile), [WorkerAddress(host: "fe80::1%eth0")])
-        XCTAssertEqual(message("[::1"), "bad range '[::1': missing ']'")
+        XCTAssertEqual(message("[::1"), "missing ']' in '[::1'", "an IPv6 address left open is not a range")
+        XCTAssertEqual(message("web[1-:22"), "bad range 'web[1-:22': missing ']'")
     }
 
     func testMalformedRangesAreNamedWithWhy() {
