@@ -28,8 +28,8 @@ public enum HostRanges {
 
     /// The addresses one word stands for, its ranges expanded in the order written, the first bracket
     /// outermost (`r[1-2]n[1-2]`: r1n1 r1n2 r2n1 r2n2). Only what follows a `N/` prefix and the last `@`
-    /// expands (a user name may hold brackets). A bracket holding a `:` is an IPv6 address (`[::1]:22`) and stays as it is. Throws
-    /// "bad range 'WORD': why".
+    /// expands (a user name may hold brackets). A bracket holding a `:` is an IPv6 address (`[::1]:22`)
+    /// and stays as it is. Throws "bad range 'WORD': why".
     public static func expand(_ word: String) throws -> [String] {
         var hostStart = word.startIndex
         if let slash = word.firstIndex(of: "/"), !word[..<slash].isEmpty,

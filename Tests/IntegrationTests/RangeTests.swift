@@ -57,10 +57,12 @@ final class RangeTests: IntegrationCase {
         print(#p, tostring(p))
         local result = p:run("echo $SSH_CONNECTION | cut -d' ' -f3")
         print(result["127.0.1.1"].output .. result["127.0.1.2"].output)
+        print(p:remove("127.0.1.[1-2]"), #p, p:add("127.0.1.[3,1]"), p:remove("nosuch"))
         """.write(toFile: script, atomically: true, encoding: .utf8)
         let r = try run([script], env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(r.out, "2\tpool(2): 127.0.1.1 127.0.1.2\n127.0.1.1\n127.0.1.2\n\n")
+        XCTAssertEqual(r.out, "2\tpool(2): 127.0.1.1 127.0.1.2\n127.0.1.1\n127.0.1.2\n\n"
+                       + "true\t0\tpool(2): 127.0.1.3 127.0.1.1\tfalse\n")
         let bad = try run(["-e", "workers{'web[1-'}"], binary: ctsh)
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.contains("bad argument #1 to 'workers' (address 1: bad range 'web[1-': missing ']')"), bad.stderr)
