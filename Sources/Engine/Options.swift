@@ -117,7 +117,7 @@ public enum Options {
     ) { _, f, v in f.completionScript = v }
 
     static let specs: [Spec] = [
-        Spec(name: "workers", kind: .workers, value: "LIST|FILE", help: "worker addresses ([N/][user@]host[:port], N/ for N jobs at once there) separated by spaces or commas, or a file with one per line", task: true) { c, _, v in c.workers = [v] },
+        Spec(name: "workers", kind: .workers, value: "LIST|FILE", help: "worker addresses ([N/][user@]host[:port], N/ for N jobs at once there; ranges web[01-20], groups @name) separated by spaces or commas, or a file with one per line", task: true) { c, _, v in c.workers = [v] },
         Spec(name: "split", kind: .count(min: 1), value: "N", help: "workers used at once (default: the number of workers given, else 1 launched by the local provider; never more than the jobs)", task: true) { c, _, v in c.split = Int(v) },
         Spec(name: "slots", kind: .count(min: 1), value: "N", help: "jobs each worker runs at once (default 1) unless its address says N/host", task: true) { c, _, v in c.slots = Int(v)! },
         Spec(name: "timeout", kind: .seconds, value: "SECONDS", help: "kill a job (its whole remote process group) after this long; 0 = none (default 3600)", task: true) { c, _, v in c.timeout = Double(v)! },

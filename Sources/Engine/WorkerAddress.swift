@@ -1,5 +1,5 @@
 // Worker addresses as users write them (`user@host:port`, `[v6]:port`, `4/host` for 4 slots), and the
-// `--workers` value: a file of addresses or an inline list.
+// `--workers` value: a file of addresses or an inline list, its ranges and groups expanded by HostRanges.swift.
 import Foundation
 
 /// A bad worker address or workers file, as one printable message.
@@ -144,11 +144,12 @@ public struct WorkerAddress: Equatable, Hashable, CustomStringConvertible, Senda
 public enum WorkerList {
     /// `--workers` value: if it names an existing regular file, reads it: one address per line, blank
     /// lines and `#` comments (whole-line or trailing) ignored; otherwise addresses separated by spaces
-    /// and/or commas. Errors name the file and line ("workers.txt:3: bad port 'x'").
-    public static func parse(_ value: String) throws -> [WorkerAddress] {
+    /// and/or commas outside brackets. Either way a range (`web[01-20]`) or a group (`@name`, from `groups`)
+    /// stands for its hosts (HostRanges.swift). Errors name the file and line ("workers.txt:3: bad port 'x'").
+    public static func parse(_ value: String, groups: HostGroups = .current) throws -> [WorkerAddress] {
+        var expander = HostExpander(groups: groups)
         guard isRegularFile(value) else {
-            return try value.split(whereSeparator: { $0 == "," || $0.isWhitespace })
-                .map { try WorkerAddress(parsing: String($0)) }
+            return try HostRanges.words(value).flatMap { try expander.expand($0).map(WorkerAddress.init(parsing:)) }
         }
         guard let data = FileManager.default.contents(atPath: value) else {
             throw WorkerAddressError("\(value): cannot read the workers file")
@@ -158,17 +159,27 @@ public enum WorkerList {
             .split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         for (index, line) in lines.enumerated() {
             let withoutComment = line.firstIndex(of: "#").map { line[..<$0] } ?? line
-            let text = withoutComment.trimmingCharacters(in: .whitespaces)
-            if text.isEmpty { continue }
-            guard !text.contains(where: { $0.isWhitespace || $0 == "," }) else {
+            let words = HostRanges.words(withoutComment)
+            if words.isEmpty { continue }
+            guard words.count == 1 else {
+                let text = withoutComment.trimmingCharacters(in: .whitespaces)
                 throw WorkerAddressError("\(value):\(index + 1): one address per line, got '\(text)'")
             }
             do {
-                addresses.append(try WorkerAddress(parsing: text))
+                addresses += try expander.expand(words[0]).map(WorkerAddress.init(parsing:))
             } catch let error as WorkerAddressError {
                 throw WorkerAddressError("\(value):\(index + 1): \(error.message)")
             }
         }
+        return addresses
+    }
+
+    /// One word's addresses as written (`4/web[1-2]`: `4/web1`, `4/web2`; `@name`: the group's), each
+    /// checked: what a ctsh pool holds for one entry.
+    public static func expand(_ word: String, groups: HostGroups = .current) throws -> [String] {
+        var expander = HostExpander(groups: groups)
+        let addresses = try expander.expand(word)
+        for address in addresses { _ = try WorkerAddress(parsing: address) }
         return addresses
     }
 

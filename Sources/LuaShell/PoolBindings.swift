@@ -43,12 +43,17 @@ extension Bindings {
         lua.register("__ct_destroy_pool") { [unowned self] call in
             [.integer(self.destroyPool(try call.integer(1)))]
         }
+        // One pool entry to its addresses (a range or @group gives several), checked as cloudtask checks
+        // --workers: the addresses as a list, or nil and why.
         lua.register("__ct_check_address") { call in
             do {
-                _ = try WorkerAddress(parsing: try call.string(1))
-                return [.nil]
+                var list: [LuaValue: LuaValue] = [:]
+                for (index, address) in try WorkerList.expand(try call.string(1)).enumerated() {
+                    list[.integer(index + 1)] = .string(address)
+                }
+                return [.table(list)]
             } catch {
-                return [.string("\(error)")]
+                return [.nil, .string("\(error)")]
             }
         }
         lua.register("__ct_sessions") { [unowned self] _ in

@@ -26,9 +26,9 @@ function workers(spec)
     if type(address) ~= "string" then
       error(string.format("bad argument #1 to 'workers' (address %d: string expected, got %s)", i, typename(address)), 2)
     end
-    local bad = prim.check_address(address)
+    local hosts, bad = prim.check_address(address)   -- a range or @group: several hosts
     if bad then error(string.format("bad argument #1 to 'workers' (address %d: %s)", i, bad), 2) end
-    pool.hosts[#pool.hosts + 1] = address
+    table.move(hosts, 1, #hosts, #pool.hosts + 1, pool.hosts)
   end
   for key, value in pairs(spec) do
     if key == "file" then
@@ -39,9 +39,11 @@ function workers(spec)
       for line in file:lines() do
         number = number + 1
         local address = line:gsub("#.*", ""):match("^%s*(%S+)")
-        local bad = address and prim.check_address(address)
-        if bad then file:close(); error(string.format("%s:%d: %s", value, number, bad), 2) end
-        if address then pool.hosts[#pool.hosts + 1] = address end
+        if address then
+          local hosts, bad = prim.check_address(address)
+          if bad then file:close(); error(string.format("%s:%d: %s", value, number, bad), 2) end
+          table.move(hosts, 1, #hosts, #pool.hosts + 1, pool.hosts)
+        end
       end
       file:close()
     elseif type(key) == "string" then
@@ -85,18 +87,22 @@ end
 
 function Pool:add(address)
   argcheck("add", 1, address, "string")
-  local bad = prim.check_address(address)
+  local hosts, bad = prim.check_address(address)
   if bad then error(string.format("bad argument #1 to 'add' (%s)", bad), 2) end
-  self.hosts[#self.hosts + 1] = address
+  table.move(hosts, 1, #hosts, #self.hosts + 1, self.hosts)
   return self
 end
 
+--- Removes the address (each host of a range or @group); true when one was in the pool.
 function Pool:remove(address)
   argcheck("remove", 1, address, "string")
-  for i, host in ipairs(self.hosts) do
-    if host == address then table.remove(self.hosts, i); return true end
+  local removed = false
+  for _, each in ipairs(prim.check_address(address) or {address}) do
+    for i, host in ipairs(self.hosts) do
+      if host == each then table.remove(self.hosts, i); removed = true; break end
+    end
   end
-  return false
+  return removed
 end
 
 -- Results of pool:run, printed like clush -b: hosts with identical output grouped.
