@@ -218,7 +218,9 @@ public final class Session {
     static func encodeConfig(_ config: TaskConfig) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(config)
+        var saved = config
+        saved.sshPassphraseFile = nil // where a secret is kept is not saved either: give it again to --resume
+        return try encoder.encode(saved)
     }
 
     // MARK: - Journal
