@@ -152,12 +152,13 @@ final class Connection {
             }
         }
         if let key = lockedKeys.first {
-            throw SSHError("\(key) is encrypted", message: "give its passphrase with --ssh-passphrase-file or add it to ssh-agent")
+            throw SSHError("\(key) is encrypted", message: "give its passphrase with --ssh-passphrase-file or add it to ssh-agent",
+                           refused: true)
         }
         let tried = authErrors.isEmpty
             ? "no key to try (give --ssh-identity or start ssh-agent)"
             : authErrors.joined(separator: "; ")
-        throw SSHError("authentication as \(endpoint.user) failed", message: tried)
+        throw SSHError("authentication as \(endpoint.user) failed", message: tried, refused: true)
     }
 
     /// The attempt under way, else the first for the next key; nil when every key was tried.

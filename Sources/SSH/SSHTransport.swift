@@ -179,7 +179,7 @@ public final class SSHTransport: Transport {
                 guard ready else { return }
                 events.append(.connected(worker: worker, viaAgent: connection.viaAgent))
             } catch let error as SSHError {
-                fail(connection, error.description, retryable: !error.doing.hasPrefix("authentication"))
+                fail(connection, error.description, retryable: !error.refused)
                 return
             } catch {
                 fail(connection, "\(error)", retryable: true)
