@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // RSA-SHA-2 signatures for RSA keys, which libssh2 1.10 signs only with SHA-1 (OpenSSH 8.8+ refuses those).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // MARK: - Engine: jobs, tasks, scheduler, sessions. Imports no C module.
         .target(name: "Engine"),
@@ -28,7 +30,7 @@ let package = Package(
         .target(name: "SessionReading", dependencies: ["Engine"]),
 
         // MARK: - Adapters: the only modules that import a C library
-        .target(name: "SSH", dependencies: ["CLibSSH2", "Engine"]),
+        .target(name: "SSH", dependencies: ["CLibSSH2", "CCrypto", "Engine"]),
         .target(name: "LuaVM", dependencies: ["CLua"]),
         .target(name: "LineEditor", dependencies: ["CEditLine"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),

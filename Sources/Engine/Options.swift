@@ -21,6 +21,8 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var user: String?
     public var port: Int?
     public var sshIdentity: String?
+    /// A file holding the passphrase of encrypted key files; the run reads it, `conf` never holds it.
+    public var sshPassphraseFile: String?
     public var pre: String?
     public var post: String?
     public var overlay: String?
@@ -125,7 +127,8 @@ public enum Options {
         Spec(name: "strikes", kind: .count(min: 0), value: "N", help: "retire a worker after N consecutive failed jobs; 0 = never (default 0)", task: true) { c, _, v in c.strikes = Int(v)! },
         Spec(name: "user", kind: .name, value: "NAME", help: "login name on the workers (default: ~/.ssh/config, else the current user)", task: true) { c, _, v in c.user = v },
         Spec(name: "port", kind: .port, value: "N", help: "SSH port (default: ~/.ssh/config, else 22)", task: true) { c, _, v in c.port = Int(v) },
-        Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519 or ECDSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa", task: true, lua: "identity") { c, _, v in c.sshIdentity = v },
+        Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519, ECDSA or RSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa, ~/.ssh/id_rsa", task: true, lua: "identity") { c, _, v in c.sshIdentity = v },
+        Spec(name: "ssh-passphrase-file", kind: .file, value: "FILE", help: "the passphrase of encrypted key files, on the file's first line (never saved in the session)", task: true) { c, _, v in c.sshPassphraseFile = v },
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
         Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
         Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
@@ -211,7 +214,7 @@ public enum Options {
 
     /// Options a ctsh pool (`workers{...}`) takes: how to reach its workers, and which provider launches it.
     static let poolOptions: Set<String> = [
-        "user", "port", "ssh-identity", "host-key-policy", "known-hosts", "timeout", "provider",
+        "user", "port", "ssh-identity", "ssh-passphrase-file", "host-key-policy", "known-hosts", "timeout", "provider",
     ]
     /// The provider settings, which a pool takes only with `launch`.
     static let launchOptions: Set<String> = ["region", "instance-type", "image", "key-name", "security-group", "subnet",

@@ -219,7 +219,9 @@ public final class Session {
         let config = config.withoutSecrets  // a secret's value is never saved
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(config)
+        var saved = config
+        saved.sshPassphraseFile = nil // where a secret is kept is not saved either: give it again to --resume
+        return try encoder.encode(saved)
     }
 
     // MARK: - Journal

@@ -17,23 +17,37 @@ final class Connection {
     /// Channels being closed after a cancel; kept until libssh2 lets them go.
     var closing: [Operation] = []
 
-    // Authentication state: identity files left to try, then the agent.
+    // Authentication state: identity files left to try, then the agent; `attempts` are the ones under way.
     private var identities: [String]
     private var tryAgent: Bool
+    private let passphrase: String?
+    private let agentSocket: String?
     private var agent: OpaquePointer?
     private var agentIdentity: UnsafeMutablePointer<libssh2_agent_publickey>?
+    private var attempts: [Attempt] = []
     private(set) var viaAgent = false
     private var authErrors: [String] = []
+    /// Key files that are encrypted and have no passphrase; named in the error if nothing else gets in.
+    private var lockedKeys: [String] = []
+    /// libssh2's `abstract` for the RSA sign callback: points at the attempt being signed.
+    private let signContext = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
 
-    init(worker: Int, endpoint: Endpoint, identities: [String], tryAgent: Bool, timeout: Double) {
+    init(worker: Int, endpoint: Endpoint, identities: [String], tryAgent: Bool, passphrase: String?, agentSocket: String?,
+         timeout: Double) {
         self.worker = worker
         self.endpoint = endpoint
         self.identities = identities
         self.tryAgent = tryAgent
+        self.passphrase = passphrase
+        self.agentSocket = agentSocket
         self.deadline = monotonicNow() + timeout
+        signContext.initialize(to: nil)
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        signContext.deallocate()
+    }
 
     func close() {
         // libssh2_session_free releases the channels; freeing them first could block.
@@ -126,50 +140,76 @@ final class Connection {
 
     /// Tries identity files, then the agent. Returns true once authenticated.
     private func authenticate() throws -> Bool {
-        while let file = identities.first {
-            let rc = ct_userauth_publickey_fromfile(session, endpoint.user, nil, file, nil)
+        while let attempt = currentAttempt() {
+            let rc = attempt.run(session: session, user: endpoint.user, context: signContext)
             if rc == LIBSSH2_ERROR_EAGAIN { return false }
-            if rc == 0 { return true }
+            if rc == 0 { viaAgent = attempt.viaAgent; return true }
             if SSHError.isConnectionLost(rc) { throw SSHError("authenticate", session: session, code: rc) }
-            authErrors.append("\(file): \(SSHError("", session: session, code: rc).message)")
-            identities.removeFirst()
+            attempts.removeFirst()
+            // An RSA key is offered twice (rsa-sha2-256, then ssh-rsa); its error is told once.
+            if attempts.first?.label != attempt.label {
+                authErrors.append("\(attempt.label): \(attempt.failure ?? SSHError("", session: session, code: rc).message)")
+            }
         }
-        if tryAgent {
-            if agent == nil {
-                agent = libssh2_agent_init(session)
-                guard let agent, libssh2_agent_connect(agent) == 0, libssh2_agent_list_identities(agent) == 0 else {
-                    tryAgent = false
-                    authErrors.append("ssh-agent: not reachable")
-                    return try authenticate()
-                }
-                agentIdentity = nil
-                guard nextAgentIdentity() else {
-                    tryAgent = false
-                    authErrors.append("ssh-agent: no keys")
-                    return try authenticate()
-                }
-            }
-            while let identity = agentIdentity {
-                let rc = libssh2_agent_userauth(agent, endpoint.user, identity)
-                if rc == LIBSSH2_ERROR_EAGAIN { return false }
-                if rc == 0 { viaAgent = true; return true }
-                if SSHError.isConnectionLost(rc) { throw SSHError("authenticate", session: session, code: rc) }
-                if !nextAgentIdentity() { break }
-            }
-            tryAgent = false
-            authErrors.append("ssh-agent: no key accepted")
+        if let key = lockedKeys.first {
+            throw SSHError("\(key) is encrypted", message: "give its passphrase with --ssh-passphrase-file or add it to ssh-agent",
+                           refused: true)
         }
         let tried = authErrors.isEmpty
             ? "no key to try (give --ssh-identity or start ssh-agent)"
             : authErrors.joined(separator: "; ")
-        throw SSHError("authentication as \(endpoint.user) failed", message: tried)
+        throw SSHError("authentication as \(endpoint.user) failed", message: tried, refused: true)
     }
 
-    private func nextAgentIdentity() -> Bool {
+    /// The attempt under way, else the first for the next key; nil when every key was tried.
+    private func currentAttempt() -> Attempt? {
+        while attempts.isEmpty {
+            guard nextAttempts() else { return nil }
+        }
+        return attempts[0]
+    }
+
+    /// Queues the attempts for the next key file or agent key (none when it cannot be used); false when no key is left.
+    private func nextAttempts() -> Bool {
+        if let file = identities.first {
+            identities.removeFirst()
+            switch RSAKey.read(path: file, passphrase: passphrase) {
+            case .key(let key):
+                attempts = [true, false].map { Attempt(file: file, key: key, sha256: $0) }
+            case .other:
+                attempts = [Attempt(file: file, passphrase: passphrase)]
+            case .encrypted:
+                lockedKeys.append(file)
+                authErrors.append("\(file): encrypted, no passphrase")
+            case .failed(let why):
+                authErrors.append("\(file): \(why)")
+            }
+            return true
+        }
+        guard tryAgent else { return false }
+        if agent == nil {
+            agent = libssh2_agent_init(session)
+            guard let agent, libssh2_agent_connect(agent) == 0, libssh2_agent_list_identities(agent) == 0 else {
+                tryAgent = false
+                authErrors.append("ssh-agent: not reachable")
+                return true
+            }
+        }
         var next: UnsafeMutablePointer<libssh2_agent_publickey>? = nil
-        let rc = libssh2_agent_get_identity(agent, &next, agentIdentity)
-        agentIdentity = rc == 0 ? next : nil
-        return rc == 0
+        guard libssh2_agent_get_identity(agent, &next, agentIdentity) == 0, let identity = next else {
+            if agentIdentity == nil { authErrors.append("ssh-agent: no keys") }
+            tryAgent = false
+            return true
+        }
+        agentIdentity = identity
+        let blob = Array(UnsafeBufferPointer(start: identity.pointee.blob, count: identity.pointee.blob_len))
+        if blobKeyType(blob) == "ssh-rsa", let agentSocket {
+            let label = "ssh-agent key " + (identity.pointee.comment.map { String(cString: $0) } ?? "")
+            attempts = [true, false].map { Attempt(agent: agentSocket, blob: blob, label: label, sha256: $0) }
+        } else {
+            attempts = [Attempt(agent: agent, identity: identity)]
+        }
+        return true
     }
 
     func markDead() { close() }

@@ -5,10 +5,12 @@ public struct SSHError: Error, CustomStringConvertible {
     public let code: Int32
     public let message: String
     public let doing: String
+    /// The server or the key said no (authentication): trying again cannot help.
+    public let refused: Bool
     public var description: String { "\(doing): \(message)" + (code != 0 ? " (libssh2 error \(code))" : "") }
 
-    init(_ doing: String, message: String, code: Int32 = 0) {
-        self.doing = doing; self.message = message; self.code = code
+    init(_ doing: String, message: String, code: Int32 = 0, refused: Bool = false) {
+        self.doing = doing; self.message = message; self.code = code; self.refused = refused
     }
 
     /// The session's last error, described.

@@ -11,19 +11,31 @@ public final class SSHTransport: Transport {
         /// Key files tried when an endpoint names none and the agent fails (~/.ssh/id_ed25519, id_ecdsa).
         public var defaultIdentities: [String]
         public var useAgent: Bool
+        /// The agent's socket ($SSH_AUTH_SOCK), which RSA signatures go to directly.
+        public var agentSocket: String?
+        /// The passphrase of encrypted key files (--ssh-passphrase-file); never saved.
+        public var passphrase: String?
         public var connectTimeout: Double
         public init(knownHosts: String, hostKeyPolicy: HostKeyPolicy, defaultIdentities: [String], useAgent: Bool,
-                    connectTimeout: Double = 30) {
+                    agentSocket: String? = nil, passphrase: String? = nil, connectTimeout: Double = 30) {
             self.knownHosts = knownHosts; self.hostKeyPolicy = hostKeyPolicy; self.defaultIdentities = defaultIdentities
-            self.useAgent = useAgent; self.connectTimeout = connectTimeout
+            self.useAgent = useAgent; self.agentSocket = agentSocket; self.passphrase = passphrase
+            self.connectTimeout = connectTimeout
         }
 
         /// A task's settings: its known_hosts and host-key policy, the user's default keys, the agent when one runs.
         public init(_ config: TaskConfig, home: String, environment: [String: String]) {
             self.init(knownHosts: config.knownHosts ?? home + "/.ssh/known_hosts",
                       hostKeyPolicy: HostKeyPolicy(rawValue: config.hostKeyPolicy) ?? .acceptNew,
-                      defaultIdentities: [home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa"],
-                      useAgent: environment["SSH_AUTH_SOCK"] != nil)
+                      defaultIdentities: [home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa", home + "/.ssh/id_rsa"],
+                      useAgent: environment["SSH_AUTH_SOCK"] != nil, agentSocket: environment["SSH_AUTH_SOCK"],
+                      passphrase: config.sshPassphraseFile.flatMap(Self.passphrase(in:)))
+        }
+
+        /// The file's first line: a passphrase file may end with a newline, a passphrase cannot.
+        static func passphrase(in path: String) -> String? {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+            return text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
         }
     }
 
@@ -69,6 +81,7 @@ public final class SSHTransport: Transport {
             identities += settings.defaultIdentities.filter { FileManager.default.fileExists(atPath: $0) }
         }
         let connection = Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent,
+                                    passphrase: settings.passphrase, agentSocket: settings.agentSocket,
                                     timeout: settings.connectTimeout)
         connections[worker] = connection
         do {
@@ -166,7 +179,7 @@ public final class SSHTransport: Transport {
                 guard ready else { return }
                 events.append(.connected(worker: worker, viaAgent: connection.viaAgent))
             } catch let error as SSHError {
-                fail(connection, error.description, retryable: !error.doing.hasPrefix("authentication"))
+                fail(connection, error.description, retryable: !error.refused)
                 return
             } catch {
                 fail(connection, "\(error)", retryable: true)

@@ -145,13 +145,13 @@ class IntegrationCase: XCTestCase {
         throw HarnessError(message: "\(argv(0)) never accepted connections on loopback")
     }
 
-    /// An ssh-agent holding the test key, in the foreground (-D) so it can be stopped.
+    /// An ssh-agent holding `keys` (the test key unless told), in the foreground (-D) so it can be stopped.
     /// Returns it (terminate it when done) and its socket.
-    func startAgent() throws -> (Subprocess, String) {
+    func startAgent(keys: [String] = [Env.key]) throws -> (Subprocess, String) {
         let socket = home + "/agent.sock"
         let agent = try Subprocess(["/usr/bin/ssh-agent", "-D", "-a", socket])
         waitWhile(tries: 50, every: 0.05) { !FileManager.default.fileExists(atPath: socket) }
-        XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(Env.key)"), 0)
+        for key in keys { XCTAssertEqual(shell("SSH_AUTH_SOCK=\(socket) ssh-add -q \(key)"), 0) }
         return (agent, socket)
     }
 

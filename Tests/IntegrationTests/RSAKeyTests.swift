@@ -1,0 +1,125 @@
+// Issue 11, item 2: RSA keys (OpenSSH and PEM files, passphrases, the agent) log in to OpenSSH 9.2, which refuses
+// the SHA-1 signatures libssh2 1.10 makes; dropbear too. Each test authorizes its own key on worker 1 and removes it.
+import Foundation
+import XCTest
+
+final class RSAKeyTests: IntegrationCase {
+    var tag = ""
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        tag = unique()
+    }
+
+    override func tearDownWithError() throws {
+        XCTAssertEqual(editAuthorized(adding: nil), 0)
+        try super.tearDownWithError()
+    }
+
+    /// Removes this test's lines from worker 1's authorized_keys and adds `key`: atomic and under the lock
+    /// cloudtask's own edits take (Engine/JobQueue.swift), since other tests and worktrees share the workers.
+    func editAuthorized(adding key: String?) -> Int32 {
+        let add = key.map { "; cat '\($0)'" } ?? ""
+        return shell("""
+            d=\(Env.dir)/w1/home/.ssh; f="$d/authorized_keys"; umask 077; mkdir -p "$d" && touch "$f" && \
+            ( flock 9 && { grep -v -F -e '\(tag)' "$f" || true\(add); } > "$f.rsa-test.$$" && mv -f "$f.rsa-test.$$" "$f" ) 9>"$d/.cloudtask.lock"
+            """)
+    }
+
+    /// A new RSA key at `name` in this test's home, `-m PEM` when `pem`, authorized on worker 1 unless told.
+    func rsaKey(_ name: String, pem: Bool = false, passphrase: String = "", authorize: Bool = true) throws -> String {
+        let path = home + "/" + name
+        XCTAssertEqual(shell("ssh-keygen -q -t rsa -b 2048 \(pem ? "-m PEM" : "") -N '\(passphrase)' -C \(tag) -f \(path)"), 0)
+        if authorize { XCTAssertEqual(editAuthorized(adding: path + ".pub"), 0) }
+        return path
+    }
+
+    /// Runs `id -un` on worker 1 with `key` as the only key (no agent: the harness drops SSH_AUTH_SOCK).
+    func login(_ key: String, _ extra: [String] = [], workers: String = "127.0.1.1") throws -> Result {
+        try run(["--ssh-identity=\(key)", "--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)", "--workers=\(workers)"]
+                + extra + ["sh", "-c", "id -un; : $0"], stdin: Array("x\n".utf8))
+    }
+
+    func testRSAKeyInOpenSSHFormatLogsIn() throws {
+        let key = try rsaKey("id_rsa")
+        XCTAssertTrue(file(key).hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----"))
+        let r = try login(key)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "root\n")
+    }
+
+    func testRSAKeyInPEMFormatLogsIn() throws {
+        let key = try rsaKey("id_rsa", pem: true)
+        XCTAssertTrue(file(key).hasPrefix("-----BEGIN RSA PRIVATE KEY-----"))
+        let r = try login(key)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "root\n")
+    }
+
+    func testUnauthorizedRSAKeyIsRefused() throws {
+        let key = try rsaKey("id_rsa", authorize: false)
+        let r = try login(key)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("127.0.1.1: unreachable: authentication as root failed: \(key): "), r.stderr)
+    }
+
+    func testPassphraseFileOpensAnEncryptedPEMKeyAndIsNotSaved() throws {
+        let key = try rsaKey("id_rsa", pem: true, passphrase: "open sesame")
+        XCTAssertTrue(file(key).contains("Proc-Type: 4,ENCRYPTED"))
+        let secret = home + "/passphrase"
+        try "open sesame\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let r = try login(key, ["--ssh-passphrase-file=\(secret)"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "root\n")
+        XCTAssertFalse(sessionFile(1, "conf").contains("passphrase"), sessionFile(1, "conf"))
+
+        try "wrong\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let wrong = try login(key, ["--ssh-passphrase-file=\(secret)"])
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertTrue(wrong.stderr.contains("\(key): wrong passphrase"), wrong.stderr)
+    }
+
+    func testEncryptedKeyWithoutPassphraseNamesTheKeyAndTheFix() throws {
+        for pem in [true, false] {
+            let key = try rsaKey(pem ? "id_rsa_pem" : "id_rsa", pem: pem, passphrase: "open sesame")
+            let r = try login(key)
+            XCTAssertEqual(r.status, 1)
+            XCTAssertTrue(r.stderr.contains("127.0.1.1: unreachable: \(key) is encrypted: give its passphrase with --ssh-passphrase-file or add it to ssh-agent\n"),
+                          r.stderr)
+        }
+    }
+
+    func testRSAKeyInTheAgentLogsIn() throws {
+        // The agent holds only the RSA key, and this test's home has no key files: RSA is the only way in.
+        let key = try rsaKey("agent_rsa", passphrase: "")
+        let (agent, socket) = try startAgent(keys: [key])
+        defer { agent.terminate(); agent.waitUntilExit() }
+        try FileManager.default.removeItem(atPath: key)
+        let r = try run(["--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)", "--workers=127.0.1.1", "sh", "-c", "id -un; : $0"],
+                        stdin: Array("x\n".utf8), env: ["SSH_AUTH_SOCK": socket])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "root\n")
+    }
+
+    /// Dropbear 2022.83 with an RSA host key: it reads root's ~/.ssh/authorized_keys, so it runs in a mount
+    /// namespace where /root is this test's folder.
+    func testRSAKeyLogsInToDropbear() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dropbear") else {
+            throw XCTSkip("dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
+        }
+        let root = home + "/dropbear-root"
+        try FileManager.default.createDirectory(atPath: root + "/.ssh", withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let key = try rsaKey("id_rsa", authorize: false)
+        try FileManager.default.copyItem(atPath: key + ".pub", toPath: root + "/.ssh/authorized_keys")
+        XCTAssertEqual(shell("dropbearkey -t rsa -s 2048 -f \(home)/host_rsa >/dev/null 2>&1"), 0)
+        let (server, port) = try startServer { port in
+            ["/usr/bin/unshare", "-m", "/bin/sh", "-c",
+             "mount --bind \(root) /root && exec /usr/sbin/dropbear -F -E -s -r \(self.home)/host_rsa -p 127.0.0.1:\(port) -P \(self.home)/dropbear.pid"]
+        }
+        defer { server.terminate(); server.waitUntilExit() }
+        let r = try login(key, ["--host-key-policy=off"], workers: "127.0.0.1:\(port)")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "root\n")
+    }
+}
