@@ -90,6 +90,12 @@ public struct TaskPlan {
     public let nothingToDo: String?
     /// --env's variables, resolved from the environment of this run.
     public var passed: [PassedVariable] = []
+    /// What ~/.ssh/config's resolution warned of (a Match exec not run), each once.
+    public var sshConfigWarnings: [String] {
+        endpoints.flatMap(\.configWarnings).reduce(into: []) { list, warning in
+            if !list.contains(warning) { list.append(warning) }
+        }
+    }
 
     /// Calls `body` with every job the run would start, in order: a saved session's read back from its
     /// journal one at a time (for --dry-run).
@@ -216,14 +222,24 @@ public enum TaskAssembly {
 
     /// The workers of `config`: its list or file resolved with ~/.ssh/config, and a launched pool's workers
     /// (a cloudtask-launch-workers file) tied to their session's launch key and pinned host keys.
+    /// A jump host (--jump, ProxyJump) is refused until the tunnel exists, rather than silently connecting direct.
     public static func resolveWorkers(_ config: TaskConfig, context: TaskContext) throws -> [Endpoint] {
+        let endpoints: [Endpoint]
         do {
             let resolved = try Endpoints.resolve(config, home: context.home, localUser: context.localUser)
-            return LaunchedPools.attach(resolved, workersValue: config.workers.first ?? "",
-                                        sessionsRoot: context.sessionsRoot(config))
+            endpoints = LaunchedPools.attach(resolved, workersValue: config.workers.first ?? "",
+                                             sessionsRoot: context.sessionsRoot(config))
         } catch {
             throw UsageError("--workers: \(error)")
         }
+        if let jumping = endpoints.first(where: { !$0.jumps.isEmpty }) {
+            let chain = jumping.jumps.map(\.description).joined(separator: ",")
+            throw UsageError("\(jumping.label): --jump: jump hosts are not supported yet (through \(chain))")
+        }
+        if endpoints.isEmpty, let jump = config.jump, jump.lowercased() != "none" {
+            throw UsageError("--jump: jump hosts are not supported yet (through \(jump))")
+        }
+        return endpoints
     }
 
     // MARK: - Build

@@ -31,6 +31,7 @@ extension Options.Spec {
         case .provider: return ValueHint(words: ["local", "ec2"], fileSuffix: ".lua")
         case .choice(let words): return ValueHint(words: words)
         case .workers: return ValueHint(files: true, hosts: true)
+        case .jumps: return ValueHint(hosts: true)
         case .session: return .sessions
         }
     }

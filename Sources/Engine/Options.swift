@@ -53,6 +53,10 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var ec2Endpoint: String?
     public var bootTimeout: Double?
     public var pingInterval: Double?
+    /// --connect-timeout: seconds to reach and log in to a worker; nil: ~/.ssh/config's ConnectTimeout, else 30.
+    public var connectTimeout: Double?
+    /// --jump: a validated chain of jump hosts, or `none`.
+    public var jump: String?
     public init() {}
 }
 
@@ -74,6 +78,7 @@ public enum Options {
     enum Kind: Sendable, Equatable {
         case flag, halt, provider, report, environment, count(min: Int), seconds, port, text, name
         case path, file, directory, outputFile, outputDirectory, policy, workers
+        case jumps                   // [user@]host[:port][,...] or none
         case session                 // a session id (1 or more)
         case price                   // TYPE=USD_PER_HOUR
         case choice([String])        // one of these words
@@ -127,6 +132,8 @@ public enum Options {
         Spec(name: "strikes", kind: .count(min: 0), value: "N", help: "retire a worker after N consecutive failed jobs; 0 = never (default 0)", task: true) { c, _, v in c.strikes = Int(v)! },
         Spec(name: "user", kind: .name, value: "NAME", help: "login name on the workers (default: ~/.ssh/config, else the current user)", task: true) { c, _, v in c.user = v },
         Spec(name: "port", kind: .port, value: "N", help: "SSH port (default: ~/.ssh/config, else 22)", task: true) { c, _, v in c.port = Int(v) },
+        Spec(name: "connect-timeout", kind: .seconds, value: "SECONDS", help: "give up connecting to a worker (TCP, handshake, login) after this long (default: ~/.ssh/config's ConnectTimeout, else 30)", task: true) { c, _, v in c.connectTimeout = Double(v)! },
+        Spec(name: "jump", kind: .jumps, value: "[user@]host[:port][,...]", help: "reach the workers through these jump hosts, as ssh -J (default: ~/.ssh/config's ProxyJump); none for a direct connection. Not supported yet: a run with jump hosts is refused", task: true) { c, _, v in c.jump = v },
         Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519, ECDSA or RSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa, ~/.ssh/id_rsa", task: true, lua: "identity") { c, _, v in c.sshIdentity = v },
         Spec(name: "ssh-passphrase-file", kind: .file, value: "FILE", help: "the passphrase of encrypted key files, on the file's first line (never saved in the session)", task: true) { c, _, v in c.sshPassphraseFile = v },
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
@@ -142,7 +149,7 @@ public enum Options {
         Spec(name: "ec2-endpoint", kind: .text, value: "URL", help: "ec2: API endpoint (default https://ec2.REGION.amazonaws.com)", task: true) { c, _, v in c.ec2Endpoint = v },
         Spec(name: "boot-timeout", kind: .seconds, value: "SECONDS", help: "launched workers not reachable by then are destroyed (default 600)", task: true) { c, _, v in c.bootTimeout = Double(v)! },
         Spec(name: "halt", kind: .halt, value: "N|N%", help: "stop starting jobs after N failed jobs (or N% of all jobs); running jobs finish, the rest stay pending", task: true) { c, _, v in c.halt = v },
-        Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer and it is declared dead (default 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
+        Spec(name: "ping-interval", kind: .seconds, value: "SECONDS", help: "check a busy worker that was silent this long; two more without an answer (ssh_config's ServerAliveCountMax) and it is declared dead (default: ~/.ssh/config's ServerAliveInterval, else 30)", task: true) { c, _, v in c.pingInterval = Double(v)! },
         Spec(name: "report", kind: .report, value: "HOOK", help: "when the session ends (also after an abort): 'mail: FROM TO...', 'sh: COMMAND' or 'lua: FILE-or-CODE'; may be repeated", task: true) { c, _, v in c.reports = (c.reports ?? []) + [v] },
         Spec(name: "joblog", kind: .outputFile, value: "FILE", help: "append a line per finished job in GNU parallel's joblog format", task: true) { c, _, v in c.joblog = v },
         Spec(name: "results", kind: .outputDirectory, value: "DIR", help: "write DIR/<job number>/{stdout,stderr,exit,input,command,worker,timing} per finished job", task: true) { c, _, v in c.results = v },
@@ -215,6 +222,7 @@ public enum Options {
     /// Options a ctsh pool (`workers{...}`) takes: how to reach its workers, and which provider launches it.
     static let poolOptions: Set<String> = [
         "user", "port", "ssh-identity", "ssh-passphrase-file", "host-key-policy", "known-hosts", "timeout", "provider",
+        "connect-timeout", "jump",
     ]
     /// The provider settings, which a pool takes only with `launch`.
     static let launchOptions: Set<String> = ["region", "instance-type", "image", "key-name", "security-group", "subnet",
@@ -361,6 +369,9 @@ public enum Options {
                 let words = HostKeyPolicy.allCases.map(\.rawValue).joined(separator: ", ")
                 throw UsageError("\(source)=\(raw): expected one of " + words)
             }
+            return value
+        case .jumps:
+            do { _ = try Endpoints.jumpChain(value) } catch { throw UsageError("\(source)=\(raw): \(error)") }
             return value
         case .workers:
             let list: [WorkerAddress]

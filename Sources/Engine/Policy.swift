@@ -10,8 +10,11 @@ public struct RunPolicy: Sendable, Equatable {
     public var strikes: Int
     /// --halt: N failed jobs, or N% of the jobs; nil = never.
     public var halt: String?
-    /// A busy worker silent this long gets a ping; two more intervals without an answer and it is dead.
+    /// A busy worker silent this long gets a ping; two more intervals without an answer and it is dead. A worker's
+    /// ssh_config may say otherwise when --ping-interval is not given: see `liveness`.
     public var pingInterval: Double
+    /// Whether --ping-interval was given (it then beats ssh_config's ServerAliveInterval).
+    public var pingIntervalGiven: Bool
     /// A job whose worker died under it this many times is LOST instead of requeued.
     public var deathsBeforeLost = 3
     /// Connection attempts to a worker (1 s, 2 s apart) before it is reported unreachable.
@@ -24,6 +27,32 @@ public struct RunPolicy: Sendable, Equatable {
         strikes = config.strikes
         halt = config.halt
         pingInterval = config.pingInterval ?? 30
+        pingIntervalGiven = config.pingInterval != nil
+    }
+
+    /// When a busy worker that was silent is pinged, and how long it has to answer.
+    public struct Liveness: Sendable, Equatable {
+        /// Silence before a ping.
+        public var interval: Double
+        /// Intervals after the ping without an answer before the worker is dead (ssh's ServerAliveCountMax: it
+        /// gives up after that many unanswered probes, so a worker is dead after CountMax+1 silent intervals).
+        public var intervalsToAnswer: Int
+        /// Where the numbers come from, for the message that declares a worker dead.
+        public var source: String
+        public var answerWithin: Double { interval * Double(intervalsToAnswer) }
+    }
+
+    /// The liveness rule for a worker: the interval is --ping-interval, else its ssh_config ServerAliveInterval
+    /// (0 there, which turns ssh's probes off, is taken as not given: we always ping), else 30 s; the intervals to
+    /// answer are its ServerAliveCountMax (at least 1), else 2 (3 when ServerAliveInterval is used, ssh's default).
+    public func liveness(_ endpoint: Endpoint) -> Liveness {
+        let alive = endpoint.aliveInterval.flatMap { $0 > 0 ? $0 : nil }
+        let fromConfig = !pingIntervalGiven && alive != nil
+        let interval = fromConfig ? alive! : pingInterval
+        let count = max(1, endpoint.aliveCountMax ?? (fromConfig ? 3 : 2))
+        var source = fromConfig ? ["ServerAliveInterval \(interval.formatted())"] : ["--ping-interval=\(interval.formatted())"]
+        if let max = endpoint.aliveCountMax { source.append("ServerAliveCountMax \(max)") }
+        return Liveness(interval: interval, intervalsToAnswer: count, source: source.joined(separator: ", "))
     }
 
     /// Whether a worker with `count` consecutive failures is retired.

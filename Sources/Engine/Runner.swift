@@ -321,13 +321,13 @@ public final class Runner {
         for op in ops.values {
             switch op {
             case .job(_, _, _, _, let deadline?, _, _), .step(_, _, let deadline?, _): wait = min(wait, deadline - now)
-            case .ping(_, let sent): wait = min(wait, sent + 2 * policy.pingInterval - now)
+            case .ping(let worker, let sent): wait = min(wait, sent + policy.liveness(workers[worker].endpoint).answerWithin - now)
             default: break
             }
         }
         for worker in workers
         where (worker.phase == .ready || worker.phase == .retiring) && worker.running > 0 && !worker.pinging {
-            wait = min(wait, worker.lastHeard + policy.pingInterval - now)
+            wait = min(wait, worker.lastHeard + policy.liveness(worker.endpoint).interval - now)
         }
         for worker in workers { if let at = worker.reconnectAt { wait = min(wait, at - now) } }
         return max(0, wait)

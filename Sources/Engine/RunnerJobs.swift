@@ -147,12 +147,12 @@ extension Runner {
                 transport.cancel(op: op)
                 ops[op] = nil
                 stepFinished(workers[worker], step, nil, output, "timed out")
-            case .ping(let id, let sent) where now - sent >= 2 * policy.pingInterval:
+            case .ping(let id, let sent) where now - sent >= policy.liveness(workers[id].endpoint).answerWithin:
                 let worker = workers[id]
                 guard ![.done, .failed, .spare].contains(worker.phase) else { ops[op] = nil; continue }
                 let silent = Int((now - worker.lastHeard).rounded())
-                let interval = policy.pingInterval.formatted()
-                retire(worker, .failed, "worker died: no answer for \(silent) seconds (--ping-interval=\(interval))")
+                let source = policy.liveness(worker.endpoint).source
+                retire(worker, .failed, "worker died: no answer for \(silent) seconds (\(source))")
             default: break
             }
         }

@@ -176,7 +176,7 @@ extension Runner {
                                         host: instance.host, port: instance.port, user: instance.user,
                                         identityFiles: [provider.identity] + (config.sshIdentity.map { [$0] } ?? []),
                                         pinnedKnownHosts: provider.knownHosts,
-                                        pinnedPolicy: provider.hostKeyPolicy)
+                                        pinnedPolicy: provider.hostKeyPolicy, connectTimeout: config.connectTimeout)
                 let worker = Worker(id: workers.count, endpoint: endpoint, slots: config.slots)
                 workers.append(worker)
                 launched[worker.id] = instance
@@ -236,11 +236,11 @@ extension Runner {
     // MARK: - Liveness
 
     /// libssh2 1.10 does not report keepalive replies, so a worker not heard from for a ping interval
-    /// gets a cheap command; two intervals without its answer and the worker is declared dead.
+    /// gets a cheap command; without its answer in time (`RunPolicy.liveness`) the worker is declared dead.
     func pingWorkers() {
         let now = monotonic()
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && !worker.pinging {
-            guard worker.running > 0, now - worker.lastHeard >= policy.pingInterval else { continue }
+            guard worker.running > 0, now - worker.lastHeard >= policy.liveness(worker.endpoint).interval else { continue }
             let op = nextOp
             nextOp += 1
             worker.pinging = true

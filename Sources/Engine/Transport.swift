@@ -16,10 +16,30 @@ public struct Endpoint: Sendable, Equatable {
     public var slots: Int?
     /// `N/` when the address gave the worker its own slot count, for listings; else empty.
     public var slotsPrefix: String { slots.map { "\($0)/" } ?? "" }
+    /// Seconds to connect, shake hands and authenticate (--connect-timeout, else ConnectTimeout); nil: the transport's.
+    public var connectTimeout: Double?
+    /// ssh_config's ServerAliveInterval and ServerAliveCountMax, which the run's liveness pings follow unless
+    /// --ping-interval is given (see `RunPolicy.liveness`).
+    public var aliveInterval: Double?
+    public var aliveCountMax: Int?
+    /// The name looked up in known_hosts instead of the host (HostKeyAlias).
+    public var hostKeyAlias: String?
+    /// Only the identity files are tried, never the agent (IdentitiesOnly).
+    public var identitiesOnly: Bool
+    /// Jump hosts to tunnel through, outermost first (--jump, ProxyJump); empty: a direct connection.
+    public var jumps: [JumpHost]
+    /// ssh_config warnings met while resolving the endpoint (a Match exec not run), said once per run.
+    public var configWarnings: [String]
     public init(label: String, host: String, port: Int, user: String, identityFiles: [String],
-                pinnedKnownHosts: String? = nil, pinnedPolicy: HostKeyPolicy = .strict, slots: Int? = nil) {
+                pinnedKnownHosts: String? = nil, pinnedPolicy: HostKeyPolicy = .strict, slots: Int? = nil,
+                connectTimeout: Double? = nil, aliveInterval: Double? = nil, aliveCountMax: Int? = nil,
+                hostKeyAlias: String? = nil, identitiesOnly: Bool = false, jumps: [JumpHost] = [],
+                configWarnings: [String] = []) {
         self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles
         self.pinnedKnownHosts = pinnedKnownHosts; self.pinnedPolicy = pinnedPolicy; self.slots = slots
+        self.connectTimeout = connectTimeout; self.aliveInterval = aliveInterval; self.aliveCountMax = aliveCountMax
+        self.hostKeyAlias = hostKeyAlias; self.identitiesOnly = identitiesOnly; self.jumps = jumps
+        self.configWarnings = configWarnings
     }
 }
 

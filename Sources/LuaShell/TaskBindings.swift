@@ -10,6 +10,9 @@ extension Bindings {
     func assemble(_ origin: TaskOrigin, function: String) throws -> (TaskPlan, TaskHandle) {
         do {
             let plan = try TaskAssembly.plan(origin, context: context)
+            for warning in plan.sshConfigWarnings {
+                FileHandle.standardError.write(Data("ctsh: \(function): warning: \(warning)\n".utf8))
+            }
             let display = TerminalDisplay(quiet: plan.config.quiet == true)
             let assembled = try TaskAssembly.build(plan, context: context, display: display)
             return (plan, TaskHandle(assembled, display: display))

@@ -77,12 +77,12 @@ public final class SSHTransport: Transport {
         var agent = false
         if let sessionIdentity { identities = [sessionIdentity] + identities }
         if endpoint.identityFiles.isEmpty {
-            agent = settings.useAgent
+            agent = settings.useAgent && !endpoint.identitiesOnly
             identities += settings.defaultIdentities.filter { FileManager.default.fileExists(atPath: $0) }
         }
         let connection = Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent,
                                     passphrase: settings.passphrase, agentSocket: settings.agentSocket,
-                                    timeout: settings.connectTimeout)
+                                    timeout: endpoint.connectTimeout ?? settings.connectTimeout)
         connections[worker] = connection
         do {
             try connection.start()
@@ -154,7 +154,8 @@ public final class SSHTransport: Transport {
         let later = monotonicNow()
         for (worker, connection) in connections
         where connection.phase != .ready && connection.phase != .dead && later >= connection.deadline {
-            fail(connections[worker]!, "connection timed out after \(Int(settings.connectTimeout)) seconds",
+            let seconds = (connection.endpoint.connectTimeout ?? settings.connectTimeout).formatted()
+            fail(connections[worker]!, "connection timed out after \(seconds) seconds",
                  retryable: true)
         }
     }
@@ -168,8 +169,9 @@ public final class SSHTransport: Transport {
                     connection.awaitingHostKey = false
                     let endpoint = connection.endpoint
                     let store = endpoint.pinnedKnownHosts.map { pinned($0, endpoint.pinnedPolicy) } ?? knownHosts
-                    if let refusal = store.check(session: connection.session!,
-                                                 host: endpoint.host, port: endpoint.port) {
+                    // HostKeyAlias replaces the host and its port in the lookup, as in ssh.
+                    if let refusal = store.check(session: connection.session!, host: endpoint.hostKeyAlias ?? endpoint.host,
+                                                 port: endpoint.hostKeyAlias == nil ? endpoint.port : 22) {
                         fail(connection, refusal, retryable: false)
                         return
                     }
