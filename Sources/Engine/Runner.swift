@@ -64,6 +64,8 @@ public final class Runner {
     var ops: [Int: Op] = [:]
     var nextOp = 1
     var completions: [Completion] = []
+    /// Jobs marked LOST this turn, and their status lines: said (and the jobs let go) once the journal is synced.
+    var lostLines: [(job: Int, line: String)] = []
     /// --keep-order: finished jobs' output waiting for the jobs before them, on disk.
     var held: [Int: HeldOutput.Entry] = [:]
     lazy var heldOutput = HeldOutput(directory: session.path) { [unowned self] in self.session.fail($0) }

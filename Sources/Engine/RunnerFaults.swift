@@ -20,6 +20,8 @@ extension Runner {
             jobs[completion.number - 1].state = .pending
             lineBuffers[completion.number] = nil
         }
+        for (number, _) in lostLines { jobs[number - 1].state = .pending }
+        lostLines.removeAll()
         // ended() adds one result per completion, and both are drained together: the last ones are these.
         if collectResults { results.removeLast(min(results.count, completions.count)) }
         completions.removeAll()

@@ -127,8 +127,8 @@ extension Runner {
             job.state = .lost
             session.record(.end(job: number, state: .lost, seconds: nil, at: Date().timeIntervalSince1970))
             let text = String(decoding: job.spec.text, as: UTF8.self)
-            console.status("\(worker.label): lost # \(text) (its worker died \(policy.deathsBeforeLost) times)")
-            jobs.release(number - 1)
+            // Said once its end record is durable, with the completions of this turn.
+            lostLines.append((number, "\(worker.label): lost # \(text) (its worker died \(policy.deathsBeforeLost) times)"))
         } else {
             job.state = .pending
             session.record(.requeue(job: number, refused: false))

@@ -7,6 +7,11 @@ extension Runner {
 
     func flushCompletions() {
         if session.journalFailed { return dropUndurableCompletions() }
+        for (number, line) in lostLines {
+            console.status(line)
+            jobs.release(number - 1)
+        }
+        lostLines.removeAll()
         for completion in completions {
             let worker = workers[completion.worker]
             let job = jobs[completion.number - 1]
