@@ -2,12 +2,14 @@
 // worker; a password, when the host asks for one, travels first on the channel's stdin, never in a command line.
 import Foundation
 
-/// How commands become another user on a worker.
-public struct SudoLogin: Sendable, Equatable {
+/// How commands become another user on a worker. It prints its password as `***`.
+public struct SudoLogin: Sendable, Equatable, CustomStringConvertible {
     /// sudo's `-u`.
     public let user: String
     /// Fed to `sudo -S` on the channel's stdin; nil: `sudo -n` only, a host that asks is a setup error.
     public let password: String?
+
+    public var description: String { "sudo -u \(user)" + (password == nil ? "" : " (password ***)") }
 
     /// The variable that gives the password when no --sudo-password-file does; hooks never see it.
     public static let passwordVariable = "CLOUDTASK_SUDO_PASSWORD"

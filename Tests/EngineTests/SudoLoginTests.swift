@@ -16,6 +16,7 @@ final class SudoLoginTests: XCTestCase {
         config.sudoUser = "app"
         XCTAssertEqual(try SudoLogin.resolve(config, environment: [SudoLogin.passwordVariable: "env"]),
                        SudoLogin(user: "app", password: "pa ss"))
+        XCTAssertEqual("\(SudoLogin(user: "app", password: "pa ss"))", "sudo -u app (password ***)")
     }
 
     func testTheConfKeepsThePasswordFilesPathOnly() throws {

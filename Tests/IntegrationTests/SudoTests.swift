@@ -48,13 +48,8 @@ final class SudoTests: IntegrationCase {
                                       workers: worker, lines: [marker])
                 XCTAssertEqual(r.status, 1, r.stderr)
                 XCTAssertTrue(r.stderr.contains("\(worker): timeout # sh -c"), r.stderr)
-                var left: [String] = []
-                for _ in 0..<40 {
-                    left = remoteProcesses(marker)
-                    if left.isEmpty { break }
-                    Thread.sleep(forTimeInterval: 0.1)
-                }
-                XCTAssertEqual(left, [], "processes left on \(worker) (pty: \(pty)) after the timeout")
+                waitWhile(tries: 40, every: 0.1) { !remoteProcesses(marker).isEmpty }
+                XCTAssertEqual(remoteProcesses(marker), [], "processes left on \(worker) (pty: \(pty)) after the timeout")
             }
         }
     }
