@@ -32,9 +32,11 @@ static inline LIBSSH2_CHANNEL *ct_channel_open_session(LIBSSH2_SESSION *s) {
 static inline int ct_channel_exec(LIBSSH2_CHANNEL *c, const char *cmd, unsigned int len) {
     return libssh2_channel_process_startup(c, "exec", sizeof("exec") - 1, cmd, len);
 }
-// libssh2_channel_request_pty is a macro.
-static inline int ct_channel_request_pty(LIBSSH2_CHANNEL *c) {
-    return libssh2_channel_request_pty_ex(c, "xterm", 5, NULL, 0, 80, 24, 0, 0);
+// libssh2_channel_request_pty is a macro; echo = 0 sends the ECHO terminal mode (opcode 53) as 0, then TTY_OP_END.
+static inline int ct_channel_request_pty(LIBSSH2_CHANNEL *c, int echo) {
+    static const char no_echo[] = {53, 0, 0, 0, 0, 0};
+    return libssh2_channel_request_pty_ex(c, "xterm", 5, echo ? NULL : no_echo, echo ? 0 : sizeof no_echo,
+                                          80, 24, 0, 0);
 }
 // libssh2_channel_read / _read_stderr are macros over one function with a stream id.
 static inline ssize_t ct_channel_read(LIBSSH2_CHANNEL *c, int stream, char *buf, size_t len) {

@@ -96,6 +96,8 @@ public struct TaskPlan {
             if !list.contains(warning) { list.append(warning) }
         }
     }
+    /// --sudo, with its password read (from --sudo-password-file or $CLOUDTASK_SUDO_PASSWORD).
+    public var sudo: SudoLogin?
 
     /// Calls `body` with every job the run would start, in order: a saved session's read back from its
     /// journal one at a time (for --dry-run).
@@ -150,11 +152,13 @@ public enum TaskAssembly {
             }
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: count)
             let passed = try PassedEnvironment.resolve(config, environment: context.environment, resuming: false)
+            let sudo = try SudoLogin.resolve(config, environment: context.environment)
             var plan = TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
                             jobs: jobs, jobCount: jobs.count, streaming: streaming, source: source, session: nil,
                             index: nil, retrying: false, journalNotes: [], resumeNote: nil, generatorNote: nil,
                             nothingToDo: nil)
             plan.passed = passed
+            plan.sudo = sudo
             return plan
         case .resume(let id, let retry, let base, let configure):
             let (session, savedConfig, scan) = try Session.resume(root: context.sessionsRoot(base), id: id)
@@ -196,11 +200,13 @@ public enum TaskAssembly {
             let endpoints = try resolveWorkers(config, context: context)
             let (split, provider, launch) = try shape(config, workers: endpoints.count, jobs: unfinished)
             let passed = try PassedEnvironment.resolve(config, environment: context.environment, resuming: true)
+            let sudo = try SudoLogin.resolve(config, environment: context.environment)
             var plan = TaskPlan(config: config, endpoints: endpoints, split: split, provider: provider, launch: launch,
                             jobs: [], jobCount: unfinished, streaming: false, source: nil, session: session,
                             index: index, retrying: retry, journalNotes: scan.notes, resumeNote: note,
                             generatorNote: generator, nothingToDo: nil)
             plan.passed = passed
+            plan.sudo = sudo
             return plan
         }
     }
@@ -286,6 +292,7 @@ public enum TaskAssembly {
                             display: display)
         }
         runner.passedEnvironment = plan.passed
+        runner.sudo = plan.sudo
         return AssembledTask(plan: plan, session: session, runner: runner, transport: transport,
                              leftoversDestroyed: destroyed, leftoverFailures: failures)
     }

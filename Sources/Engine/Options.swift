@@ -33,6 +33,11 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var keepOrder = false
     public var lineBuffer = false
     public var pty = false
+    /// --sudo: the wrapper, hooks and overlay run under `sudo -n` as `sudoUser` (default root).
+    public var sudo = false
+    public var sudoUser: String?
+    /// Its first line is the sudo password (never the password itself: the conf keeps this).
+    public var sudoPasswordFile: String?
     /// --env: `NAME` (its value taken from the environment at each run) or `NAME=VALUE`, exported to every job.
     public var env: [String]?
     public var halt: String?
@@ -161,6 +166,9 @@ public enum Options {
         Spec(name: "keep-order", kind: .flag, value: "", help: "print job output in input order (default: as jobs finish)", task: true) { c, _, _ in c.keepOrder = true },
         Spec(name: "line-buffer", kind: .flag, value: "", help: "print output line by line as it comes, instead of per job", task: true) { c, _, _ in c.lineBuffer = true },
         Spec(name: "pty", kind: .flag, value: "", help: "run jobs on a terminal: stdout and stderr merged, as the original did", task: true) { c, _, _ in c.pty = true },
+        Spec(name: "sudo", kind: .flag, value: "", help: "run jobs, --pre, --post and the overlay through sudo on the workers (as --sudo-user); a worker where sudo fails is left out", task: true) { c, _, _ in c.sudo = true },
+        Spec(name: "sudo-user", kind: .name, value: "NAME", help: "with --sudo: the user jobs run as (default root)", task: true) { c, _, v in c.sudoUser = v },
+        Spec(name: "sudo-password-file", kind: .file, value: "FILE", help: "with --sudo: its first line is the password, for hosts whose sudo asks (else $CLOUDTASK_SUDO_PASSWORD); sent on the job's stdin, never saved", task: true) { c, _, v in c.sudoPasswordFile = v },
         Spec(name: "env", kind: .environment, value: "NAME[=VALUE]", help: "export NAME (its local value, or VALUE) to every job; repeatable. Names holding TOKEN, SECRET, PASSWORD or KEY travel on the job's stdin and are never saved", task: true) { c, _, v in c.env = (c.env ?? []) + [v] },
         Spec(name: "quiet", kind: .flag, value: "", help: "no per-job status lines or progress on stderr (the session log keeps them); the summary stays", task: true) { c, _, _ in c.quiet = true },
         Spec(name: "verbose", kind: .flag, value: "", help: "also show connections and setup steps", task: true) { c, _, _ in c.verbose = true },

@@ -64,14 +64,17 @@ public enum PassedEnvironment {
     /// What the channel's stdin carries first: each secret as one line, every byte but plain ones as a `\0NNN`
     /// octal escape, so printf %b gives the exact bytes back (newlines and all).
     public static func preamble(_ secrets: [PassedVariable]) -> [UInt8] {
+        secrets.flatMap { encodedLine($0.value) }
+    }
+
+    /// One value as a preamble line: every byte but plain ones as a `\0NNN` octal escape, then a newline.
+    public static func encodedLine(_ value: String) -> [UInt8] {
         var bytes: [UInt8] = []
-        for variable in secrets {
-            for byte in variable.value.utf8 {
-                let plain = (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
-                if plain { bytes.append(byte) } else { bytes += Array(String(format: "\\0%03o", byte).utf8) }
-            }
-            bytes.append(10)
+        for byte in value.utf8 {
+            let plain = (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+            if plain { bytes.append(byte) } else { bytes += Array(String(format: "\\0%03o", byte).utf8) }
         }
+        bytes.append(10)
         return bytes
     }
 }

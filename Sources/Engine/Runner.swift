@@ -10,7 +10,7 @@ public final class Runner {
     typealias Job = JobStore.Job
 
     enum Phase { case spare, connecting, setup, ready, retiring, teardown, done, failed }
-    enum Step { case authorizeKey, overlay, pre, post, removeKey }
+    enum Step { case authorizeKey, sudo, overlay, pre, post, removeKey }
 
     final class Worker {
         let id: Int
@@ -107,6 +107,8 @@ public final class Runner {
     var results: [JobResult] = []
     /// --env: the variables every job gets (secrets on the channel's stdin).
     public var passedEnvironment: [PassedVariable] = []
+    /// --sudo: how jobs, --pre, --post and the overlay become another user; nil runs them as the login user.
+    public var sudo: SudoLogin?
     /// Set from a signal handler through `interrupt()`; read by the loop.
     nonisolated(unsafe) public static var interrupts: Int32 = 0
 

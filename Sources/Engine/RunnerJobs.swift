@@ -64,6 +64,7 @@ extension Runner {
                                     environment: passedEnvironment.filter { !$0.secret }.map { ($0.name, $0.value) } + environment,
                                     pty: config.pty)
         command.secrets = passedEnvironment.filter(\.secret)
+        command.sudo = sudo
         transport.run(op: op, worker: worker.id, command: command)
     }
 

@@ -40,6 +40,7 @@ extension Runner {
             if sessionKey == nil { sessionKey = makeSessionKey() }
             if sessionKey != nil { worker.steps.append(.authorizeKey) } else { worker.viaAgent = staleKey }
         }
+        if sudo != nil { worker.steps.append(.sudo) }
         if config.overlay != nil { worker.steps.append(.overlay) }
         if config.pre != nil { worker.steps.append(.pre) }
         nextStep(worker)
@@ -67,7 +68,14 @@ extension Runner {
         transport.run(op: op, worker: worker.id, command: command)
     }
 
+    /// The step's command; all but the session key's edits of the login user's authorized_keys run under --sudo.
     private func command(for step: Step) -> RemoteCommand? {
+        var command = plainCommand(for: step)
+        if step != .authorizeKey && step != .removeKey { command?.sudo = sudo }
+        return command
+    }
+
+    private func plainCommand(for step: Step) -> RemoteCommand? {
         let tag = keyTag
         switch step {
         case .authorizeKey:
@@ -77,6 +85,8 @@ extension Runner {
             return RemoteCommand(script: Array(AuthorizedKeys.edit(removing: tag, adding: pub).utf8))
         case .removeKey:
             return RemoteCommand(script: Array(AuthorizedKeys.edit(removing: tag, adding: nil).utf8))
+        case .sudo:
+            return RemoteCommand(script: Array("true".utf8))
         case .overlay:
             guard let dir = config.overlay, let tar = Runner.tarball(of: dir) else { return nil }
             return RemoteCommand(script: Array("tar -C / -xf -".utf8), stdin: tar)
@@ -93,6 +103,7 @@ extension Runner {
         switch step {
         case .authorizeKey: name = "authorize session key"
         case .removeKey: name = "remove session key"
+        case .sudo: name = "sudo"
         case .overlay: name = "overlay"
         case .pre: name = "pre command"
         case .post: name = "post command"
@@ -102,7 +113,11 @@ extension Runner {
         let detail = String(decoding: output.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let tail = detail.isEmpty ? "" : ": " + detail.replacingOccurrences(of: "\n", with: " | ")
         if worker.phase == .setup {
-            console.status("\(worker.label): setup failed: \(name) \(what)\(tail)")
+            if step == .sudo, let problem = SudoLogin.problem(output) {
+                console.status("\(worker.label): setup: sudo: \(problem)")
+            } else {
+                console.status("\(worker.label): setup failed: \(name) \(what)\(tail)")
+            }
             worker.steps = []
             worker.phase = .teardown
             if worker.viaAgent && step != .authorizeKey { worker.steps = [.removeKey] }

@@ -56,6 +56,8 @@ public struct RemoteCommand: Sendable {
     /// Variables whose values travel on the channel's stdin before the command starts (--env secrets); the
     /// transport writes them and the wrapper reads them, so they never show in the worker's process list.
     public var secrets: [PassedVariable] = []
+    /// Run the wrapper (and so the command) through sudo; its password, if any, is the first line on stdin.
+    public var sudo: SudoLogin?
     public init(script: [UInt8], environment: [(String, String)] = [], pty: Bool = false, stdin: [UInt8]? = nil) {
         self.script = script; self.environment = environment; self.pty = pty; self.stdin = stdin
     }

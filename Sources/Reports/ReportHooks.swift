@@ -112,6 +112,8 @@ public enum ReportHooks {
         return variables
     }
 
+    /// The hook gets our environment without its CLOUDTASK_* variables (CLOUDTASK_SUDO_PASSWORD among them:
+    /// SudoTests pins it), then the session's own.
     static func shell(_ command: String, facts: Facts, environment: [String: String]) throws {
         let variables = environment.filter { !$0.key.hasPrefix("CLOUDTASK_") }.merging(variables(facts)) { $1 }
         let hook = try Subprocess.run(["/bin/sh", "-c", command], environment: variables, directory: facts.path,

@@ -10,7 +10,8 @@ final class Operation {
     private let request: [UInt8]
     private let pty: Bool
     private let stdin: [UInt8]?
-    /// Written to stdin before the command runs, without EOF after it (the wrapper reads its secrets there).
+    /// Written to stdin before the command runs and before `stdin`, without EOF after it (the wrapper reads the
+    /// sudo password and its secrets there).
     private let preamble: [UInt8]
     private var fed = 0
     private var channel: OpaquePointer?
@@ -42,7 +43,8 @@ final class Operation {
                 channel = opened
                 step = pty ? .pty : .exec
             case .pty:
-                let rc = ct_channel_request_pty(channel)
+                // A password on stdin would be echoed into the output: no echo until the wrapper has read it.
+                let rc = ct_channel_request_pty(channel, preamble.isEmpty ? 1 : 0)
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
                 if rc != 0 { return lost(session, rc, "request pty") }
                 step = .exec
@@ -52,9 +54,9 @@ final class Operation {
                 }
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
                 if rc != 0 { return lost(session, rc, "exec") }
-                step = stdin != nil ? .feed : preamble.isEmpty ? .read : .preamble
+                step = !preamble.isEmpty ? .preamble : stdin != nil ? .feed : .read
             case .preamble:
-                guard fed < preamble.count else { step = .read; continue }
+                guard fed < preamble.count else { fed = 0; step = stdin != nil ? .feed : .read; continue }
                 let n = preamble.withUnsafeBufferPointer { buf in
                     buf.withMemoryRebound(to: CChar.self) {
                         ct_channel_write(channel, $0.baseAddress! + fed, $0.count - fed)

@@ -37,14 +37,41 @@ enum RemoteScript {
         }
         let body = prefix + (command.stdin == nil ? killable : fed)
         var text = Array("exec /bin/sh -c ".utf8)
-        text += ShellQuote.quote(Array(body.utf8))
+        text += ShellQuote.quote(Array((command.sudo.map { sudoing(body, $0, pty: command.pty) } ?? body).utf8))
         text += Array(" cloudtask ".utf8)
         text += ShellQuote.quote(command.script)
         return text
     }
+
+    /// The outer wrapper under --sudo: `body` (the wrapper above, watcher and all) runs under `sudo -n`, so a
+    /// root watcher can kill a root job's group. With a password, the first stdin line is read into a variable
+    /// and piped from the printf builtin to `sudo -S -v`: the line is consumed exactly once whether sudo asks or
+    /// not (NOPASSWD, a cached timestamp), and is in no process's arguments. `sudo -n` then runs as a child, not
+    /// exec'd: with no terminal, Debian's sudo (timestamp_type=tty) ties the timestamp to the parent pid.
+    static func sudoing(_ body: String, _ sudo: SudoLogin, pty: Bool) -> String {
+        let user = String(decoding: ShellQuote.quote(Array(sudo.user.utf8)), as: UTF8.self)
+        let inner = String(decoding: ShellQuote.quote(Array(body.utf8)), as: UTF8.self)
+        let run = "sudo -n -u \(user) -- /bin/sh -c \(inner) cloudtask \"$1\""
+        // sudo (use_pty) relays its own terminal to ours: ours must not add carriage returns either.
+        var lines = pty ? ["stty -onlcr 2>/dev/null"] : []
+        guard sudo.password != nil else { return (lines + ["exec " + run]).joined(separator: "\n") }
+        lines += ["IFS= read -r __cloudtask_pw"]
+        // The pty was requested without echo, so the line is not echoed back; sudo copies these settings on.
+        if pty { lines += ["stty echo 2>/dev/null"] }
+        lines += [
+            "printf '%b\\n' \"$__cloudtask_pw\" | sudo -S -p '' -v || exit 1",
+            "unset __cloudtask_pw",
+            run,
+        ]
+        return lines.joined(separator: "\n")
+    }
 }
 
 extension RemoteCommand {
-    /// What the channel's stdin carries before the command runs (its secrets), when the wrapper reads them.
-    var preamble: [UInt8] { pty || stdin != nil || secrets.isEmpty ? [] : PassedEnvironment.preamble(secrets) }
+    /// What the channel's stdin carries before the command runs (and before `stdin`): the sudo password, then
+    /// the secrets when the wrapper reads them.
+    var preamble: [UInt8] {
+        let password = sudo?.password.map(PassedEnvironment.encodedLine) ?? []
+        return password + (pty || stdin != nil || secrets.isEmpty ? [] : PassedEnvironment.preamble(secrets))
+    }
 }
