@@ -62,6 +62,7 @@ final class ReplTests: IntegrationCase {
         type("(1)"); keys("Enter")
         waitFor("\n2\n")
         type("p = workers{'127.0.1.1'}"); keys("Enter")
+        waitFor("p = workers{'127.0.1.1'}\nctsh> ")  // typed ahead, the next line would race the prompt
         type("p:pi"); keys("Tab")
         waitFor("ctsh> p:ping")
         keys("C-u")
