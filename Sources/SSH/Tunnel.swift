@@ -51,7 +51,8 @@ final class Tunnel {
 
     /// The poll events our end waits for: readable while the channel side has room, writable while bytes wait.
     var pollEvents: Int16 {
-        guard local >= 0 else { return 0 }
+        // A consumer that has gone needs nothing more from our end; the jump session's socket wakes the close.
+        guard local >= 0, !consumerClosed else { return 0 }
         var events: Int16 = 0
         if channel != nil && !consumerClosed && outbound.count < Self.capacity { events |= Int16(POLLIN) }
         if !inbound.isEmpty { events |= Int16(POLLOUT) }
@@ -75,7 +76,7 @@ final class Tunnel {
         if !consumerClosed && outbound.count < Self.capacity {
             let n = buffer.withUnsafeMutableBytes { recv(local, $0.baseAddress, min($0.count, Self.capacity - outbound.count), 0) }
             if n > 0 { outbound += buffer.prefix(n); moved = true }
-            else if n == 0 || (errno != EAGAIN && errno != EINTR) { consumerClosed = true; moved = true }
+            else if n == 0 || (errno != EAGAIN && errno != EINTR) { consumerGone(); moved = true }
         }
         while !outbound.isEmpty {
             let n = outbound.withUnsafeBytes {
@@ -99,10 +100,10 @@ final class Tunnel {
             if n > 0 { inbound += buffer.prefix(n); moved = true }
             else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) { return trouble(session, Int32(n), "read tunnel from \(host):\(port)") }
         }
-        if !inbound.isEmpty {
+        if !inbound.isEmpty && !consumerClosed {
             let n = inbound.withUnsafeBytes { send(local, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 { inbound.removeFirst(n); moved = true }
-            else if n < 0 && errno != EAGAIN && errno != EINTR { consumerClosed = true; inbound = []; moved = true }
+            else if n < 0 && errno != EAGAIN && errno != EINTR { consumerGone(); moved = true }
         }
         // The far side closed: the consumer sees end-of-file once it has every byte.
         if !channelEOFPassed && inbound.isEmpty && libssh2_channel_eof(channel) != 0 {
@@ -111,6 +112,12 @@ final class Tunnel {
             moved = true
         }
         return moved ? .moved : .idle
+    }
+
+    /// The consumer closed its end (libssh2 never half-closes): what was on its way to it is dropped.
+    private func consumerGone() {
+        consumerClosed = true
+        inbound = []
     }
 
     /// Closes and frees the channel, a step at a time.

@@ -63,6 +63,16 @@ final class JumpHostTests: IntegrationCase {
         XCTAssertEqual(jumpLogins - before, 1, "two workers, one connection to the jump host")
     }
 
+    func testBulkOutputComesThroughWhole() throws {
+        // 8 MB of output is many times the tunnel's buffers and the SSH window: back-pressure, not loss.
+        let r = try run(options + ["--jump=\(Self.jump)", "--workers=127.0.2.1", "sh", "-c",
+                                   "head -c 8000000 /dev/zero | tr '\\0' x; wc -c"],
+                        stdin: Array("x\n".utf8))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.count, 8_000_000 + "0\n".count, r.stderr)
+        XCTAssertTrue(r.stdout.prefix(8_000_000).allSatisfy { $0 == UInt8(ascii: "x") })
+    }
+
     func testProxyJumpInSSHConfig() throws {
         try "Host 127.0.2.*\n    ProxyJump \(Self.jump)\n".write(toFile: home + "/.ssh/config", atomically: true, encoding: .utf8)
         let before = jumpLogins
