@@ -228,7 +228,6 @@ public enum TaskAssembly {
 
     /// The workers of `config`: its list or file resolved with ~/.ssh/config, and a launched pool's workers
     /// (a cloudtask-launch-workers file) tied to their session's launch key and pinned host keys.
-    /// A jump host (--jump, ProxyJump) is refused until the tunnel exists, rather than silently connecting direct.
     public static func resolveWorkers(_ config: TaskConfig, context: TaskContext) throws -> [Endpoint] {
         let endpoints: [Endpoint]
         do {
@@ -237,13 +236,6 @@ public enum TaskAssembly {
                                              sessionsRoot: context.sessionsRoot(config))
         } catch {
             throw UsageError("--workers: \(error)")
-        }
-        if let jumping = endpoints.first(where: { !$0.jumps.isEmpty }) {
-            let chain = jumping.jumps.map(\.description).joined(separator: ",")
-            throw UsageError("\(jumping.label): --jump: jump hosts are not supported yet (through \(chain))")
-        }
-        if endpoints.isEmpty, let jump = config.jump, jump.lowercased() != "none" {
-            throw UsageError("--jump: jump hosts are not supported yet (through \(jump))")
         }
         return endpoints
     }

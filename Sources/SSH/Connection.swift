@@ -105,6 +105,20 @@ final class Connection {
         }
     }
 
+    /// Starts over a socket that is already connected (a tunnel's end, which this connection now owns).
+    func start(over connected: Int32) throws {
+        socket = connected
+        try openSession()
+    }
+
+    /// Makes the libssh2 session once the socket is connected; the handshake comes next.
+    private func openSession() throws {
+        session = ct_session_init()
+        guard let session else { throw SSHError("session", message: "libssh2_session_init failed") }
+        libssh2_session_set_blocking(session, 0)
+        phase = .handshake
+    }
+
     /// Moves the setup along; returns true when it reached `ready`. Throws a refusal or failure.
     func advanceSetup() throws -> Bool {
         while true {
@@ -116,10 +130,7 @@ final class Connection {
                 var size = socklen_t(MemoryLayout<Int32>.size)
                 getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &size)
                 if error != 0 { throw SSHError("connect", message: String(cString: strerror(error))) }
-                session = ct_session_init()
-                guard let session else { throw SSHError("session", message: "libssh2_session_init failed") }
-                libssh2_session_set_blocking(session, 0)
-                phase = .handshake
+                try openSession()
             case .handshake:
                 let rc = libssh2_session_handshake(session, libssh2_socket_t(socket))
                 if rc == LIBSSH2_ERROR_EAGAIN { return false }

@@ -39,12 +39,15 @@ public final class SSHTransport: Transport {
         }
     }
 
-    private let settings: Settings
+    let settings: Settings
     private let knownHosts: KnownHosts
     private var pinnedStores: [String: KnownHosts] = [:]
-    private var connections: [Int: Connection] = [:]
+    private(set) var connections: [Int: Connection] = [:]
     private var operationWorker: [Int: Int] = [:]
     private var dirty = Set<Int>()
+    /// Jump host connections by chain (JumpLinks.swift), and those to move along before the next poll.
+    var links: [String: JumpLink] = [:]
+    var dirtyLinks = Set<String>()
     private var events: [TransportEvent] = []
     private var sessionIdentity: String?
     private let wakeRead: Int32
@@ -65,6 +68,7 @@ public final class SSHTransport: Transport {
 
     deinit {
         for connection in connections.values { connection.close() }
+        for link in links.values { link.connection.close() }
         Foundation.close(wakeRead)
         Foundation.close(wakeDescriptor)
     }
@@ -73,6 +77,19 @@ public final class SSHTransport: Transport {
 
     public func connect(worker: Int, to endpoint: Endpoint) {
         connections[worker]?.close()
+        let connection = makeConnection(worker: worker, endpoint: endpoint)
+        connections[worker] = connection
+        if !endpoint.jumps.isEmpty { return connectThrough(endpoint.jumps, worker: worker, connection: connection) }
+        do {
+            try connection.start()
+            dirty.insert(worker)
+        } catch {
+            fail(connection, "\(error)", retryable: true)
+        }
+    }
+
+    /// A connection to `endpoint` with the keys to offer: the session's, the endpoint's, else the agent and defaults.
+    func makeConnection(worker: Int, endpoint: Endpoint) -> Connection {
         var identities = endpoint.identityFiles
         var agent = false
         if let sessionIdentity { identities = [sessionIdentity] + identities }
@@ -80,16 +97,9 @@ public final class SSHTransport: Transport {
             agent = settings.useAgent && !endpoint.identitiesOnly
             identities += settings.defaultIdentities.filter { FileManager.default.fileExists(atPath: $0) }
         }
-        let connection = Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent,
-                                    passphrase: settings.passphrase, agentSocket: settings.agentSocket,
-                                    timeout: endpoint.connectTimeout ?? settings.connectTimeout)
-        connections[worker] = connection
-        do {
-            try connection.start()
-            dirty.insert(worker)
-        } catch {
-            fail(connection, "\(error)", retryable: true)
-        }
+        return Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent,
+                          passphrase: settings.passphrase, agentSocket: settings.agentSocket,
+                          timeout: endpoint.connectTimeout ?? settings.connectTimeout)
     }
 
     public func run(op: Int, worker: Int, command: RemoteCommand) {
@@ -118,8 +128,13 @@ public final class SSHTransport: Transport {
     public func useIdentity(_ path: String) { sessionIdentity = path }
 
     public func wait(timeout: Double) -> [TransportEvent] {
-        for worker in dirty { advance(worker) }
-        dirty.removeAll()
+        while !dirty.isEmpty || !dirtyLinks.isEmpty {
+            let (workers, keys) = (dirty, dirtyLinks)
+            dirty.removeAll()
+            dirtyLinks.removeAll()
+            for key in keys { advanceLink(key) }
+            for worker in workers { advance(worker) }
+        }
         if events.isEmpty {
             poll(timeout: timeout)
         }
@@ -142,16 +157,27 @@ public final class SSHTransport: Transport {
             workers.append(worker)
             if connection.phase != .ready { wait = min(wait, max(0, connection.deadline - now)) }
         }
+        let linkEntries = linkPollEntries()
+        for (entry, _) in linkEntries { fds.append(entry) }
+        for link in links.values where link.connection.phase != .ready {
+            wait = min(wait, max(0, link.connection.deadline - now))
+        }
         let n = Foundation.poll(&fds, nfds_t(fds.count), Int32(max(0, wait) * 1000 + 0.999))
         if n > 0 && fds[0].revents != 0 {
             var sink = [UInt8](repeating: 0, count: 256)
             while read(wakeRead, &sink, sink.count) > 0 {}
         }
+        // Links first: their pumping makes the tunnelled sessions' sockets ready.
+        var movedLinks = Set<String>()
+        for (index, (_, key)) in linkEntries.enumerated() where fds[1 + workers.count + index].revents != 0 {
+            if movedLinks.insert(key).inserted { advanceLink(key) }
+        }
         for (index, worker) in workers.enumerated() where fds[index + 1].revents != 0 {
             advance(worker)
         }
-        // Setup deadlines are checked even when nothing happened on the socket.
+        // Setup deadlines are checked even when nothing happened on the socket; a jump host's first, to name it.
         let later = monotonicNow()
+        expireLinks(at: later)
         for (worker, connection) in connections
         where connection.phase != .ready && connection.phase != .dead && later >= connection.deadline {
             let seconds = (connection.endpoint.connectTimeout ?? settings.connectTimeout).formatted()
@@ -164,28 +190,10 @@ public final class SSHTransport: Transport {
     private func advance(_ worker: Int) {
         guard let connection = connections[worker] else { return }
         if connection.phase != .ready {
-            do {
-                if connection.phase == .authenticating && connection.awaitingHostKey {
-                    connection.awaitingHostKey = false
-                    let endpoint = connection.endpoint
-                    let store = endpoint.pinnedKnownHosts.map { pinned($0, endpoint.pinnedPolicy) } ?? knownHosts
-                    // HostKeyAlias replaces the host and its port in the lookup, as in ssh.
-                    if let refusal = store.check(session: connection.session!, host: endpoint.hostKeyAlias ?? endpoint.host,
-                                                 port: endpoint.hostKeyAlias == nil ? endpoint.port : 22) {
-                        fail(connection, refusal, retryable: false)
-                        return
-                    }
-                }
-                let ready = try connection.advanceSetup()
-                if connection.phase == .authenticating && connection.awaitingHostKey { return advance(worker) }
-                guard ready else { return }
-                events.append(.connected(worker: worker, viaAgent: connection.viaAgent))
-            } catch let error as SSHError {
-                fail(connection, error.description, retryable: !error.refused)
-                return
-            } catch {
-                fail(connection, "\(error)", retryable: true)
-                return
+            switch setUp(connection) {
+            case .waiting: return
+            case .failed(let message, let retryable): return fail(connection, message, retryable: retryable)
+            case .ready: events.append(.connected(worker: worker, viaAgent: connection.viaAgent))
             }
         }
         guard let session = connection.session else { return }
@@ -219,6 +227,33 @@ public final class SSHTransport: Transport {
         }
     }
 
+    enum Setup { case waiting, ready, failed(String, retryable: Bool) }
+
+    /// Moves a connection's setup along, its host key checked against known_hosts once the handshake is done.
+    func setUp(_ connection: Connection) -> Setup {
+        do {
+            while true {
+                if connection.phase == .authenticating && connection.awaitingHostKey {
+                    connection.awaitingHostKey = false
+                    let endpoint = connection.endpoint
+                    let store = endpoint.pinnedKnownHosts.map { pinned($0, endpoint.pinnedPolicy) } ?? knownHosts
+                    // HostKeyAlias replaces the host and its port in the lookup, as in ssh.
+                    if let refusal = store.check(session: connection.session!, host: endpoint.hostKeyAlias ?? endpoint.host,
+                                                 port: endpoint.hostKeyAlias == nil ? endpoint.port : 22) {
+                        return .failed(refusal, retryable: false)
+                    }
+                }
+                let ready = try connection.advanceSetup()
+                if connection.phase == .authenticating && connection.awaitingHostKey { continue }
+                return ready ? .ready : .waiting
+            }
+        } catch let error as SSHError {
+            return .failed(error.description, retryable: !error.refused)
+        } catch {
+            return .failed("\(error)", retryable: true)
+        }
+    }
+
     /// The strict store of a pinned known_hosts file (re-read when it grows: launched workers add keys).
     private func pinned(_ path: String, _ policy: HostKeyPolicy) -> KnownHosts {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -235,13 +270,13 @@ public final class SSHTransport: Transport {
         events.append(event)
     }
 
-    private func fail(_ connection: Connection, _ message: String, retryable: Bool) {
+    func fail(_ connection: Connection, _ message: String, retryable: Bool) {
         connections[connection.worker] = nil
         connection.close()
         events.append(.connectFailed(worker: connection.worker, message: message, retryable: retryable))
     }
 
-    private func lose(_ connection: Connection, _ message: String) {
+    func lose(_ connection: Connection, _ message: String) {
         connections[connection.worker] = nil
         for op in connection.operations.keys { operationWorker[op] = nil }
         connection.close()

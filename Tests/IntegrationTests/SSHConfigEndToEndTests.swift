@@ -1,5 +1,5 @@
 // ~/.ssh/config through the built cloudtask and real sshd workers: Match blocks, ConnectTimeout and
-// --connect-timeout, and what is refused (ProxyCommand forms we do not run, jump hosts until the tunnel exists).
+// --connect-timeout, jump hosts from --jump and ProxyCommand, and what is refused (ProxyCommand forms we do not run).
 import Foundation
 import XCTest
 
@@ -62,14 +62,18 @@ final class SSHConfigEndToEndTests: IntegrationCase {
         XCTAssertEqual(r.stderr, "cloudtask: --workers: gate: ~/.ssh/config:6: ProxyCommand 'nc %h %p' is not supported: use ProxyJump\n")
     }
 
-    func testJumpHostsAreRefusedUntilTheTunnelExists() throws {
-        let r = try run(base + ["--jump=admin@bastion:2222", "--workers=127.0.1.1", "echo"], stdin: Array("x\n".utf8))
-        XCTAssertEqual(r.status, 2, r.stderr)
-        XCTAssertEqual(r.stderr, "cloudtask: 127.0.1.1: --jump: jump hosts are not supported yet (through admin@bastion:2222)\n")
-        try writeConfig("Host gate\n    HostName 127.0.1.1\n    ProxyCommand ssh -q -W %h:%p bastion\n")
+    func testJumpHostsFromTheCommandLineAndProxyCommandAreUsed() throws {
+        // Nothing listens on 127.0.1.250: the worker is unreachable, and the line names the jump host (JumpHostTests
+        // goes through a real one).
+        let r = try run(base + ["--jump=admin@127.0.1.250:2222", "--workers=127.0.1.1", "echo"], stdin: Array("x\n".utf8))
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("127.0.1.1: unreachable: jump host admin@127.0.1.250:2222: connect: Connection refused"),
+                      r.stderr)
+        try writeConfig("Host gate\n    HostName 127.0.1.1\n    ProxyCommand ssh -q -W %h:%p root@127.0.1.250\n")
         let fromConfig = try run(base + ["--workers=gate", "echo"], stdin: Array("x\n".utf8))
-        XCTAssertEqual(fromConfig.status, 2, fromConfig.stderr)
-        XCTAssertTrue(fromConfig.stderr.contains("gate: --jump: jump hosts are not supported yet (through bastion)"), fromConfig.stderr)
+        XCTAssertEqual(fromConfig.status, 1, fromConfig.stderr)
+        XCTAssertTrue(fromConfig.stderr.contains("gate: unreachable: jump host root@127.0.1.250:22: connect: Connection refused"),
+                      fromConfig.stderr)
         // --jump=none connects directly whatever ssh_config says.
         let direct = try run(base + ["--jump=none", "--workers=gate", "echo"], stdin: Array("x\n".utf8))
         XCTAssertEqual(direct.status, 0, direct.stderr)
