@@ -32,7 +32,7 @@ final class JumpHostTests: IntegrationCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        guard Self.up else { throw XCTSkip("scripts/test-netns up failed (needs root, ip, socat): run it by hand to see why") }
+        guard Self.up else { throw HarnessError(message: "scripts/test-netns up failed (needs root, ip, socat): run it by hand to see why") }
         let hosts = file(Env.knownHosts) + file(Self.state + "/known_hosts")
         try hosts.write(toFile: knownHosts, atomically: true, encoding: .utf8)
     }

@@ -105,7 +105,7 @@ final class RSAKeyTests: IntegrationCase {
     /// namespace where /root is this test's folder.
     func testRSAKeyLogsInToDropbear() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dropbear") else {
-            throw XCTSkip("dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
+            throw HarnessError(message: "dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
         }
         let root = home + "/dropbear-root"
         try FileManager.default.createDirectory(atPath: root + "/.ssh", withIntermediateDirectories: true,
