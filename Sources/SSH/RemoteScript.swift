@@ -22,7 +22,8 @@ enum RemoteScript {
     /// For commands fed on stdin (overlay): stdin is the data, so no watcher.
     static let fed = "exec /bin/sh -c \"$1\""
 
-    /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec` and single quotes.
+    /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec`, single quotes and
+    /// backslash-escaped `\\` and `'`, which POSIX shells and fish read alike.
     static func request(for command: RemoteCommand) -> [UInt8] {
         var prefix = ""
         if command.pty { prefix += "stty -onlcr 2>/dev/null\n" }
@@ -37,9 +38,9 @@ enum RemoteScript {
         }
         let body = prefix + (command.stdin == nil ? killable : fed)
         var text = Array("exec /bin/sh -c ".utf8)
-        text += ShellQuote.quote(Array(body.utf8))
+        text += ShellQuote.quoteForLoginShell(Array(body.utf8))  // fish reads \\ in '...' as an escape
         text += Array(" cloudtask ".utf8)
-        text += ShellQuote.quote(command.script)
+        text += ShellQuote.quoteForLoginShell(command.script)
         return text
     }
 }

@@ -171,6 +171,7 @@ for (id, why) in task.leftoverFailures { say("cannot destroy \(id) left by an ea
 wakeDescriptor = task.transport.wakeDescriptor
 
 signal(SIGPIPE, SIG_IGN)
+FileLimit.raise()  // each worker costs descriptors: see FileLimit
 let onSignal: @convention(c) (Int32) -> Void = { _ in
     Runner.interrupts += 1
     var byte: UInt8 = 1
