@@ -181,7 +181,7 @@ public final class SSHTransport: Transport {
                 guard ready else { return }
                 events.append(.connected(worker: worker, viaAgent: connection.viaAgent))
             } catch let error as SSHError {
-                fail(connection, error.description, retryable: !error.refused)
+                fail(connection, error.description, retryable: !error.refused, dropped: error.dropped)
                 return
             } catch {
                 fail(connection, "\(error)", retryable: true)
@@ -235,10 +235,11 @@ public final class SSHTransport: Transport {
         events.append(event)
     }
 
-    private func fail(_ connection: Connection, _ message: String, retryable: Bool) {
+    private func fail(_ connection: Connection, _ message: String, retryable: Bool, dropped: Bool = false) {
         connections[connection.worker] = nil
         connection.close()
-        events.append(.connectFailed(worker: connection.worker, message: message, retryable: retryable))
+        events.append(dropped ? .connectDropped(worker: connection.worker, message: message)
+                              : .connectFailed(worker: connection.worker, message: message, retryable: retryable))
     }
 
     private func lose(_ connection: Connection, _ message: String) {
