@@ -27,4 +27,12 @@ public enum FileLimit {
     public static func workers(within limit: Int, slots: Int = 0) -> Int {
         max(0, (limit - fixed) / (perWorker + 2 * slots))
     }
+
+    /// The warning for a run of `workers` at once when `limit` descriptors may not hold them; nil when they fit.
+    public static func warning(workers: Int, limit: Int) -> String? {
+        let needed = fixed + perWorker * workers
+        guard needed > limit else { return nil }
+        return "\(workers) workers need about \(needed) file descriptors and the limit is \(limit): some will fail "
+            + "with \"Too many open files\"; raise the hard limit (ulimit -Hn, LimitNOFILE) or use --split=\(FileLimit.workers(within: limit))"
+    }
 }

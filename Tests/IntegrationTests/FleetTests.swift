@@ -71,6 +71,21 @@ final class FleetTests: IntegrationCase {
         }
     }
 
+    func testTooFewDescriptorsForTheWorkersIsWarned() throws {
+        let workers = Array(repeating: "127.0.1.1", count: 60).joined(separator: " ")
+        let jobs = Array((1...60).map { "\($0)\n" }.joined().utf8)
+        // A hard limit of 100 cannot be raised: 60 workers need about 152.
+        let r = try run(["-c", #"ulimit -n 100 && exec "$0" "$@""#, Env.binary] + base + ["--workers=\(workers)", "--dry-run", "echo"],
+                        stdin: jobs, binary: "/bin/sh")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: 60 workers need about 152 file descriptors and the limit is 100"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--split=34"), r.stderr)
+        // A soft limit is raised to the hard one: no warning.
+        let raised = try run(["-c", #"ulimit -Sn 100 && exec "$0" "$@""#, Env.binary] + base + ["--workers=\(workers)", "--dry-run", "echo"],
+                             stdin: jobs, binary: "/bin/sh")
+        XCTAssertFalse(raised.stderr.contains("file descriptors"), raised.stderr)
+    }
+
     // MARK: - Login shells
 
     static let shellUsers = ["ct-dash", "ct-zsh", "ct-fish", "ct-busybox"]
