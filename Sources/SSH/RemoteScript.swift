@@ -9,7 +9,10 @@ enum RemoteScript {
     /// no positional parameters (what `/bin/sh -c` gives it, but without exec'ing another shell: about 12%
     /// more jobs per second, since sshd and the shells are the whole cost of a job); the wrapper's own
     /// variables have names no job uses.
+    /// Dropbear runs the command in its connection process's group (no setsid): there the wrapper (passed again
+    /// as $2) runs itself again under `setsid` first, or `kill 0` would kill the connection too.
     static let killable = [
+        "read -r _ _ _ _ __cloudtask_pg _ 2>/dev/null </proc/$$/stat && [ \"$__cloudtask_pg\" != $$ ] && command -v setsid >/dev/null && exec setsid /bin/sh -c \"$2\" cloudtask \"$1\"",
         "exec 3<&0 </dev/null",
         "{ read _ <&3; trap '' TERM; kill -TERM 0; sleep 2; kill -KILL 0; } >/dev/null 2>&1 &",
         "__cloudtask_watcher=$!",
@@ -41,6 +44,7 @@ enum RemoteScript {
         text += ShellQuote.quoteForLoginShell(Array(body.utf8))  // fish reads \\ in '...' as an escape
         text += Array(" cloudtask ".utf8)
         text += ShellQuote.quoteForLoginShell(command.script)
+        if command.stdin == nil { text += Array(" ".utf8) + ShellQuote.quoteForLoginShell(Array(killable.utf8)) }
         return text
     }
 }

@@ -164,18 +164,20 @@ final class FleetTests: IntegrationCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/post-ran"), r.stderr)
     }
 
-    /// Dropbear 2022.83 runs a command in the process group of its connection process (no setsid), so the
-    /// wrapper's `kill -TERM 0` kills the job and the connection with it: the worker dies, its post never runs.
-    func testDropbearTimeoutKillsTheJob() throws {
-        let (server, port, _) = try startDropbear()
+    /// Dropbear 2022.83 runs a command in the process group of its connection process (no setsid): the wrapper
+    /// must not kill that group, or the worker dies with the job and its post never runs.
+    func testDropbearTimeoutKillsTheJobAndKeepsTheWorker() throws {
+        let (server, port, root) = try startDropbear()
         defer { server.terminate(); server.waitUntilExit() }
-        let r = try run(own + ["--workers=127.0.0.1:\(port)", "--timeout=1"], stdin: Array("sleep 49.5\n".utf8))
+        let r = try run(own + ["--workers=127.0.0.1:\(port)", "--timeout=1", "--post=touch /root/post-ran"],
+                        stdin: Array("sleep 49.5\necho after\n".utf8))
+        XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("timeout # sleep 49.5"), r.stderr)
+        XCTAssertEqual(r.out, "after\n")
+        XCTAssertFalse(r.stderr.contains("worker died"), r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/post-ran"), r.stderr)
         waitWhile(tries: 50, every: 0.1) { !remoteProcesses("sleep 49.5").isEmpty }
         XCTAssertEqual(remoteProcesses("sleep 49.5"), [], "the job is killed")
-        if r.stderr.contains("worker died") {
-            throw XCTSkip("known: on dropbear a timeout also kills the connection (no setsid per command)")
-        }
     }
 
     func testDropbearSessionKeyIsAuthorizedAndRemoved() throws {
