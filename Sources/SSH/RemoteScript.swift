@@ -25,8 +25,8 @@ enum RemoteScript {
     /// For commands fed on stdin (overlay): stdin is the data, so no watcher.
     static let fed = "exec /bin/sh -c \"$1\""
 
-    /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec`, single quotes and
-    /// backslash-escaped `\\` and `'`, which POSIX shells and fish read alike.
+    /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec`, single quotes, and
+    /// `\` and `'` escaped with a backslash outside them, which POSIX shells and fish read alike.
     static func request(for command: RemoteCommand) -> [UInt8] {
         var prefix = ""
         if command.pty { prefix += "stty -onlcr 2>/dev/null\n" }
@@ -41,7 +41,7 @@ enum RemoteScript {
         }
         let body = prefix + (command.stdin == nil ? killable : fed)
         var text = Array("exec /bin/sh -c ".utf8)
-        text += ShellQuote.quoteForLoginShell(Array(body.utf8))  // fish reads \\ in '...' as an escape
+        text += ShellQuote.quoteForLoginShell(Array(body.utf8))  // fish reads \\ and \' in '...' as escapes
         text += Array(" cloudtask ".utf8)
         text += ShellQuote.quoteForLoginShell(command.script)
         if command.stdin == nil { text += Array(" ".utf8) + ShellQuote.quoteForLoginShell(Array(killable.utf8)) }
