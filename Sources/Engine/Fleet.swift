@@ -37,7 +37,8 @@ public enum Fleet {
                 case .connected(let worker, _):
                     sent[worker] = monotonic()
                     transport.run(op: worker, worker: worker, command: RemoteCommand(script: Array(command.utf8)))
-                case .connectFailed(let worker, let message, _), .disconnected(let worker, let message):
+                case .connectFailed(let worker, let message, _), .connectDropped(let worker, let message),
+                     .disconnected(let worker, let message):
                     results[worker].error = message
                     open.remove(worker)
                 case .output(let op, let stream, let bytes):

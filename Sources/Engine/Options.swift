@@ -60,6 +60,8 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var pingInterval: Double?
     /// --connect-timeout: seconds to reach and log in to a worker; nil: ~/.ssh/config's ConnectTimeout, else 30.
     public var connectTimeout: Double?
+    /// --connect-rate: new connections started per second; nil: `RunPolicy.defaultConnectRate`; 0: no limit.
+    public var connectRate: Int?
     /// --jump: a validated chain of jump hosts, or `none`.
     public var jump: String?
     public init() {}
@@ -138,6 +140,7 @@ public enum Options {
         Spec(name: "user", kind: .name, value: "NAME", help: "login name on the workers (default: ~/.ssh/config, else the current user)", task: true) { c, _, v in c.user = v },
         Spec(name: "port", kind: .port, value: "N", help: "SSH port (default: ~/.ssh/config, else 22)", task: true) { c, _, v in c.port = Int(v) },
         Spec(name: "connect-timeout", kind: .seconds, value: "SECONDS", help: "give up connecting to a worker (TCP, handshake, login) after this long (default: ~/.ssh/config's ConnectTimeout, else 30)", task: true) { c, _, v in c.connectTimeout = Double(v)! },
+        Spec(name: "connect-rate", kind: .count(min: 0), value: "N", help: "start at most N new connections per second, so that many workers behind one sshd stay within its MaxStartups; 0 = no limit (default \(RunPolicy.defaultConnectRate))", task: true) { c, _, v in c.connectRate = Int(v) },
         Spec(name: "jump", kind: .jumps, value: "[user@]host[:port][,...]", help: "reach the workers through these jump hosts, as ssh -J (default: ~/.ssh/config's ProxyJump); none for a direct connection", task: true) { c, _, v in c.jump = v },
         Spec(name: "ssh-identity", kind: .file, value: "FILE", help: "private key file (ed25519, ECDSA or RSA); default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa, ~/.ssh/id_rsa", task: true, lua: "identity") { c, _, v in c.sshIdentity = v },
         Spec(name: "ssh-passphrase-file", kind: .file, value: "FILE", help: "the passphrase of encrypted key files, on the file's first line (never saved in the session)", task: true) { c, _, v in c.sshPassphraseFile = v },

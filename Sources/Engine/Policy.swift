@@ -19,6 +19,12 @@ public struct RunPolicy: Sendable, Equatable {
     public var deathsBeforeLost = 3
     /// Connection attempts to a worker (1 s, 2 s apart) before it is reported unreachable.
     public var connectAttempts = 3
+    /// Attempts when the server drops the connection before the handshake (sshd's MaxStartups): the server is
+    /// up but busy, so it gets more tries, backing off 1, 2, 4, 8... s (at most 16), each ±25% so that
+    /// workers dropped together do not come back together.
+    public var droppedAttempts = 8
+    /// New connections started per second (--connect-rate); 0: no limit.
+    public var connectRate: Double
     /// Launched workers that died are replaced up to this many times the split.
     public var replacementsPerWorker = 3
 
@@ -28,6 +34,17 @@ public struct RunPolicy: Sendable, Equatable {
         halt = config.halt
         pingInterval = config.pingInterval ?? 30
         pingIntervalGiven = config.pingInterval != nil
+        connectRate = Double(config.connectRate ?? RunPolicy.defaultConnectRate)
+    }
+
+    /// --connect-rate's default: see README ("Many workers on one sshd") for how it was measured.
+    public static let defaultConnectRate = 20
+
+    /// Seconds before connection attempt `attempt` + 1 after a failure: 1 s, 2 s for a refused or timed-out
+    /// connection; doubling (at most 16 s) with ±25% jitter after a drop.
+    public func reconnectDelay(after attempt: Int, dropped: Bool) -> Double {
+        guard dropped else { return Double(attempt) }
+        return min(16, Double(1 << min(attempt - 1, 4))) * Double.random(in: 0.75...1.25)
     }
 
     /// When a busy worker that was silent is pinged, and how long it has to answer.

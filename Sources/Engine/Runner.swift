@@ -82,6 +82,8 @@ public final class Runner {
     var halted = false
     /// Retries, strikes, halt, deaths, reconnects and replacements: the run's limits, in one place.
     let policy: RunPolicy
+    /// When the next new connection may start (--connect-rate).
+    lazy var pacer = ConnectPacer(rate: policy.connectRate)
     let started = Date()
     /// --joblog, opened at start with its header (GNU parallel's format).
     var joblog: AppendFile?
@@ -333,7 +335,7 @@ public final class Runner {
         where (worker.phase == .ready || worker.phase == .retiring) && worker.running > 0 && !worker.pinging {
             wait = min(wait, worker.lastHeard + policy.liveness(worker.endpoint).interval - now)
         }
-        for worker in workers { if let at = worker.reconnectAt { wait = min(wait, at - now) } }
+        for worker in workers where worker.phase == .connecting { if let at = worker.reconnectAt { wait = min(wait, at - now) } }
         return max(0, wait)
     }
 }

@@ -11,14 +11,11 @@ extension Runner {
         case .connectFailed(let id, let message, let retryable):
             let worker = workers[id]
             guard worker.phase == .connecting else { return }
-            if retryable && worker.connectAttempts < policy.connectAttempts && !aborting {
-                console.status(
-                    "\(worker.label): \(message) (attempt \(worker.connectAttempts) of \(policy.connectAttempts))")
-                worker.reconnectAt = monotonic() + Double(worker.connectAttempts)
-            } else {
-                worker.phase = .failed
-                console.status("\(worker.label): unreachable: \(message)")
-            }
+            connectFailed(worker, message, retryable: retryable, dropped: false)
+        case .connectDropped(let id, let message):
+            let worker = workers[id]
+            guard worker.phase == .connecting else { return }
+            connectFailed(worker, message, retryable: true, dropped: true)
         case .disconnected(let id, let message):
             let worker = workers[id]
             guard ![.done, .failed, .spare].contains(worker.phase) else { return }
@@ -79,6 +76,18 @@ extension Runner {
                 workers[worker].pinging = false
             case nil: break
             }
+        }
+    }
+
+    /// A connection attempt failed: tries again after the policy's delay while attempts are left.
+    private func connectFailed(_ worker: Worker, _ message: String, retryable: Bool, dropped: Bool) {
+        let attempts = dropped ? policy.droppedAttempts : policy.connectAttempts
+        if retryable && worker.connectAttempts < attempts && !aborting {
+            console.status("\(worker.label): \(message) (attempt \(worker.connectAttempts) of \(attempts))")
+            worker.reconnectAt = monotonic() + policy.reconnectDelay(after: worker.connectAttempts, dropped: dropped)
+        } else {
+            worker.phase = .failed
+            console.status("\(worker.label): unreachable: \(message)")
         }
     }
 

@@ -11,16 +11,18 @@ extension Runner {
         var inUse = workers.filter { [.connecting, .setup, .ready].contains($0.phase) }.count
         for worker in workers where worker.phase == .spare && inUse < split {
             worker.phase = .connecting
-            worker.connectAttempts = 1
-            transport.connect(worker: worker.id, to: worker.endpoint)
+            worker.connectAttempts = 0
+            worker.reconnectAt = 0  // at once, as --connect-rate allows: see reconnectDue
             inUse += 1
         }
+        reconnectDue()
     }
 
     func reconnectDue() {
         let now = monotonic()
         for worker in workers where worker.phase == .connecting {
             if let at = worker.reconnectAt, at <= now {
+                guard pacer.take(now) else { worker.reconnectAt = pacer.free; continue }
                 worker.reconnectAt = nil
                 worker.connectAttempts += 1
                 transport.connect(worker: worker.id, to: worker.endpoint)

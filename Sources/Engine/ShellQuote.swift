@@ -23,6 +23,29 @@ public enum ShellQuote {
         return out
     }
 
+    /// Quotes one word so that every login shell we know reads the same bytes: POSIX shells (bash, dash, zsh,
+    /// busybox ash) and fish, which treats `\\` and `\'` inside single quotes as escapes. Runs without `\` or `'`
+    /// go in single quotes; each `\` and `'` goes outside them, escaped with a backslash, which all of them read
+    /// alike. For the exec request, which the worker's login shell parses before /bin/sh does.
+    public static func quoteForLoginShell(_ word: [UInt8]) -> [UInt8] {
+        if !word.isEmpty && word.allSatisfy(isSafe) { return word }
+        var out: [UInt8] = []
+        out.reserveCapacity(word.count + 2)
+        var open = false
+        for byte in word {
+            if byte == ShellByte.singleQuote || byte == ShellByte.backslash {
+                if open { out.append(ShellByte.singleQuote); open = false }
+                out += [ShellByte.backslash, byte]
+            } else {
+                if !open { out.append(ShellByte.singleQuote); open = true }
+                out.append(byte)
+            }
+        }
+        if open || out.isEmpty { out.append(ShellByte.singleQuote) }
+        if out.count == 1 { out.append(ShellByte.singleQuote) }
+        return out
+    }
+
     /// A command's words as a user would type them again (each quoted as `quote` does), for display.
     public static func display(_ words: [String]) -> String {
         words.map { String(decoding: quote(Array($0.utf8)), as: UTF8.self) }.joined(separator: " ")

@@ -78,6 +78,9 @@ public enum TransportEvent: Sendable {
     /// The connection could not be made (or broke before it was up); `retryable` is false for
     /// refusals that would not change on a retry (host key, authentication).
     case connectFailed(worker: Int, message: String, retryable: Bool)
+    /// The server closed the connection before the handshake finished: what sshd does past `MaxStartups`
+    /// (too many connections not yet logged in). Worth more attempts, further apart, than other failures.
+    case connectDropped(worker: Int, message: String)
     /// An established connection broke; its running commands are gone.
     case disconnected(worker: Int, message: String)
     case output(op: Int, stream: OutputStream, bytes: [UInt8])

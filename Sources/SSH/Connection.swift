@@ -134,7 +134,7 @@ final class Connection {
             case .handshake:
                 let rc = libssh2_session_handshake(session, libssh2_socket_t(socket))
                 if rc == LIBSSH2_ERROR_EAGAIN { return false }
-                if rc != 0 { throw SSHError("handshake", session: session, code: rc) }
+                if rc != 0 { var error = SSHError("handshake", session: session, code: rc); error.dropped = SSHError.isDrop(rc); throw error }
                 phase = .authenticating
                 return false // host key check happens in the transport, which owns known_hosts
             case .authenticating:

@@ -74,7 +74,7 @@ extension SSHTransport {
         if connection.phase != .ready {
             switch setUp(connection) {
             case .waiting: return
-            case .failed(let message, let retryable): return kill(link, "jump host \(link.hop): \(message)", retryable: retryable)
+            case .failed(let message, let retryable, _): return kill(link, "jump host \(link.hop): \(message)", retryable: retryable)
             case .ready: break
             }
         }

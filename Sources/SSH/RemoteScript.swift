@@ -9,7 +9,10 @@ enum RemoteScript {
     /// no positional parameters (what `/bin/sh -c` gives it, but without exec'ing another shell: about 12%
     /// more jobs per second, since sshd and the shells are the whole cost of a job); the wrapper's own
     /// variables have names no job uses.
+    /// Dropbear runs the command in its connection process's group (no setsid): there the wrapper (passed again
+    /// as $2) runs itself again under `setsid` first, or `kill 0` would kill the connection too.
     static let killable = [
+        "read -r _ _ _ _ __cloudtask_pg _ 2>/dev/null </proc/$$/stat && [ \"$__cloudtask_pg\" != $$ ] && command -v setsid >/dev/null && exec setsid /bin/sh -c \"$2\" cloudtask \"$1\"",
         "exec 3<&0 </dev/null",
         "{ read _ <&3; trap '' TERM; kill -TERM 0; sleep 2; kill -KILL 0; } >/dev/null 2>&1 &",
         "__cloudtask_watcher=$!",
@@ -22,7 +25,8 @@ enum RemoteScript {
     /// For commands fed on stdin (overlay): stdin is the data, so no watcher.
     static let fed = "exec /bin/sh -c \"$1\""
 
-    /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec` and single quotes.
+    /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec`, single quotes, and
+    /// `\` and `'` escaped with a backslash outside them, which POSIX shells and fish read alike.
     static func request(for command: RemoteCommand) -> [UInt8] {
         var prefix = ""
         if command.pty { prefix += "stty -onlcr 2>/dev/null\n" }
@@ -37,9 +41,11 @@ enum RemoteScript {
         }
         let body = prefix + (command.stdin == nil ? killable : fed)
         var text = Array("exec /bin/sh -c ".utf8)
-        text += ShellQuote.quote(Array((command.sudo.map { sudoing(body, $0, pty: command.pty) } ?? body).utf8))
+        // The login shell reads this: fish reads \ and \' in '...' as escapes, so they go outside the quotes.
+        text += ShellQuote.quoteForLoginShell(Array((command.sudo.map { sudoing(body, $0, pty: command.pty) } ?? body).utf8))
         text += Array(" cloudtask ".utf8)
-        text += ShellQuote.quote(command.script)
+        text += ShellQuote.quoteForLoginShell(command.script)
+        if command.stdin == nil { text += Array(" ".utf8) + ShellQuote.quoteForLoginShell(Array(killable.utf8)) }
         return text
     }
 
@@ -51,7 +57,8 @@ enum RemoteScript {
     static func sudoing(_ body: String, _ sudo: SudoLogin, pty: Bool) -> String {
         let user = String(decoding: ShellQuote.quote(Array(sudo.user.utf8)), as: UTF8.self)
         let inner = String(decoding: ShellQuote.quote(Array(body.utf8)), as: UTF8.self)
-        let run = "sudo -n -u \(user) -- /bin/sh -c \(inner) cloudtask \"$1\""
+        // "$2" is the wrapper again, for its setsid re-run where the command does not lead its process group.
+        let run = "sudo -n -u \(user) -- /bin/sh -c \(inner) cloudtask \"$1\" \"$2\""
         // sudo (use_pty) relays its own terminal to ours: ours must not add carriage returns either.
         var lines = pty ? ["stty -onlcr 2>/dev/null"] : []
         guard sudo.password != nil else { return (lines + ["exec " + run]).joined(separator: "\n") }

@@ -7,7 +7,12 @@ public struct SSHError: Error, CustomStringConvertible {
     public let doing: String
     /// The server or the key said no (authentication): trying again cannot help.
     public let refused: Bool
-    public var description: String { "\(doing): \(message)" + (code != 0 ? " (libssh2 error \(code))" : "") }
+    /// The server closed the connection during the handshake, as sshd does past MaxStartups: worth retrying later.
+    public var dropped = false
+    public var description: String {
+        "\(doing): \(message)" + (code != 0 ? " (libssh2 error \(code))" : "")
+            + (dropped ? "; the server closed the connection before login (sshd's MaxStartups?)" : "")
+    }
 
     init(_ doing: String, message: String, code: Int32 = 0, refused: Bool = false) {
         self.doing = doing; self.message = message; self.code = code; self.refused = refused
@@ -23,6 +28,11 @@ public struct SSHError: Error, CustomStringConvertible {
             if let text, length > 0 { message = String(cString: text) }
         }
         self.init(doing, message: message, code: code)
+    }
+
+    /// True for handshake errors that mean the server hung up or reset the connection.
+    static func isDrop(_ code: Int32) -> Bool {
+        [LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_BANNER_RECV].contains(code)
     }
 
     /// True for errors that mean the connection itself is gone.

@@ -192,7 +192,8 @@ public final class SSHTransport: Transport {
         if connection.phase != .ready {
             switch setUp(connection) {
             case .waiting: return
-            case .failed(let message, let retryable): return fail(connection, message, retryable: retryable)
+            case .failed(let message, let retryable, let dropped):
+                return fail(connection, message, retryable: retryable, dropped: dropped)
             case .ready: events.append(.connected(worker: worker, viaAgent: connection.viaAgent))
             }
         }
@@ -227,7 +228,7 @@ public final class SSHTransport: Transport {
         }
     }
 
-    enum Setup { case waiting, ready, failed(String, retryable: Bool) }
+    enum Setup { case waiting, ready, failed(String, retryable: Bool, dropped: Bool = false) }
 
     /// Moves a connection's setup along, its host key checked against known_hosts once the handshake is done.
     func setUp(_ connection: Connection) -> Setup {
@@ -248,7 +249,7 @@ public final class SSHTransport: Transport {
                 return ready ? .ready : .waiting
             }
         } catch let error as SSHError {
-            return .failed(error.description, retryable: !error.refused)
+            return .failed(error.description, retryable: !error.refused, dropped: error.dropped)
         } catch {
             return .failed("\(error)", retryable: true)
         }
@@ -270,10 +271,11 @@ public final class SSHTransport: Transport {
         events.append(event)
     }
 
-    func fail(_ connection: Connection, _ message: String, retryable: Bool) {
+    func fail(_ connection: Connection, _ message: String, retryable: Bool, dropped: Bool = false) {
         connections[connection.worker] = nil
         connection.close()
-        events.append(.connectFailed(worker: connection.worker, message: message, retryable: retryable))
+        events.append(dropped ? .connectDropped(worker: connection.worker, message: message)
+                              : .connectFailed(worker: connection.worker, message: message, retryable: retryable))
     }
 
     func lose(_ connection: Connection, _ message: String) {

@@ -123,10 +123,12 @@ if let id = flags.resume ?? flags.retry {
     origin = .new(config, .stream(input, first: first.jobs, lines: first.lines))
 }
 
+let descriptors = FileLimit.raise()  // each worker costs descriptors: see FileLimit
 let plan: TaskPlan
 do { plan = try TaskAssembly.plan(origin, context: context) } catch { fail("\(error)") }
 for note in plan.journalNotes { say(note) }
 for warning in plan.sshConfigWarnings { say("warning: \(warning)") }
+if let warning = FileLimit.warning(workers: plan.split, limit: descriptors) { say("warning: \(warning)") }
 if let done = plan.nothingToDo { print(done); exit(0) }
 if let note = plan.resumeNote { say(note) }
 if let note = plan.generatorNote, let id = flags.resume ?? flags.retry { say("session \(id): \(note)") }

@@ -58,6 +58,7 @@ if script == nil && chunks.isEmpty && !interactive && isatty(0) == 0 { script = 
 let environment = ProcessInfo.processInfo.environment
 let shell = Shell(environment: environment)
 signal(SIGPIPE, SIG_IGN)
+FileLimit.raise()  // each worker costs descriptors: see FileLimit
 let onSignal: @convention(c) (Int32) -> Void = { _ in Shell.interrupt() }
 signal(SIGINT, onSignal)
 signal(SIGTERM, onSignal)

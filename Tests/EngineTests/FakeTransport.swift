@@ -167,7 +167,7 @@ final class FakeTransport: Transport {
         hung.removeAll { $0.worker == worker }
         loose.removeAll {
             switch $0 {
-            case .connected(worker, _), .connectFailed(worker, _, _), .disconnected(worker, _): return true
+            case .connected(worker, _), .connectFailed(worker, _, _), .connectDropped(worker, _), .disconnected(worker, _): return true
             default: return false
             }
         }

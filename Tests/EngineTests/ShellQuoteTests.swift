@@ -176,3 +176,17 @@ final class ShellQuoteTests: XCTestCase {
         XCTAssertEqual(String(decoding: result.out, as: UTF8.self), "$HOME|*|`id`|")
     }
 }
+
+/// Issue 11 item 6: fish reads `\\` and `\'` inside single quotes as escapes; the exec request must not use them.
+final class LoginShellQuoteTests: XCTestCase {
+    func testBackslashesAndQuotesGoOutsideSingleQuotes() {
+        let quote = { (s: String) in String(decoding: ShellQuote.quoteForLoginShell(Array(s.utf8)), as: UTF8.self) }
+        XCTAssertEqual(quote("plain"), "plain")
+        XCTAssertEqual(quote(""), "''")
+        XCTAssertEqual(quote("a b"), "'a b'")
+        XCTAssertEqual(quote(#"a\b"#), #"'a'\\'b'"#)
+        XCTAssertEqual(quote("it's"), #"'it'\''s'"#)
+        XCTAssertEqual(quote(#"\'"#), #"\\\'"#)
+        XCTAssertEqual(quote(#"x\"#), #"'x'\\"#)
+    }
+}
