@@ -1,4 +1,4 @@
-// The run's jobs: every job's state in a JobIndex (12 bytes a job), and in memory only the jobs that are queued,
+// The run's jobs: every job's state in a JobIndex (8 bytes a job), and in memory only the jobs that are queued,
 // running or awaiting a retry; a resumed job's text is read back from the journal when its turn comes. The
 // counts the progress line and the summary show are kept as states change, never recounted.
 import Foundation

@@ -75,7 +75,7 @@ public struct JobCounts: Sendable, Equatable {
 }
 
 /// What a journal says, read as a stream: every job's state in a compact index, the time already spent, and
-/// what was wrong with its tail. Memory: the index (12 bytes a job), never the jobs' inputs.
+/// what was wrong with its tail. Memory: the index (8 bytes a job), never the jobs' inputs.
 public struct JournalScan: Sendable {
     public var index = JobIndex()
     public var seconds = 0.0
