@@ -33,6 +33,7 @@ public enum FileLimit {
         let needed = fixed + perWorker * workers
         guard needed > limit else { return nil }
         return "\(workers) workers need about \(needed) file descriptors and the limit is \(limit): some will fail "
-            + "with \"Too many open files\"; raise the hard limit (ulimit -Hn, LimitNOFILE) or use --split=\(FileLimit.workers(within: limit))"
+            + "with \"Too many open files\"; raise the hard limit (ulimit -Hn, LimitNOFILE) or use "
+            + "--split=\(FileLimit.workers(within: limit))"
     }
 }

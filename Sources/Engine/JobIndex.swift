@@ -1,7 +1,7 @@
-// Every job of a session, compactly: its state, retries and deaths in 4 bytes and where its record starts in the
-// journal in 4 more (a delta from its page's base), whatever the size of its input. The controller, --status, resume and the report keep this
-// instead of the jobs themselves, so their memory does not grow with the inputs (a job's text is read back
-// from the journal when it is needed).
+// Every job of a session, compactly: its state, retries and deaths in 4 bytes and where its record starts in
+// the journal in 4 more (a delta from its page's base), whatever the size of its input. The controller,
+// --status, resume and the report keep this instead of the jobs themselves, so their memory does not grow
+// with the inputs (a job's text is read back from the journal when it is needed).
 import Foundation
 
 /// A reference type: the plan, the runner and the readers that share one index see one set of states, and a

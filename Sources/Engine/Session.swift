@@ -119,7 +119,8 @@ public final class Session {
         }
         let replay = try Journal.replay(Array(journal), name: path + "/journal")
         let whole = Int64((journal.lastIndex(of: 10) ?? -1) + 1)
-        try session.adopt(replay.jobs.count, started: replay.started, seconds: replay.seconds, endsWithNewline: journal.last == 10 || journal.isEmpty,
+        try session.adopt(replay.jobs.count, started: replay.started, seconds: replay.seconds,
+                          endsWithNewline: journal.last == 10 || journal.isEmpty,
                           droppedTail: replay.droppedTail, wholeLength: replay.droppedTail ? whole : Int64(journal.count))
         return (session, config, replay)
     }

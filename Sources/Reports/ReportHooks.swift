@@ -53,7 +53,8 @@ public enum ReportHooks {
     }
 
     static func subject(_ facts: Facts) -> String {
-        "[Cloudtask] session \(facts.id): \(facts.jobs.count - facts.ok)/\(facts.jobs.count) !OK (\(ShellQuote.display(facts.config.command)))"
+        "[Cloudtask] session \(facts.id): \(facts.jobs.count - facts.ok)/\(facts.jobs.count) !OK"
+            + " (\(ShellQuote.display(facts.config.command)))"
     }
 
     static func mail(_ spec: String, facts: Facts, body: String, environment: [String: String]) throws {
@@ -76,8 +77,9 @@ public enum ReportHooks {
             \r
             \(body)
             """
-            try client.sendMail(url: components?.string ?? url, from: ReportSpec.address(from), to: [ReportSpec.address(to)], message: Array(message.utf8),
-                                username: user?.removingPercentEncoding, password: password?.removingPercentEncoding, timeout: 60)
+            try client.sendMail(url: components?.string ?? url, from: ReportSpec.address(from), to: [ReportSpec.address(to)],
+                                message: Array(message.utf8), username: user?.removingPercentEncoding,
+                                password: password?.removingPercentEncoding, timeout: 60)
         }
     }
 
@@ -93,9 +95,11 @@ public enum ReportHooks {
     /// The variables a sh hook sees: the task options as CLOUDTASK_<OPTION>, the session as CLOUDTASK_SESSION_*.
     static func variables(_ facts: Facts) -> [String: String] {
         var variables: [String: String] = [:]
-        if let data = try? JSONEncoder().encode(facts.config), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+        if let data = try? JSONEncoder().encode(facts.config),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for (key, value) in object where key != "reports" {
-                let name = "CLOUDTASK_" + key.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression).uppercased()
+                let words = key.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
+                let name = "CLOUDTASK_" + words.uppercased()
                 switch value {
                 case let list as [Any]: variables[name] = list.map { "\($0)" }.joined(separator: " ")
                 case let flag as Bool: variables[name] = flag ? "1" : "0"
@@ -166,12 +170,16 @@ public enum ReportHooks {
             }
             jobs[.integer(index + 1)] = .table(entry)
         }
-        let workerList = workers.keys.sorted().enumerated().map { (LuaValue.integer($0.offset + 1), LuaValue.table([.string("address"): .string($0.element), .string("jobs"): .integer(workers[$0.element]!)])) }
+        let workerList = workers.keys.sorted().enumerated().map {
+            (LuaValue.integer($0.offset + 1),
+             LuaValue.table([.string("address"): .string($0.element), .string("jobs"): .integer(workers[$0.element]!)]))
+        }
         return .table([
             .string("id"): .integer(facts.id), .string("path"): .string(facts.path), .string("config"): .table(config),
             .string("jobs"): .table(jobs), .string("workers"): .table(Dictionary(uniqueKeysWithValues: workerList)),
             .string("total"): .integer(facts.jobs.count), .string("ok"): .integer(facts.ok),
-            .string("failed"): .integer(facts.failed), .string("timeouts"): .integer(facts.timeouts), .string("pending"): .integer(facts.pending),
+            .string("failed"): .integer(facts.failed), .string("timeouts"): .integer(facts.timeouts),
+            .string("pending"): .integer(facts.pending),
             .string("seconds"): .number(facts.seconds), .string("exit"): .integer(Int(facts.exitCode)),
         ])
     }

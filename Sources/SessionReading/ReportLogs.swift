@@ -134,8 +134,8 @@ extension SessionReport {
         var keys = [UInt32](repeating: 0, count: index.count)
         var tails: [Int: [UInt8]] = [:]
         try? forEachBetterBlock(journal, wanted: { _ in true }, key: { keys[$0] }, setKey: { keys[$0] = $1 }) { i, block, file in
-            let logged = LoggedOutput(file: file, range: max(block.range.lowerBound, block.range.upperBound - limit)..<block.range.upperBound,
-                                      label: block.label, state: block.state)
+            let start = max(block.range.lowerBound, block.range.upperBound - limit)
+            let logged = LoggedOutput(file: file, range: start..<block.range.upperBound, label: block.label, state: block.state)
             var tail: [UInt8] = []
             try? forEachChunk(of: logged) { tail += $0 }
             tails[i + 1] = tail
