@@ -98,7 +98,7 @@ final class RSAKeyTests: IntegrationCase {
         let arguments = ["--force", "--ssh-identity=\(key)", "--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)",
                          "--workers=127.0.1.1"].joined(separator: " ")
         let command = "cd \(home) && printf 'a\\nb\\n' | env -u SSH_AUTH_SOCK \(Env.binary) \(arguments) sh -c 'id -un; : \\$0' > out 2> err; echo exit=\\$? > \(done); sleep 30"
-        let prompt = "Enter passphrase for \(key): "
+        let prompt = "Enter passphrase for \(key):"  // tmux drops the trailing space
         func prompts(_ name: String) -> Int { screen(name).components(separatedBy: prompt).count - 1 }
 
         let name = tmux(command)
