@@ -26,14 +26,15 @@ public struct Endpoint: Sendable, Equatable {
     public var hostKeyAlias: String?
     /// Only the identity files are tried, never the agent (IdentitiesOnly).
     public var identitiesOnly: Bool
-    /// Jump hosts to tunnel through, outermost first (--jump, ProxyJump); empty: a direct connection.
-    public var jumps: [JumpHost]
+    /// Jump hosts to tunnel through, outermost first (--jump, ProxyJump), each resolved with ~/.ssh/config as a
+    /// worker is (its label the hop as written); empty: a direct connection.
+    public var jumps: [Endpoint]
     /// ssh_config warnings met while resolving the endpoint (a Match exec not run), said once per run.
     public var configWarnings: [String]
     public init(label: String, host: String, port: Int, user: String, identityFiles: [String],
                 pinnedKnownHosts: String? = nil, pinnedPolicy: HostKeyPolicy = .strict, slots: Int? = nil,
                 connectTimeout: Double? = nil, aliveInterval: Double? = nil, aliveCountMax: Int? = nil,
-                hostKeyAlias: String? = nil, identitiesOnly: Bool = false, jumps: [JumpHost] = [],
+                hostKeyAlias: String? = nil, identitiesOnly: Bool = false, jumps: [Endpoint] = [],
                 configWarnings: [String] = []) {
         self.label = label; self.host = host; self.port = port; self.user = user; self.identityFiles = identityFiles
         self.pinnedKnownHosts = pinnedKnownHosts; self.pinnedPolicy = pinnedPolicy; self.slots = slots

@@ -20,7 +20,8 @@ final class Connection {
     // Authentication state: identity files left to try, then the agent; `attempts` are the ones under way.
     private var identities: [String]
     private var tryAgent: Bool
-    private let passphrase: String?
+    /// The passphrase of each encrypted key file, by path (asked on the terminal, or --ssh-passphrase-file's for all).
+    private let passphrase: (String) -> String?
     private let agentSocket: String?
     private var agent: OpaquePointer?
     private var agentIdentity: UnsafeMutablePointer<libssh2_agent_publickey>?
@@ -32,7 +33,7 @@ final class Connection {
     /// libssh2's `abstract` for the RSA sign callback: points at the attempt being signed.
     private let signContext = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
 
-    init(worker: Int, endpoint: Endpoint, identities: [String], tryAgent: Bool, passphrase: String?, agentSocket: String?,
+    init(worker: Int, endpoint: Endpoint, identities: [String], tryAgent: Bool, passphrase: @escaping (String) -> String?, agentSocket: String?,
          timeout: Double) {
         self.worker = worker
         self.endpoint = endpoint
@@ -184,6 +185,7 @@ final class Connection {
     private func nextAttempts() -> Bool {
         if let file = identities.first {
             identities.removeFirst()
+            let passphrase = self.passphrase(file)
             switch RSAKey.read(path: file, passphrase: passphrase) {
             case .key(let key):
                 attempts = [true, false].map { Attempt(file: file, key: key, sha256: $0) }

@@ -21,14 +21,17 @@ final class JumpLink {
 }
 
 extension SSHTransport {
-    /// A hop with its defaults filled in: the local user, port 22 (ssh_config is not read for hops).
-    static func resolved(_ hop: JumpHost) -> JumpHost {
-        JumpHost(user: hop.user ?? ProcessInfo.processInfo.userName, host: hop.host, port: hop.port ?? 22)
+    /// How messages and link keys name a hop: `user@host:port` as connected to, with the alias it was given
+    /// when ssh_config's HostName changed it (`root@10.0.0.1:22 (bastion)`).
+    static func name(_ hop: Endpoint) -> String {
+        let reached = JumpHost(user: hop.user, host: hop.host, port: hop.port).description
+        let given = (try? JumpHost.parse(hop.label))?.host ?? hop.label
+        return given.lowercased() == hop.host.lowercased() ? reached : "\(reached) (\(given))"
     }
 
     /// Connects `connection` (worker `worker`'s) through the jump chain of its endpoint.
-    func connectThrough(_ chain: [JumpHost], worker: Int, connection: Connection) {
-        let link = self.link(for: chain.map(Self.resolved)[...], on: connection.endpoint)
+    func connectThrough(_ chain: [Endpoint], worker: Int, connection: Connection) {
+        let link = self.link(for: chain[...])
         do {
             let tunnel = try Tunnel(consumer: .worker(worker), host: connection.endpoint.host, port: connection.endpoint.port)
             try connection.start(over: tunnel.handOver())
@@ -41,20 +44,17 @@ extension SSHTransport {
     }
 
     /// The live link for the last hop of `chain`, made (with the links before it) when there is none.
-    private func link(for chain: ArraySlice<JumpHost>, on endpoint: Endpoint) -> JumpLink {
+    private func link(for chain: ArraySlice<Endpoint>) -> JumpLink {
         let hop = chain.last!
-        let key = chain.map(\.description).joined(separator: ",")
+        let key = chain.map(Self.name).joined(separator: ",")
         if let existing = links[key], existing.connection.phase != .dead { return existing }
-        let hopEndpoint = Endpoint(label: hop.description, host: hop.host, port: hop.port ?? 22, user: hop.user ?? "",
-                                   identityFiles: endpoint.identityFiles, connectTimeout: endpoint.connectTimeout,
-                                   identitiesOnly: endpoint.identitiesOnly)
-        let link = JumpLink(key: key, hop: hop.description, connection: makeConnection(worker: -1, endpoint: hopEndpoint))
+        let link = JumpLink(key: key, hop: Self.name(hop), connection: makeConnection(worker: -1, endpoint: hop))
         links[key] = link
         dirtyLinks.insert(key)
         do {
             if chain.count > 1 {
-                let before = self.link(for: chain.dropLast(), on: endpoint)
-                let tunnel = try Tunnel(consumer: .link(key), host: hop.host, port: hop.port ?? 22)
+                let before = self.link(for: chain.dropLast())
+                let tunnel = try Tunnel(consumer: .link(key), host: hop.host, port: hop.port)
                 try link.connection.start(over: tunnel.handOver())
                 before.tunnels.append(tunnel)
             } else {

@@ -36,5 +36,25 @@ enum OpenSSHKeyFile {
     }
 }
 
+extension OpenSSHKeyFile {
+    /// Whether `passphrase` opens the key in `text`, whatever its type: the check words match once decrypted.
+    /// nil: not an encrypted OpenSSH key file.
+    static func opens(_ text: String, passphrase: String) -> Bool? {
+        let body = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.hasPrefix("-----") }.joined()
+        let magic = Array("openssh-key-v1\0".utf8)
+        guard let decoded = Data(base64Encoded: body), Array(decoded).starts(with: magic) else { return nil }
+        var file = SSHWireReader(Array(decoded.dropFirst(magic.count)))
+        guard let cipher = file.string().map({ String(decoding: $0, as: UTF8.self) }), cipher != "none",
+              let kdf = file.string(), let kdfOptions = file.string(), file.uint32() == 1, file.string() != nil,
+              let sealed = file.string() else { return nil }
+        guard case .success(let plain) = OpenSSHKeyCipher.open(sealed, cipher: cipher, kdf: String(decoding: kdf, as: UTF8.self),
+                                                               options: kdfOptions, passphrase: passphrase) else { return false }
+        var key = SSHWireReader(plain)
+        guard let check1 = key.uint32(), let check2 = key.uint32() else { return false }
+        return check1 == check2
+    }
+}
+
 /// Why an encrypted OpenSSH key could not be opened.
 struct KeyFileError: Error { let message: String }

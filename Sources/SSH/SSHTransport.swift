@@ -15,6 +15,8 @@ public final class SSHTransport: Transport {
         public var agentSocket: String?
         /// The passphrase of encrypted key files (--ssh-passphrase-file); never saved.
         public var passphrase: String?
+        /// Passphrases of single key files, by path (asked on the terminal: `KeyUnlock`); they beat `passphrase`.
+        public var passphrases: [String: String] = [:]
         public var connectTimeout: Double
         public init(knownHosts: String, hostKeyPolicy: HostKeyPolicy, defaultIdentities: [String], useAgent: Bool,
                     agentSocket: String? = nil, passphrase: String? = nil, connectTimeout: Double = 30) {
@@ -31,6 +33,9 @@ public final class SSHTransport: Transport {
                       useAgent: environment["SSH_AUTH_SOCK"] != nil, agentSocket: environment["SSH_AUTH_SOCK"],
                       passphrase: config.sshPassphraseFile.flatMap(Self.passphrase(in:)))
         }
+
+        /// The passphrase to try for the key file at `path`.
+        func passphrase(for path: String) -> String? { passphrases[path] ?? passphrase }
 
         /// The file's first line: a passphrase file may end with a newline, a passphrase cannot.
         static func passphrase(in path: String) -> String? {
@@ -98,7 +103,7 @@ public final class SSHTransport: Transport {
             identities += settings.defaultIdentities.filter { FileManager.default.fileExists(atPath: $0) }
         }
         return Connection(worker: worker, endpoint: endpoint, identities: identities, tryAgent: agent,
-                          passphrase: settings.passphrase, agentSocket: settings.agentSocket,
+                          passphrase: { [settings] in settings.passphrase(for: $0) }, agentSocket: settings.agentSocket,
                           timeout: endpoint.connectTimeout ?? settings.connectTimeout)
     }
 

@@ -75,8 +75,12 @@ if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) 
     exit(0)
 }
 if flags.version { print("cloudtask \(version)"); exit(0) }
+/// Passphrases of encrypted key files, asked on the terminal before the run (see `KeyUnlock`); never saved.
+var unlocked: [String: String] = [:]
 let context = TaskContext(environment: environment, providers: ProviderFactory(environment: environment)) { config in
-    SSHTransport(settings: .init(config, home: home, environment: environment))
+    var settings = SSHTransport.Settings(config, home: home, environment: environment)
+    settings.passphrases = unlocked
+    return SSHTransport(settings: settings)
 }
 let sessionsRoot = context.sessionsRoot(config)
 if let id = flags.status {
@@ -156,6 +160,12 @@ if flags.dryRun {
     exit(0)
 }
 if isatty(2) == 1 && !flags.force && !confirm(plan) { fail("aborted, nothing was run", code: 1) }
+do {
+    // Asked once per key before anything connects; without a terminal the run says which key is encrypted.
+    var settings = SSHTransport.Settings(plan.config, home: home, environment: environment)
+    KeyUnlock.unlock(plan.endpoints, settings: &settings, ask: SecretPrompt.ask)
+    unlocked = settings.passphrases
+}
 
 if plan.config.hostKeyPolicy == HostKeyPolicy.off.rawValue {
     say("warning: host keys are not checked (--host-key-policy=off)")

@@ -539,7 +539,9 @@ final class SSHConfigTests: XCTestCase {
         let fromConfig = try endpoints(sshConfig) { $0.workers = ["web other"] }
         XCTAssertEqual(fromConfig[0], Endpoint(label: "web", host: "10.1.1.1", port: 2201, user: "cfguser", identityFiles: [],
                                                connectTimeout: 7, aliveInterval: 4, aliveCountMax: 2, hostKeyAlias: "webkey",
-                                               identitiesOnly: true, jumps: [JumpHost(host: "bastion")]))
+                                               identitiesOnly: true,
+                                               jumps: [Endpoint(label: "bastion", host: "bastion", port: 22, user: "me",
+                                                                identityFiles: [])]))
         XCTAssertEqual(fromConfig[1], Endpoint(label: "other", host: "other", port: 22, user: "me", identityFiles: []),
                        "the defaults")
         let fromCommandLine = try endpoints(sshConfig) {
@@ -548,7 +550,10 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertEqual(fromCommandLine.user, "cli")
         XCTAssertEqual(fromCommandLine.port, 2300)
         XCTAssertEqual(fromCommandLine.connectTimeout, 3)
-        XCTAssertEqual(fromCommandLine.jumps, [JumpHost(host: "j1"), JumpHost(host: "j2")])
+        XCTAssertEqual(fromCommandLine.jumps.map(\.label), ["j1", "j2"])
+        XCTAssertEqual(fromCommandLine.jumps.map(\.port), [22, 22], "--port is the workers' only, as ssh's -p")
+        XCTAssertEqual(fromCommandLine.jumps.map(\.user), ["me", "me"], "--user is the workers' only, as ssh's -l")
+        XCTAssertEqual(fromCommandLine.jumps.map(\.connectTimeout), [3, 3], "--connect-timeout holds for every connection")
         let matchedByCommandLineUser = try endpoints(sshConfig) { $0.workers = ["web"]; $0.user = "cli"; $0.jump = "none" }[0]
         XCTAssertEqual(matchedByCommandLineUser.connectTimeout, 1, "Match user sees --user")
         XCTAssertEqual(matchedByCommandLineUser.jumps, [], "--jump=none beats ProxyJump")
@@ -556,6 +561,46 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertEqual(fromAddress.user, "addr")
         XCTAssertEqual(fromAddress.port, 2400)
         XCTAssertEqual(fromAddress.connectTimeout, 7, "Match user cli does not hold for addr@")
+    }
+
+    /// Issue 11: a jump host is looked up in ssh_config as ssh does for each hop, not given the worker's settings.
+    func testJumpHostsAreResolvedWithTheirOwnConfig() throws {
+        let sshConfig = """
+        Host web
+            IdentityFile /dev/null
+            ProxyJump bastion
+        Host bastion
+            HostName 10.0.0.1
+            User ops
+            Port 2207
+            IdentityFile /dev/null/bastion-key
+            ConnectTimeout 5
+            HostKeyAlias bastion-key
+            ProxyJump outer
+        Host outer
+            User edge
+        Host loop1
+            ProxyJump loop2
+        Host loop2
+            ProxyJump loop1
+        """
+        let web = try endpoints(sshConfig) { $0.workers = ["web"] }[0]
+        XCTAssertEqual(web.jumps.map(\.label), ["outer", "bastion"], "bastion's own ProxyJump goes before it")
+        let bastion = web.jumps[1]
+        XCTAssertEqual([bastion.host, bastion.user, String(bastion.port)], ["10.0.0.1", "ops", "2207"])
+        XCTAssertEqual(bastion.connectTimeout, 5)
+        XCTAssertEqual(bastion.hostKeyAlias, "bastion-key")
+        XCTAssertEqual(bastion.identityFiles, [], "a missing IdentityFile is dropped, and the worker's is not the hop's")
+        XCTAssertEqual(web.jumps[0].user, "edge")
+        let given = try endpoints(sshConfig) { $0.workers = ["x"]; $0.jump = "root@bastion:22,last"; $0.sshIdentity = "/k" }[0]
+        XCTAssertEqual(given.jumps.map(\.label), ["outer", "root@bastion:22", "last"])
+        XCTAssertEqual([given.jumps[1].user, String(given.jumps[1].port)], ["root", "22"], "the hop's user@ and :port win")
+        XCTAssertEqual(given.jumps[2].identityFiles, ["/k"], "--ssh-identity is offered to hops too")
+        XCTAssertEqual(try endpoints(sshConfig) { $0.workers = ["x"]; $0.jump = "last,bastion" }[0].jumps.map(\.label),
+                       ["last", "bastion"], "only the first hop's ProxyJump counts, as in ssh -J")
+        XCTAssertThrowsError(try endpoints(sshConfig) { $0.workers = ["x"]; $0.jump = "loop1" }) { error in
+            XCTAssertEqual("\(error)", "x: jump host loop2: ProxyJump loops back to loop1")
+        }
     }
 
     func testARefusedConfigLineNamesTheWorker() throws {

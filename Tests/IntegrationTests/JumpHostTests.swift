@@ -80,6 +80,39 @@ final class JumpHostTests: IntegrationCase {
         XCTAssertEqual(jumpLogins - before, 1)
     }
 
+    /// Issue 11: a hop is looked up in ssh_config as ssh does: `bastion` alone has its HostName, Port, User and
+    /// IdentityFile there, and no --ssh-identity is given.
+    private func writeBastionConfig(_ extra: String = "") throws {
+        try """
+        Host bastion
+            HostName 127.0.1.1
+            Port 2207
+            User root
+            IdentityFile \(Env.key)
+        \(extra)
+        """.write(toFile: home + "/.ssh/config", atomically: true, encoding: .utf8)
+    }
+
+    func testJumpHostFromSSHConfig() throws {
+        try writeBastionConfig("Host 127.0.2.*\n    IdentityFile \(Env.key)\n")
+        let own = ["--known-hosts=\(knownHosts)", "--sessions=\(sessions)"]
+        let before = jumpLogins
+        checkPrivateOutput(try run(own + ["--jump=bastion", "--workers=\(Self.privateWorkers)"] + job, stdin: words))
+        XCTAssertEqual(jumpLogins - before, 1)
+    }
+
+    func testProxyJumpToAnAliasInSSHConfig() throws {
+        try writeBastionConfig("Host 127.0.2.*\n    ProxyJump bastion\n")
+        checkPrivateOutput(try run(options + ["--workers=\(Self.privateWorkers)"] + job, stdin: words))
+    }
+
+    func testProxyJumpLoopIsRefused() throws {
+        try writeBastionConfig("    ProxyJump edge\nHost edge\n    ProxyJump bastion\n")
+        let r = try run(options + ["--jump=bastion", "--workers=127.0.2.1", "echo"], stdin: words)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("127.0.2.1: jump host edge: ProxyJump loops back to bastion"), r.stderr)
+    }
+
     func testChainTunnelsTheSecondHopThroughTheFirst() throws {
         // The second hop is the jump sshd again, at its own address inside the namespace: reachable only through the first.
         let key = file(Self.state + "/jump/ssh_host_ed25519_key.pub").split(separator: " ").prefix(2).joined(separator: " ")

@@ -89,6 +89,46 @@ final class RSAKeyTests: IntegrationCase {
         }
     }
 
+    /// Issue 11: with a terminal and no passphrase given, it is asked on /dev/tty with echo off, once per key, again
+    /// after a wrong one up to 3 times; then the run fails as without a terminal.
+    func testPassphraseIsAskedOnTheTerminal() throws {
+        let secret = "Sesame4711"
+        let key = try rsaKey("id_rsa", pem: true, passphrase: secret)
+        let done = home + "/done"
+        let arguments = ["--force", "--ssh-identity=\(key)", "--known-hosts=\(Env.knownHosts)", "--sessions=\(sessions)",
+                         "--workers=127.0.1.1"].joined(separator: " ")
+        let command = "cd \(home) && printf 'a\\nb\\n' | env -u SSH_AUTH_SOCK \(Env.binary) \(arguments) sh -c 'id -un; : \\$0' > out 2> err; echo exit=\\$? > \(done); sleep 30"
+        let prompt = "Enter passphrase for \(key):"  // tmux drops the trailing space
+        func prompts(_ name: String) -> Int { screen(name).components(separatedBy: prompt).count - 1 }
+
+        let name = tmux(command)
+        defer { shell("tmux kill-session -t \(name)") }
+        waitWhile(tries: 200, every: 0.05) { prompts(name) < 1 }
+        shell("tmux send-keys -t \(name) -l wrong && tmux send-keys -t \(name) Enter")
+        waitWhile(tries: 200, every: 0.05) { prompts(name) < 2 }
+        XCTAssertEqual(prompts(name), 2, "a wrong passphrase is asked again: \(screen(name))")
+        shell("tmux send-keys -t \(name) -l \(secret) && tmux send-keys -t \(name) Enter")
+        waitWhile(tries: 400, every: 0.05) { !FileManager.default.fileExists(atPath: done) }
+        XCTAssertEqual(file(done).trimmingCharacters(in: .whitespacesAndNewlines), "exit=0", file(home + "/err"))
+        XCTAssertEqual(file(home + "/out"), "root\nroot\n")
+        XCTAssertEqual(prompts(name), 2, "asked once for the key, though two jobs connect with it")
+        XCTAssertFalse(screen(name).contains("wrong") || screen(name).contains(secret), "never echoed: \(screen(name))")
+        XCTAssertNotEqual(shell("grep -r -q -e \(secret) -e wrong \(sessions)"), 0, "never saved")
+
+        try FileManager.default.removeItem(atPath: done)
+        let refused = tmux(command)
+        defer { shell("tmux kill-session -t \(refused)") }
+        for count in 1...3 {
+            waitWhile(tries: 200, every: 0.05) { prompts(refused) < count }
+            shell("tmux send-keys -t \(refused) -l wrong\(count) && tmux send-keys -t \(refused) Enter")
+        }
+        waitWhile(tries: 400, every: 0.05) { !FileManager.default.fileExists(atPath: done) }
+        XCTAssertEqual(prompts(refused), 3, "three tries: \(screen(refused))")
+        XCTAssertEqual(file(done).trimmingCharacters(in: .whitespacesAndNewlines), "exit=1")
+        XCTAssertTrue(file(home + "/err").contains("127.0.1.1: unreachable: \(key) is encrypted: give its passphrase with --ssh-passphrase-file or add it to ssh-agent"),
+                      file(home + "/err"))
+    }
+
     func testRSAKeyInTheAgentLogsIn() throws {
         // The agent holds only the RSA key, and this test's home has no key files: RSA is the only way in.
         let key = try rsaKey("agent_rsa", passphrase: "")

@@ -1,8 +1,9 @@
-// cloudtask on a real terminal (tmux): the confirmation prompt, which never shows a secret.
+// cloudtask on a real terminal (tmux): the confirmation prompt, which never shows a secret. The passphrase prompt
+// is in RSAKeyTests, which owns the test keys.
 import Foundation
 import XCTest
 
-final class TerminalTests: IntegrationCase {
+extension IntegrationCase {
     /// Starts `command` in a detached tmux session; returns its name.
     func tmux(_ command: String) -> String {
         let name = unique()
@@ -13,7 +14,9 @@ final class TerminalTests: IntegrationCase {
     func screen(_ name: String) -> String {
         output(["/usr/bin/tmux", "capture-pane", "-p", "-t", name])
     }
+}
 
+final class TerminalTests: IntegrationCase {
     func testConfirmationPromptOnATerminal() throws {
         let done = home + "/done"
         let command = "cd \(home) && printf 'a\\nb\\n' | \(Env.binary) \(base.joined(separator: " ")) --workers=127.0.1.1 echo > \(home)/out; echo exit=\\$? > \(done); sleep 30"
