@@ -163,7 +163,8 @@ if isatty(2) == 1 && !flags.force && !confirm(plan) { fail("aborted, nothing was
 do {
     // Asked once per key before anything connects; without a terminal the run says which key is encrypted.
     var settings = SSHTransport.Settings(plan.config, home: home, environment: environment)
-    KeyUnlock.unlock(plan.endpoints, settings: &settings, ask: SecretPrompt.ask)
+    // Only where a person watches (stderr is a terminal, as for the confirmation): a piped run never waits on it.
+    KeyUnlock.unlock(plan.endpoints, settings: &settings, ask: isatty(2) == 1 ? SecretPrompt.ask : { _ in nil })
     unlocked = settings.passphrases
 }
 
