@@ -104,7 +104,9 @@ public struct TaskPlan {
     public func forEachJob(_ body: (JobSpec) -> Void) throws {
         guard let index, let session else { return jobs.forEach(body) }
         _ = try Journal.scan(path: session.path + "/journal") { record, _ in
-            if case .job(let spec) = record, spec.number <= index.count, !index.state(spec.number - 1).finished { body(spec) }
+            if case .job(let spec) = record, spec.number <= index.count, !index.state(spec.number - 1).finished {
+                body(spec)
+            }
         }
     }
 }
@@ -185,9 +187,11 @@ public enum TaskAssembly {
             }
             var generator: String?
             if scan.generatorOpen {
-                generator = "its job generator had not finished: inputs it had not produced yet are not known to the session"
+                generator = "its job generator had not finished: "
+                    + "inputs it had not produced yet are not known to the session"
             } else if let line = scan.inputCutAfterLine {
-                generator = "its input was read up to line \(line), not to its end: later lines are not part of the session"
+                generator = "its input was read up to line \(line), not to its end: "
+                    + "later lines are not part of the session"
             }
             if let nothingToDo {
                 // Said before any worker or split is looked at: a finished session needs neither.

@@ -117,13 +117,16 @@ struct JournalFold {
             decoded = try JournalRecord.decode(line)
         } catch .notJSON {
             if torn {
-                scan.notes.append("\(name): last line \(lineNumber) is truncated (the controller died while writing it); ignored")
+                scan.notes.append("\(name): last line \(lineNumber) is truncated "
+                                  + "(the controller died while writing it); ignored")
                 scan.droppedTail = true
                 return nil
             }
             throw UsageError("\(name): line \(lineNumber) is not a journal record; the session is corrupt")
         } catch .noInput(let number) {
-            guard number == scan.index.count + 1 else { throw UsageError("\(name): line \(lineNumber): job \(number) out of order") }
+            guard number == scan.index.count + 1 else {
+                throw UsageError("\(name): line \(lineNumber): job \(number) out of order")
+            }
             throw UsageError("\(name): line \(lineNumber): job \(number) has no input")
         }
         scan.wholeLength = offset + Int64(line.count) + (torn ? 0 : 1)
@@ -178,7 +181,8 @@ struct JournalFold {
 public enum Journal {
     /// Replays journal bytes held in memory (small journals, tests); `each` sees every record after it was
     /// checked (its job exists), in order. The jobs come back whole, inputs and all.
-    public static func replay(_ bytes: [UInt8], name: String, each: (JournalRecord) -> Void = { _ in }) throws -> Replay {
+    public static func replay(_ bytes: [UInt8], name: String,
+                              each: (JournalRecord) -> Void = { _ in }) throws -> Replay {
         var fold = JournalFold(name: name)
         var specs: [JobSpec] = []
         var lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
@@ -196,7 +200,8 @@ public enum Journal {
         let scan = fold.finish()
         var replay = Replay()
         replay.jobs = specs.enumerated().map { i, spec in
-            SavedJob(spec: spec, state: scan.index.state(i), retried: scan.index.retried(i), deaths: scan.index.deaths(i))
+            SavedJob(spec: spec, state: scan.index.state(i),
+                     retried: scan.index.retried(i), deaths: scan.index.deaths(i))
         }
         replay.seconds = scan.seconds
         replay.notes = scan.notes
@@ -209,7 +214,8 @@ public enum Journal {
 
     /// Reads the journal at `path` as a stream, a chunk at a time: memory is the index, not the journal.
     /// `each` sees every record with the offset its line starts at.
-    public static func scan(path: String, name: String? = nil, each: (JournalRecord, Int64) -> Void = { _, _ in }) throws -> JournalScan {
+    public static func scan(path: String, name: String? = nil,
+                            each: (JournalRecord, Int64) -> Void = { _, _ in }) throws -> JournalScan {
         var fold = JournalFold(name: name ?? path)
         let file = try LineFile(path)
         var endsWithNewline = true

@@ -18,7 +18,9 @@ final class Spool {
     private(set) var tail: [UInt8] = []
     static let tailLimit = 2048
 
-    init(directory: String, onFailure: ((FileError) -> Void)? = nil) { self.directory = directory; self.onFailure = onFailure }
+    init(directory: String, onFailure: ((FileError) -> Void)? = nil) {
+        self.directory = directory; self.onFailure = onFailure
+    }
     deinit { if fd >= 0 { close(fd) } }
 
     func append(_ bytes: [UInt8]) {
@@ -53,7 +55,9 @@ final class Spool {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var offset = 0
         while fd >= 0 && offset < fileCount {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, fileCount - offset), off_t(offset)) }
+            let n = buffer.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress, min($0.count, fileCount - offset), off_t(offset))
+            }
             if n <= 0 { break }
             try body(Array(buffer[0..<n]))
             offset += n
@@ -88,7 +92,11 @@ final class HeldOutput {
         if fd < 0 && !broken {
             var template = Array((directory + "/held.XXXXXX").utf8CString)
             fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if fd >= 0 { unlink(String(cString: template)) } else { fail(FileError("cannot create", directory + "/held.*")) }
+            if fd >= 0 {
+                unlink(String(cString: template))
+            } else {
+                fail(FileError("cannot create", directory + "/held.*"))
+            }
         }
         func bytes(_ spool: Spool?) -> [UInt8] {
             var all: [UInt8] = []

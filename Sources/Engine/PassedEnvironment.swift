@@ -20,9 +20,13 @@ public enum PassedEnvironment {
 
     /// Why `entry` (`NAME` or `NAME=VALUE`) is not a variable to pass, or nil.
     static func problem(_ entry: String) -> String? {
-        let name = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && CharacterSet.letters.contains(first)),
-              name.unicodeScalars.allSatisfy({ $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }) else {
+        let name = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            .first.map(String.init) ?? ""
+        guard let first = name.unicodeScalars.first,
+              first == "_" || (first.isASCII && CharacterSet.letters.contains(first)),
+              name.unicodeScalars.allSatisfy({
+                  $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0))
+              }) else {
             return "expected NAME or NAME=VALUE, NAME a shell variable name"
         }
         return nil
@@ -30,7 +34,8 @@ public enum PassedEnvironment {
 
     /// The variables of `config.env`: `NAME=VALUE` as given, `NAME` from `environment`. A name that is not set
     /// is a usage error; `resuming` says why a secret's value must be given again.
-    public static func resolve(_ config: TaskConfig, environment: [String: String], resuming: Bool) throws -> [PassedVariable] {
+    public static func resolve(_ config: TaskConfig, environment: [String: String],
+                               resuming: Bool) throws -> [PassedVariable] {
         try (config.env ?? []).map { entry in
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let name = parts[0]

@@ -133,7 +133,8 @@ public final class Runner {
     /// With `reset` (--retry), the jobs handed in as pending are journaled as reset when the run starts.
     public convenience init(config: TaskConfig, saved: [SavedJob], fresh: Bool, endpoints: [Endpoint], split: Int,
                             transport: Transport, session: Session,
-                            reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
+                            reset: Bool = false, provider: Provider? = nil, launch: Int = 0,
+                            display: RunDisplay? = nil) {
         let index = JobIndex(saved)
         for i in 0..<index.count where index.state(i) == .running { index.setState(i, .pending) }
         let store = JobStore(specs: saved.map(\.spec), index: index, journalPath: session.path + "/journal")
@@ -145,7 +146,8 @@ public final class Runner {
     /// is read back from the journal when its turn comes.
     public convenience init(config: TaskConfig, index saved: JobIndex, endpoints: [Endpoint], split: Int,
                             transport: Transport, session: Session,
-                            reset: Bool = false, provider: Provider? = nil, launch: Int = 0, display: RunDisplay? = nil) {
+                            reset: Bool = false, provider: Provider? = nil, launch: Int = 0,
+                            display: RunDisplay? = nil) {
         let index = saved
         for i in 0..<index.count where index.state(i) == .running { index.setState(i, .pending) }
         let store = JobStore(specs: [], index: index, journalPath: session.path + "/journal")
@@ -255,7 +257,8 @@ public final class Runner {
         progress.rate = elapsed > 0 ? Double(max(0, progress.done - initiallyDone)) / elapsed : 0
         // While the input is still being read, the total is not known: no ETA.
         let totalKnown = input == nil || inputState.settled || input!.exhausted
-        progress.eta = progress.rate > 0 && totalKnown ? Int(Double(progress.total - progress.done) / progress.rate) : nil
+        progress.eta = progress.rate > 0 && totalKnown
+            ? Int(Double(progress.total - progress.done) / progress.rate) : nil
         progress.workersUp = workers.filter { $0.phase == .ready || $0.phase == .retiring }.count
         return progress
     }
@@ -327,7 +330,8 @@ public final class Runner {
         for op in ops.values {
             switch op {
             case .job(_, _, _, _, let deadline?, _, _), .step(_, _, let deadline?, _): wait = min(wait, deadline - now)
-            case .ping(let worker, let sent): wait = min(wait, sent + policy.liveness(workers[worker].endpoint).answerWithin - now)
+            case .ping(let worker, let sent):
+                wait = min(wait, sent + policy.liveness(workers[worker].endpoint).answerWithin - now)
             default: break
             }
         }
@@ -335,7 +339,9 @@ public final class Runner {
         where (worker.phase == .ready || worker.phase == .retiring) && worker.running > 0 && !worker.pinging {
             wait = min(wait, worker.lastHeard + policy.liveness(worker.endpoint).interval - now)
         }
-        for worker in workers where worker.phase == .connecting { if let at = worker.reconnectAt { wait = min(wait, at - now) } }
+        for worker in workers where worker.phase == .connecting {
+            if let at = worker.reconnectAt { wait = min(wait, at - now) }
+        }
         return max(0, wait)
     }
 }

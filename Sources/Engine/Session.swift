@@ -35,7 +35,9 @@ final class AppendFile {
         if result != 0 && errno != EINTR { throw FileError("cannot close", path) }
     }
     func write(_ bytes: [UInt8]) throws { try FileHandleWriter(fd: fd, path: path).write(bytes) }
-    func truncate(to length: off_t) throws { guard ftruncate(fd, length) == 0 else { throw FileError("cannot truncate", path) } }
+    func truncate(to length: off_t) throws {
+        guard ftruncate(fd, length) == 0 else { throw FileError("cannot truncate", path) }
+    }
     func sync() throws { guard fsync(fd) == 0 else { throw FileError("cannot sync", path) } }
     /// The file's length now (where the next append lands).
     func length() throws -> off_t {
@@ -104,7 +106,8 @@ public final class Session {
         do { scan = try Journal.scan(path: journalPath) } catch let error as FileError {
             throw UsageError("session \(id): \(error.message)")
         }
-        try session.adopt(scan.index.count, started: scan.started, seconds: scan.seconds, endsWithNewline: scan.endsWithNewline,
+        try session.adopt(scan.index.count, started: scan.started, seconds: scan.seconds,
+                          endsWithNewline: scan.endsWithNewline,
                           droppedTail: scan.droppedTail, wholeLength: scan.wholeLength)
         return (session, config, scan)
     }
@@ -121,7 +124,8 @@ public final class Session {
         let whole = Int64((journal.lastIndex(of: 10) ?? -1) + 1)
         try session.adopt(replay.jobs.count, started: replay.started, seconds: replay.seconds,
                           endsWithNewline: journal.last == 10 || journal.isEmpty,
-                          droppedTail: replay.droppedTail, wholeLength: replay.droppedTail ? whole : Int64(journal.count))
+                          droppedTail: replay.droppedTail,
+                          wholeLength: replay.droppedTail ? whole : Int64(journal.count))
         return (session, config, replay)
     }
 
@@ -146,7 +150,8 @@ public final class Session {
                        wholeLength: Int64) throws {
         if jobs == 0 { throw UsageError("session \(id): the journal holds no jobs") }
         guard started else {
-            throw UsageError("session \(id) never started: its controller died while journaling the jobs; run the batch again")
+            throw UsageError("session \(id) never started: its controller died while journaling the jobs; "
+                             + "run the batch again")
         }
         previousSeconds = seconds
         journalLength = wholeLength

@@ -17,7 +17,8 @@ public enum ReportHooks {
         public let seconds: Double
         public let exitCode: Int32
         public init(id: Int, path: String, config: TaskConfig, jobs: [SavedJob], seconds: Double, exitCode: Int32) {
-            self.id = id; self.path = path; self.config = config; self.jobs = jobs; self.seconds = seconds; self.exitCode = exitCode
+            self.id = id; self.path = path; self.config = config
+            self.jobs = jobs; self.seconds = seconds; self.exitCode = exitCode
         }
         var ok: Int { jobs.filter { $0.state == .exited(0) }.count }
         var pending: Int { jobs.filter { !$0.state.finished }.count }
@@ -26,7 +27,8 @@ public enum ReportHooks {
     }
 
     /// Runs every hook; each failure is one line from `report` (the session's result is not touched).
-    public static func run(_ specs: [String], facts: Facts, body: String, environment: [String: String], report: (String) -> Void) {
+    public static func run(_ specs: [String], facts: Facts, body: String, environment: [String: String],
+                           report: (String) -> Void) {
         for spec in specs {
             guard let colon = spec.firstIndex(of: ":") else { continue }
             let kind = spec[..<colon].trimmingCharacters(in: .whitespaces)
@@ -77,7 +79,8 @@ public enum ReportHooks {
             \r
             \(body)
             """
-            try client.sendMail(url: components?.string ?? url, from: ReportSpec.address(from), to: [ReportSpec.address(to)],
+            try client.sendMail(url: components?.string ?? url,
+                                from: ReportSpec.address(from), to: [ReportSpec.address(to)],
                                 message: Array(message.utf8), username: user?.removingPercentEncoding,
                                 password: password?.removingPercentEncoding, timeout: 60)
         }
@@ -149,13 +152,16 @@ public enum ReportHooks {
         var workers: [String: Int] = [:]
         var jobs: [LuaValue: LuaValue] = [:]
         for (index, job) in facts.jobs.enumerated() {
-            var entry: [LuaValue: LuaValue] = [.string("number"): .integer(job.spec.number),
-                                               .string("input"): .string(String(decoding: job.spec.input, as: UTF8.self)),
-                                               .string("command"): .string(String(decoding: job.spec.text, as: UTF8.self)),
-                                               .string("state"): .string(job.state.jobsFileText)]
+            var entry: [LuaValue: LuaValue] = [
+                .string("number"): .integer(job.spec.number),
+                .string("input"): .string(String(decoding: job.spec.input, as: UTF8.self)),
+                .string("command"): .string(String(decoding: job.spec.text, as: UTF8.self)),
+                .string("state"): .string(job.state.jobsFileText),
+            ]
             switch job.state {
             case .exited(0): entry[.string("status")] = .string("ok"); entry[.string("exit")] = .integer(0)
-            case .exited(let code): entry[.string("status")] = .string("failed"); entry[.string("exit")] = .integer(code)
+            case .exited(let code):
+                entry[.string("status")] = .string("failed"); entry[.string("exit")] = .integer(code)
             case .signaled: entry[.string("status")] = .string("failed")
             case .timeout: entry[.string("status")] = .string("timeout")
             case .lost: entry[.string("status")] = .string("lost")
@@ -185,7 +191,9 @@ public enum ReportHooks {
     }
 
     static func quoted(_ text: String) -> String {
-        "\"" + text.utf8.map { $0 >= 32 && $0 < 127 && $0 != 34 && $0 != 92 ? String(UnicodeScalar($0)) : "\\\($0)" }.joined() + "\""
+        "\"" + text.utf8.map {
+            $0 >= 32 && $0 < 127 && $0 != 34 && $0 != 92 ? String(UnicodeScalar($0)) : "\\\($0)"
+        }.joined() + "\""
     }
 }
 

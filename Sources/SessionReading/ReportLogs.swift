@@ -13,12 +13,14 @@ extension SessionReport {
 
     /// Calls `better` each time a block of job `i` (0-based, `wanted(i)`) is better than the one seen before
     /// for it: the caller keeps the last call per job. `key`/`setKey` hold each job's best so far (0: none).
-    func forEachBetterBlock(_ journal: LineFile, wanted: (Int) -> Bool, key: (Int) -> UInt32, setKey: (Int, UInt32) -> Void,
+    func forEachBetterBlock(_ journal: LineFile, wanted: (Int) -> Bool,
+                            key: (Int) -> UInt32, setKey: (Int, UInt32) -> Void,
                             better: (Int, WorkerLog.Block, Int) throws -> Void) throws {
         let count = index.count
         let index = self.index
         let reader = WorkerLog.Reader { n in
-            guard n >= 1 && n <= count, let spec = try? Journal.job(at: index.offset(n - 1), in: journal) else { return nil }
+            guard n >= 1 && n <= count,
+                  let spec = try? Journal.job(at: index.offset(n - 1), in: journal) else { return nil }
             return spec.text
         }
         for (file, name) in logNames.enumerated() {
@@ -52,7 +54,8 @@ extension SessionReport {
         var keys: [Int: UInt32] = [:]
         var found: [Int: (WorkerLog.Block, Int)] = [:]
         do {
-            try forEachBetterBlock(journal, wanted: { jobs[$0] != nil }, key: { keys[$0] ?? 0 }, setKey: { keys[$0] = $1 }) {
+            try forEachBetterBlock(journal, wanted: { jobs[$0] != nil },
+                                   key: { keys[$0] ?? 0 }, setKey: { keys[$0] = $1 }) {
                 found[$0] = ($1, $2)
             }
         } catch {
@@ -133,9 +136,11 @@ extension SessionReport {
         guard let journal = try? LineFile(path + "/journal") else { return [:] }
         var keys = [UInt32](repeating: 0, count: index.count)
         var tails: [Int: [UInt8]] = [:]
-        try? forEachBetterBlock(journal, wanted: { _ in true }, key: { keys[$0] }, setKey: { keys[$0] = $1 }) { i, block, file in
+        try? forEachBetterBlock(journal, wanted: { _ in true },
+                                key: { keys[$0] }, setKey: { keys[$0] = $1 }) { i, block, file in
             let start = max(block.range.lowerBound, block.range.upperBound - limit)
-            let logged = LoggedOutput(file: file, range: start..<block.range.upperBound, label: block.label, state: block.state)
+            let logged = LoggedOutput(file: file, range: start..<block.range.upperBound,
+                                      label: block.label, state: block.state)
             var tail: [UInt8] = []
             try? forEachChunk(of: logged) { tail += $0 }
             tails[i + 1] = tail

@@ -54,14 +54,16 @@ extension SessionReport {
                 try forEachChunk(of: logged) { try Self.write($0, to: fd, target) }
             }
         }
-        try forEachBetterBlock(journal, wanted: { index.state($0).finished }, key: { keys[$0] }, setKey: { keys[$0] = $1 }) {
+        try forEachBetterBlock(journal, wanted: { index.state($0).finished },
+                               key: { keys[$0] }, setKey: { keys[$0] = $1 }) {
             try write($0, $1, file: $2)
         }
         for i in 0..<index.count where keys[i] == 0 && index.state(i).finished { try write(i, nil, file: 0) }
     }
 
     /// Writes all of `bytes` to `fd` (the file `path`).
-    private static func write<Bytes: Collection>(_ bytes: Bytes, to fd: Int32, _ path: String) throws where Bytes.Element == UInt8 {
+    private static func write<Bytes: Collection>(_ bytes: Bytes, to fd: Int32, _ path: String) throws
+    where Bytes.Element == UInt8 {
         let written = Array(bytes).withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {

@@ -57,7 +57,9 @@ extension SessionReport {
         var runText = runs.isEmpty ? "Runs: none recorded" : "Runs: \(runs.count)\(resumed)"
         if let last = runs.last {
             if let holder { runText += "; the last run is still going (pid \(holder)): this is a snapshot" }
-            else if !last.stopped { runText += "; the last run has no stop record: its controller crashed or was killed" }
+            else if !last.stopped {
+                runText += "; the last run has no stop record: its controller crashed or was killed"
+            }
             else if last.aborted > 0 { runText += "; the last run was interrupted" }
         }
         line(runText)
@@ -67,7 +69,9 @@ extension SessionReport {
             if i == runs.count - 1, holder != nil { state = "running" }
             line("    run \(i + 1): \(Self.date(run.start)), \(Self.clock(max(0, run.end - run.start))), \(state)")
         }
-        if generatorOpen { line("The job generator was still producing when the session stopped: more jobs may be missing.") }
+        if generatorOpen {
+            line("The job generator was still producing when the session stopped: more jobs may be missing.")
+        }
         for note in notes { line("Note: " + note) }
         line()
 
@@ -107,7 +111,9 @@ extension SessionReport {
             for job in waiting.listed {
                 var what = ""
                 if job.state == .running, let worker = job.worker {
-                    what = holder != nil ? "  (running on \(worker))" : "  (was running on \(worker) when the controller stopped)"
+                    what = holder != nil
+                        ? "  (running on \(worker))"
+                        : "  (was running on \(worker) when the controller stopped)"
                 } else if let last = job.last, let why = last.interruption {
                     let how = why == "refused" ? "refused by" : why == "aborted" ? "aborted on" : "its worker died:"
                     what = "  (\(how) \(last.worker))"
@@ -117,7 +123,8 @@ extension SessionReport {
                 line("    job \(job.number): " + Self.display(job.text) + what)
             }
             if waiting.total > waiting.listed.count {
-                line("    ... and \(waiting.total - waiting.listed.count) more (the first \(limits.pending) are listed)")
+                line("    ... and \(waiting.total - waiting.listed.count) more "
+                     + "(the first \(limits.pending) are listed)")
             }
             line()
         }
@@ -125,7 +132,8 @@ extension SessionReport {
         // Workers.
         if !rows.isEmpty {
             header("Workers")
-            var table: [[String]] = [["WORKER", "JOBS", "OK", "FAILED", "WORK TIME", "LIFETIME", "EFFICIENCY", "COST", ""]]
+            var table: [[String]] = [["WORKER", "JOBS", "OK", "FAILED", "WORK TIME", "LIFETIME",
+                                      "EFFICIENCY", "COST", ""]]
             var instanceSeconds = 0.0, instanceWork = 0.0, cost = 0.0
             var priced = 0, unpriced: Set<String> = [], notDestroyed = 0
             for row in rows {
@@ -153,21 +161,27 @@ extension SessionReport {
                 let capacity = lifetime * Double(max(1, config.slots))
                 let efficiency = lifetime > 0 ? String(format: "%.0f%%", 100 * row.work / capacity) : ""
                 table.append([name, String(row.jobs), String(row.ok), String(row.failed), Self.duration(row.work),
-                              lifetime > 0 || row.instance != nil ? Self.duration(lifetime) : "", efficiency, costText, note])
+                              lifetime > 0 || row.instance != nil ? Self.duration(lifetime) : "",
+                              efficiency, costText, note])
             }
             if instances.isEmpty { table = table.map { Array($0[0..<7]) } }
             for row in Self.table(table) { line("    " + row) }
             line()
-            line("JOBS: ended attempts (retries included); WORK TIME: their run times added; LIFETIME: first start to last end")
+            line("JOBS: ended attempts (retries included); WORK TIME: their run times added; "
+                 + "LIFETIME: first start to last end")
             line("(per run) or, for launched instances, launch to destroy; EFFICIENCY: work time / (lifetime x "
                  + "\(config.slots) slot\(config.slots == 1 ? "" : "s")).")
             line()
             if !instances.isEmpty {
                 let capacity = instanceSeconds * Double(max(1, config.slots))
-                let efficiency = instanceSeconds > 0 ? String(format: ", efficiency %.0f%%", 100 * instanceWork / capacity) : ""
+                let efficiency = instanceSeconds > 0
+                    ? String(format: ", efficiency %.0f%%", 100 * instanceWork / capacity) : ""
                 let hours = String(format: "%.2f", instanceSeconds / 3600)
-                line("Instances: \(instances.count) launched, \(hours) instance hours (\(Self.clock(instanceSeconds)))\(efficiency)"
-                     + (config.slots > 1 ? " (work time / (lifetime x \(config.slots) slots))" : " (work time / lifetime)"))
+                line("Instances: \(instances.count) launched, \(hours) instance hours "
+                     + "(\(Self.clock(instanceSeconds)))\(efficiency)"
+                     + (config.slots > 1
+                        ? " (work time / (lifetime x \(config.slots) slots))"
+                        : " (work time / lifetime)"))
                 if priced > 0 {
                     let types = Set(instances.compactMap { priceKey($0) }).filter { priceTable[$0] != nil }.sorted()
                     let rates = types.map { "\($0) at \(Self.money(priceTable[$0]!))/hour" }.joined(separator: ", ")
@@ -181,7 +195,8 @@ extension SessionReport {
                 }
                 if notDestroyed > 0 {
                     line(holder != nil
-                         ? "\(notDestroyed) instance\(notDestroyed == 1 ? " is" : "s are") still up (the session is running)"
+                         ? "\(notDestroyed) instance\(notDestroyed == 1 ? " is" : "s are") still up "
+                           + "(the session is running)"
                          : "WARNING: \(notDestroyed) instance\(notDestroyed == 1 ? " was" : "s were") NOT DESTROYED! "
                            + "(still billed?): cloudtask-destroy-workers --session \(name)")
                 }
@@ -225,14 +240,17 @@ extension SessionReport {
                 }
                 if logged.state == nil { out += "        (the worker log is cut short in this job's output)\n" }
                 if logged.lineCount == 0 { out += "        (no output)\n" }
-                if logged.lineCount > Tail.lines { out += "        [last \(Tail.lines) of \(logged.lineCount) lines]\n" }
+                if logged.lineCount > Tail.lines {
+                    out += "        [last \(Tail.lines) of \(logged.lineCount) lines]\n"
+                }
                 for line in logged.lastLines { out += "        " + Self.display(line) + "\n" }
                 out += "\n"
             }
             if count > jobs.count { out += "    ... and \(count - jobs.count) more on \(worker)\n\n" }
         }
         if unlisted.jobs > 0 {
-            out += "... and \(unlisted.jobs) more on \(unlisted.workers) other worker\(unlisted.workers == 1 ? "" : "s")\n\n"
+            out += "... and \(unlisted.jobs) more on \(unlisted.workers) "
+                + "other worker\(unlisted.workers == 1 ? "" : "s")\n\n"
         }
     }
 

@@ -70,7 +70,11 @@ struct StateCodes {
         case .exited(let code) where code >= 0: return 1 << 10 | UInt64(min(code, 1023))
         case .exited(let code): return 2 << 10 | UInt64(min(-code, 1023))
         case .signaled(let name):
-            let id = signalIDs[name] ?? { signals.append(name); signalIDs[name] = signals.count - 1; return signals.count - 1 }()
+            let id = signalIDs[name] ?? {
+                signals.append(name)
+                signalIDs[name] = signals.count - 1
+                return signals.count - 1
+            }()
             return 3 << 10 | UInt64(min(id, 1023))
         case .timeout: return 4 << 10
         case .lost: return 5 << 10
@@ -167,7 +171,8 @@ struct SessionHistory {
     /// One ended attempt into its worker's row.
     private mutating func count(_ label: String, run: Int, state: JobState, seconds: Double, at: Double?) {
         guard let candidates = byLabel[label] else {
-            staticRows[label, default: SessionReport.WorkerRow(label: label)].add(run: run, state: state, seconds: seconds, at: at)
+            staticRows[label, default: SessionReport.WorkerRow(label: label)]
+                .add(run: run, state: state, seconds: seconds, at: at)
             return
         }
         guard let at else {

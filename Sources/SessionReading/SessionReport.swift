@@ -196,7 +196,8 @@ public struct SessionReport {
         }
         if let ledgerNote { notes.append(ledgerNote) }
         let (rows, latest) = history.rows()
-        var report = SessionReport(path: path, name: (path as NSString).lastPathComponent, config: config, index: scan.index,
+        var report = SessionReport(path: path, name: (path as NSString).lastPathComponent,
+                                   config: config, index: scan.index,
                                    runs: history.runs, seconds: scan.seconds, instances: instances, notes: notes,
                                    generatorOpen: scan.generatorOpen, holder: Session.holder(path), limits: limits,
                                    history: history, rows: rows, latest: latest, logNames: logNames)
@@ -216,7 +217,8 @@ public struct SessionReport {
         var picked: [(Int, Int)] = []  // (job index, which listing)
         func tally(_ listing: inout Listing, _ byWorker: inout [String: Int], _ i: Int, _ limit: Int, _ kind: Int) {
             listing.total += 1
-            let worker = history.label(history.attempts.endWorker(i)) ?? history.label(history.attempts.lastWorker(i)) ?? "?"
+            let worker = history.label(history.attempts.endWorker(i))
+                ?? history.label(history.attempts.lastWorker(i)) ?? "?"
             if let k = byWorker[worker] { listing.workers[k].count += 1 } else {
                 byWorker[worker] = listing.workers.count
                 listing.workers.append((worker, 1))
@@ -257,9 +259,11 @@ public struct SessionReport {
         }
         if table.lastWorker(i) != 0 {
             let status = table.status(i)
-            let why: [AttemptTable.Status: String] = [.aborted: "aborted", .refused: "refused", .died: "its worker died"]
+            let why: [AttemptTable.Status: String] = [.aborted: "aborted", .refused: "refused",
+                                                      .died: "its worker died"]
             last = status == .ended ? lastEnd
-                : Attempt(worker: history.label(table.lastWorker(i)) ?? "?", number: table.lastNumber(i), interruption: why[status])
+                : Attempt(worker: history.label(table.lastWorker(i)) ?? "?", number: table.lastNumber(i),
+                          interruption: why[status])
         }
         return Job(number: i + 1, text: spec.text, state: index.state(i), last: last, lastEnd: lastEnd)
     }
@@ -308,8 +312,8 @@ public struct SessionReport {
         var byID: [String: LaunchedInstance] = [:]
         for record in records {
             let id = record.id
-            var instance = byID[id] ?? LaunchedInstance(id: id, provider: record.provider ?? "?", host: record.host ?? "?",
-                                                         port: record.port ?? 22)
+            var instance = byID[id] ?? LaunchedInstance(id: id, provider: record.provider ?? "?",
+                                                         host: record.host ?? "?", port: record.port ?? 22)
             if byID[id] == nil { order.append(id) }
             if let host = record.host { instance.host = host }
             if let port = record.port { instance.port = port }
