@@ -41,10 +41,13 @@ func monotonic() -> Double {
 enum AuthorizedKeys {
     static func edit(removing tag: String, adding key: String?) -> String {
         let q = { (s: String) in String(decoding: ShellQuote.quote(Array(s.utf8)), as: UTF8.self) }
-        let add = key.map { "; printf '%s\\n' \(q($0))" } ?? ""
+        let add = key.map { " && printf '%s\\n' \(q($0))" } ?? ""
+        // grep exits 1 when no line is left, 2 on an error: only an error must stop the rewrite, or a missing or
+        // failing grep would leave authorized_keys holding our key alone.
         return """
-        umask 077; d="$HOME/.ssh"; f="$d/authorized_keys"; mkdir -p "$d" && touch "$f" && \
-        ( flock 9 && { grep -v -F -e \(q(tag)) "$f" || true\(add); } > "$f.cloudtask.$$" && \
+        umask 077; \(MissingTool.check(["flock", "grep", "mv"])); d="$HOME/.ssh"; f="$d/authorized_keys"; \
+        mkdir -p "$d" && touch "$f" && \
+        ( flock 9 && { grep -v -F -e \(q(tag)) "$f"; [ $? -lt 2 ]\(add); } > "$f.cloudtask.$$" && \
         mv -f "$f.cloudtask.$$" "$f" ) 9>"$d/.cloudtask.lock"
         """
     }

@@ -85,6 +85,10 @@ extension Runner {
         if state == .exited(0) {
             worker.strikes = 0
         } else {
+            // The wrapper (or the login shell) names a tool it needs that the worker lacks: say which, on which worker.
+            if let missing = MissingTool.message(exited127: state == .exited(127), output: err.tail) {
+                line += "\n\(worker.label): \(missing)"
+            }
             worker.strikes += 1
             if job.retried < policy.retries && !halted {
                 job.retried += 1

@@ -91,7 +91,7 @@ extension Runner {
             return RemoteCommand(script: Array("true".utf8))
         case .overlay:
             guard let dir = config.overlay, let tar = Runner.tarball(of: dir) else { return nil }
-            return RemoteCommand(script: Array("tar -C / -xf -".utf8), stdin: tar)
+            return RemoteCommand(script: Array((MissingTool.check(["tar"]) + " && tar -C / -xf -").utf8), stdin: tar)
         case .pre: return config.pre.map { RemoteCommand(script: Array($0.utf8)) }
         case .post: return config.post.map { RemoteCommand(script: Array($0.utf8)) }
         }
@@ -111,6 +111,10 @@ extension Runner {
         case .post: name = "post command"
         }
         if status == .exited(0) { return nextStep(worker) }
+        if problem == nil, let missing = MissingTool.message(exited127: status == .exited(127), output: output) {
+            console.status("\(worker.label): \(worker.phase == .setup ? "setup" : "cleanup"): \(name): \(missing)")
+            return stepFailed(worker, step)
+        }
         let what = problem ?? describe(status!)
         let detail = String(decoding: output.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let tail = detail.isEmpty ? "" : ": " + detail.replacingOccurrences(of: "\n", with: " | ")
@@ -120,13 +124,21 @@ extension Runner {
             } else {
                 console.status("\(worker.label): setup failed: \(name) \(what)\(tail)")
             }
+        } else {
+            console.status("\(worker.label): cleanup: \(name) \(what)\(tail)")
+        }
+        stepFailed(worker, step)
+    }
+
+    /// After a failed step: a setup ends in teardown (the session key removed if it was added), a cleanup goes on.
+    private func stepFailed(_ worker: Worker, _ step: Step) {
+        if worker.phase == .setup {
             worker.steps = []
             worker.phase = .teardown
             if worker.viaAgent && step != .authorizeKey { worker.steps = [.removeKey] }
             nextStep(worker)
             if worker.phase == .done { worker.phase = .failed }
         } else {
-            console.status("\(worker.label): cleanup: \(name) \(what)\(tail)")
             nextStep(worker)
         }
     }

@@ -10,9 +10,10 @@ enum RemoteScript {
     /// more jobs per second, since sshd and the shells are the whole cost of a job); the wrapper's own
     /// variables have names no job uses.
     /// Dropbear runs the command in its connection process's group (no setsid): there the wrapper (passed again
-    /// as $2) runs itself again under `setsid` first, or `kill 0` would kill the connection too.
+    /// as $2) runs itself again under `setsid` first, or `kill 0` would kill the connection too; without setsid
+    /// it refuses, naming it (`MissingTool`), rather than run a job it could not kill alone.
     static let killable = [
-        "read -r _ _ _ _ __cloudtask_pg _ 2>/dev/null </proc/$$/stat && [ \"$__cloudtask_pg\" != $$ ] && command -v setsid >/dev/null && exec setsid /bin/sh -c \"$2\" cloudtask \"$1\"",
+        "read -r _ _ _ _ __cloudtask_pg _ 2>/dev/null </proc/$$/stat && [ \"$__cloudtask_pg\" != $$ ] && { \(MissingTool.check(["setsid"])) && exec setsid /bin/sh -c \"$2\" cloudtask \"$1\"; }",
         "exec 3<&0 </dev/null",
         "{ read _ <&3; trap '' TERM; kill -TERM 0; sleep 2; kill -KILL 0; } >/dev/null 2>&1 &",
         "__cloudtask_watcher=$!",
@@ -60,7 +61,7 @@ enum RemoteScript {
         // "$2" is the wrapper again, for its setsid re-run where the command does not lead its process group.
         let run = "sudo -n -u \(user) -- /bin/sh -c \(inner) cloudtask \"$1\" \"$2\""
         // sudo (use_pty) relays its own terminal to ours: ours must not add carriage returns either.
-        var lines = pty ? ["stty -onlcr 2>/dev/null"] : []
+        var lines = [MissingTool.check(["sudo"])] + (pty ? ["stty -onlcr 2>/dev/null"] : [])
         guard sudo.password != nil else { return (lines + ["exec " + run]).joined(separator: "\n") }
         lines += ["IFS= read -r __cloudtask_pw"]
         // The pty was requested without echo, so the line is not echoed back; sudo copies these settings on.
