@@ -58,7 +58,8 @@ public enum Fleet {
             guard case .connecting(let attempt, _) = stages[worker] else { return fail(worker, message) }
             let attempts = dropped ? policy.droppedAttempts : policy.connectAttempts
             guard retryable && attempt < attempts else { return fail(worker, message) }
-            stages[worker] = .connecting(attempt: attempt, at: monotonic() + policy.reconnectDelay(after: attempt, dropped: dropped))
+            let delay = policy.reconnectDelay(after: attempt, dropped: dropped)
+            stages[worker] = .connecting(attempt: attempt, at: monotonic() + delay)
         }
 
         while stages.contains(where: { if case .done = $0 { return false } else { return true } }) {
@@ -74,7 +75,11 @@ public enum Fleet {
             for index in endpoints.indices {
                 guard case .connecting(let attempt, let at) = stages[index], at >= 0 else { continue }
                 if at > now { wake = min(wake, at); continue }
-                guard pacer.take(now) else { stages[index] = .connecting(attempt: attempt, at: pacer.free); wake = min(wake, pacer.free); continue }
+                guard pacer.take(now) else {
+                    stages[index] = .connecting(attempt: attempt, at: pacer.free)
+                    wake = min(wake, pacer.free)
+                    continue
+                }
                 stages[index] = .connecting(attempt: attempt + 1, at: -1)  // -1: under way
                 transport.connect(worker: index, to: endpoints[index])
             }
