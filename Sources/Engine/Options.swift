@@ -230,10 +230,11 @@ public enum Options {
         case list([String])
     }
 
-    /// Options a ctsh pool (`workers{...}`) takes: how to reach its workers, and which provider launches it.
+    /// Options a ctsh pool (`workers{...}`) takes: how to reach its workers, who commands run as there and with
+    /// which variables, and which provider launches it. pool:run uses them all; a task on the pool inherits them.
     static let poolOptions: Set<String> = [
         "user", "port", "ssh-identity", "ssh-passphrase-file", "host-key-policy", "known-hosts", "timeout", "provider",
-        "connect-timeout", "jump",
+        "connect-timeout", "connect-rate", "jump", "sudo", "sudo-user", "sudo-password-file", "env",
     ]
     /// The provider settings, which a pool takes only with `launch`.
     static let launchOptions: Set<String> = ["region", "instance-type", "image", "key-name", "security-group", "subnet",

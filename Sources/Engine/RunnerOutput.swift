@@ -159,12 +159,7 @@ extension Runner {
         session.writeJobsView(jobs.index)
     }
 
-    func describe(_ status: ExitStatus) -> String {
-        switch status {
-        case .exited(let code): return "exited \(code)"
-        case .signaled(let name): return "killed by signal \(name)"
-        }
-    }
+    func describe(_ status: ExitStatus) -> String { status.phrase }
 
     func summarize() -> RunSummary {
         var summary = RunSummary()

@@ -68,6 +68,14 @@ public struct RemoteCommand: Sendable {
 public enum ExitStatus: Sendable, Equatable {
     case exited(Int)
     case signaled(String)
+
+    /// As a status line says it: `exited 2`, `killed by signal TERM`.
+    public var phrase: String {
+        switch self {
+        case .exited(let code): return "exited \(code)"
+        case .signaled(let name): return "killed by signal \(name)"
+        }
+    }
 }
 
 public enum OutputStream: Sendable { case stdout, stderr }

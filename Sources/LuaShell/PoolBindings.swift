@@ -80,8 +80,13 @@ extension Bindings {
             let config = try self.config(from: table, base: try self.environmentConfig(), function: "run")
             let endpoints = try self.endpoints(config)
             guard let transport = self.context.transport?(config) else { return [.table([:])] }
-            let results = Fleet.run(endpoints, command: command, transport: transport,
-                                    timeout: config.timeout > 0 ? config.timeout : 3600)
+            let results: [FleetResult]
+            do {
+                results = try Fleet.run(endpoints, command: command, config: config, environment: self.environment,
+                                        transport: transport)
+            } catch let error as UsageError {
+                throw BindingError("bad option to 'run': \(error.message)")
+            }
             var list: [LuaValue: LuaValue] = [:]
             for (index, result) in results.enumerated() {
                 var entry: [LuaValue: LuaValue] = [

@@ -14,7 +14,7 @@ local options = prim.options()
 -- What a pool takes: how to reach its workers (scope "pool"), and with `launch`, the provider's settings.
 local pool_options, provider_options = {launch = "number"}, {}
 for field, option in pairs(options) do
-  if option.scope == "pool" then pool_options[field] = option.type == "list" and "string" or option.type end
+  if option.scope == "pool" then pool_options[field] = option.type end
   if option.scope == "launch" then provider_options[field] = option.type end
 end
 
@@ -49,6 +49,15 @@ function workers(spec)
     elseif type(key) == "string" then
       local expected = pool_options[key] or provider_options[key]
       if not expected then error(string.format("bad argument #1 to 'workers' (unknown field '%s')", key), 2) end
+      if expected == "list" then   -- a table of strings, or one string
+        if type(value) == "string" then value = {value} end
+        expected = "table"
+        for i, item in ipairs(type(value) == "table" and value or {}) do
+          if type(item) ~= "string" then
+            error(string.format("bad argument #1 to 'workers' (field '%s' item %d: string expected, got %s)", key, i, typename(item)), 2)
+          end
+        end
+      end
       if type(value) ~= expected then
         error(string.format("bad argument #1 to 'workers' (field '%s': %s expected, got %s)", key, expected, typename(value)), 2)
       end

@@ -161,4 +161,15 @@ final class JumpHostTests: IntegrationCase {
             XCTAssertTrue(r.stderr.contains("\(worker): worker died: jump host \(Self.jump): "), r.stderr)
         }
     }
+
+
+    func testAPoolReachesPrivateWorkersThroughItsJump() throws {
+        let r = try run(["-e", """
+            local p = workers{"127.0.2.1", "127.0.2.2", jump = "\(Self.jump)", identity = "\(Env.key)", known_hosts = "\(knownHosts)"}
+            local r = p:run("echo $SSH_CONNECTION | cut -d' ' -f3")
+            io.write(r["127.0.2.1"].output, r["127.0.2.2"].output)
+            """], env: ["CLOUDTASK_SESSIONS": sessions], binary: Env.root + "/.build/debug/ctsh")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "127.0.2.1\n127.0.2.2\n")
+    }
 }

@@ -164,4 +164,15 @@ final class RSAKeyTests: IntegrationCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.out, "root\n")
     }
+
+
+    func testRSAKeyLogsInToAPool() throws {
+        let key = try rsaKey("id_rsa")
+        let r = try run(["-e", """
+            local out = workers{"127.0.1.1", identity = "\(key)", known_hosts = "\(Env.knownHosts)"}:run("id -un")["127.0.1.1"].output
+            io.write(out)
+            """], binary: Env.root + "/.build/debug/ctsh")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "root\n")
+    }
 }

@@ -254,4 +254,53 @@ final class ShellTests: IntegrationCase {
         XCTAssertEqual(r.stderr.components(separatedBy: "destroyed worker local-1-").count - 1, 2, r.stderr)
         XCTAssertEqual(remoteProcesses(sessions + "/"), [])
     }
+
+
+    // MARK: - Pool options (issue 11: every item in pools)
+
+    func testPoolEnvReachesPoolRunAndItsTasks() throws {
+        let r = try run(["-e", """
+            local p = workers{"127.0.1.1", env = {"A", "B=x", "API_TOKEN"}, identity = "\(Env.key)", known_hosts = "\(Env.knownHosts)"}
+            io.write(p:run("echo $A $B $API_TOKEN")["127.0.1.1"].output); io.stdout:flush()
+            task{command = {"sh", "-c", "echo $0 $A $B $API_TOKEN"}, workers = p, jobs = {"job"}}:run()
+            io.write(workers{"127.0.1.1", env = "A", identity = "\(Env.key)", known_hosts = "\(Env.knownHosts)"}:run("echo $A")["127.0.1.1"].output)
+            print(pcall(function() return workers{"127.0.1.1", env = "UNSET_HERE"}:run("true") end))
+            """], env: ["CLOUDTASK_SESSIONS": sessions, "A": "from shell", "API_TOKEN": "t0k"], binary: ctsh)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "from shell x t0k\njob from shell x t0k\nfrom shell\n"
+                       + "false\tbad option to 'run': --env=UNSET_HERE: UNSET_HERE is not set in the environment\n")
+        XCTAssertFalse(file(sessions + "/1/conf").contains("t0k"), "a secret's value is never saved")
+    }
+
+    func testSSHConfigMatchAndConnectTimeoutReachPools() throws {
+        try FileManager.default.createDirectory(atPath: home + "/.ssh", withIntermediateDirectories: true)
+        try """
+        Match originalhost pool-* user root
+            HostName 127.0.1.2
+            IdentityFile \(Env.key)
+        """.write(toFile: home + "/.ssh/config", atomically: true, encoding: .utf8)
+        let r = try run(["-e", """
+            local r = workers{"pool-a", user = "root", known_hosts = "\(Env.knownHosts)"}:run("echo $SSH_CONNECTION | cut -d' ' -f3")
+            io.write(r["pool-a"].output)
+            """], env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "127.0.1.2\n")
+    }
+
+    func testPoolConnectTimeoutAgainstAServerThatNeverSpeaks() throws {
+        let (server, port) = try startServer { port in
+            ["/usr/bin/python3", "-c",
+             "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',\(port)))\ns.listen(64)\ntime.sleep(120)"]
+        }
+        defer { server.terminate(); server.waitUntilExit() }
+        let started = Date()
+        let r = try run(["-e", """
+            local e = workers{"127.0.0.1:\(port)", connect_timeout = 1, connect_rate = 5}:run("true")["127.0.0.1:\(port)"]
+            print(e.error, e.exit)
+            """], env: ["CLOUDTASK_SESSIONS": sessions], timeout: 60, binary: ctsh)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "connection timed out after 1 seconds\tnil\n")
+        // The runner's three attempts of 1 s, 1 s and 2 s apart: well under the default 30 s of one attempt.
+        XCTAssertLessThan(Date().timeIntervalSince(started), 15)
+    }
 }

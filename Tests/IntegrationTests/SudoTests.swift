@@ -114,4 +114,63 @@ final class SudoTests: IntegrationCase {
         XCTAssertEqual(r.status, 2, r.stderr)
         XCTAssertTrue(r.stderr.contains("--sudo-user and --sudo-password-file need --sudo"), r.stderr)
     }
+
+
+    // MARK: - ctsh pools (issue 11: every item in pools)
+
+    /// Runs `source` in ctsh, with `pool(...)` a Lua function giving a pool of worker 1 with the test key.
+    func ctsh(_ source: String, env: [String: String] = [:]) throws -> Result {
+        let prelude = """
+            local function pool(t)
+              t[1] = t[1] or "127.0.1.1"; t.identity = "\(Env.key)"; t.known_hosts = "\(Env.knownHosts)"
+              return workers(t)
+            end
+            """
+        return try run(["-e", prelude + "\n" + source], env: ["CLOUDTASK_SESSIONS": sessions].merging(env) { $1 },
+                       binary: Env.root + "/.build/debug/ctsh")
+    }
+
+    func testPoolRunUnderSudoIsRootWithOrWithoutAPassword() throws {
+        let r = try ctsh("""
+            print(pool{user = "ct-sudo", sudo = true}:run("id -u")["127.0.1.1"].output)
+            print(pool{user = "ct-sudopw", sudo = true, sudo_password_file = "\(passwordFile)"}:run("id -u")["127.0.1.1"].output)
+            print(pool{user = "ct-sudo", sudo = true, sudo_user = "ct-sudopw"}:run("id -un")["127.0.1.1"].output)
+            print(pool{user = "ct-sudopw", sudo = true}:run("id -u")["127.0.1.1"].output)
+            """, env: ["CLOUDTASK_SUDO_PASSWORD": password])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "0\n\n0\n\nct-sudopw\n\n0\n\n")
+    }
+
+    func testAWrongOrMissingSudoPasswordIsThatHostsErrorInTheResult() throws {
+        let wrong = home + "/wrong"
+        try "not-it\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+        let r = try ctsh("""
+            local p = workers{"ct-sudopw@127.0.1.1", "ct-sudo@127.0.1.2", sudo = true, sudo_password_file = "\(wrong)",
+                              identity = "\(Env.key)", known_hosts = "\(Env.knownHosts)"}
+            local r = p:run("id -u")
+            print(r["ct-sudopw@127.0.1.1"].error, r["ct-sudopw@127.0.1.1"].exit, r["ct-sudo@127.0.1.2"].output)
+            print(pool{user = "ct-sudopw", sudo = true}:run("id -u")["127.0.1.1"].error)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "sudo: incorrect password\tnil\t0\n\nsudo: a password is required\n")
+    }
+
+    func testATaskOnASudoPoolRunsItsJobsAndHooksAsRoot() throws {
+        let tag = unique()
+        defer { try? FileManager.default.removeItem(atPath: "/etc/\(tag)") }
+        let r = try ctsh("""
+            local p = pool{user = "ct-sudopw", sudo = true, sudo_password_file = "\(passwordFile)"}
+            task{command = {"sh", "-c", "id -u; : $0"}, workers = p, jobs = {"a", "b"},
+                 pre = "id -u > /etc/\(tag)"}:run()
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "0\n0\n")
+        XCTAssertEqual(file("/etc/\(tag)"), "0\n")
+    }
+
+    func testSudoOptionsWithoutSudoInAPoolAreABadOption() throws {
+        let r = try ctsh("pool{sudo_user = 'x'}:run('true')")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("bad option to 'run': --sudo-user and --sudo-password-file need --sudo"), r.stderr)
+    }
 }
