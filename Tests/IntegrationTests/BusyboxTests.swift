@@ -13,12 +13,12 @@ final class BusyboxTests: IntegrationCase {
     /// `home/worker`. Returns the server (terminate it), the worker's address and that HOME.
     func startWorker(busybox: [String] = [], missing: [String] = [], server: Server = .sshd)
         throws -> (Subprocess, String, String) {
-        guard getuid() == 0 else { throw XCTSkip("a mount namespace needs root") }
+        guard getuid() == 0 else { throw HarnessError(message: "a mount namespace needs root") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/busybox") else {
-            throw XCTSkip("busybox is not installed (scripts/deps installs it)")
+            throw HarnessError(message: "busybox is not installed (scripts/deps installs it)")
         }
         if server == .dropbear && !FileManager.default.isExecutableFile(atPath: "/usr/sbin/dropbear") {
-            throw XCTSkip("dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
+            throw HarnessError(message: "dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
         }
         let fm = FileManager.default
         let real = home + "/realbin", farm = home + "/farm", worker = home + "/worker"

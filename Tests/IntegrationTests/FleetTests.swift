@@ -92,10 +92,12 @@ final class FleetTests: IntegrationCase {
 
     /// The shell test users, made as `scripts/test-workers up` makes them (idempotent).
     func shellUsers() throws -> [String] {
-        guard getuid() == 0 else { throw XCTSkip("making the shell test users needs root") }
+        guard getuid() == 0 else { throw HarnessError(message: "making the shell test users needs root") }
         XCTAssertEqual(shell("\(Env.root)/scripts/test-workers users >/dev/null"), 0)
         let present = Self.shellUsers.filter { shell("id \($0) >/dev/null 2>&1") == 0 }
-        guard !present.isEmpty else { throw XCTSkip("no shell test users (scripts/deps installs zsh fish busybox)") }
+        guard present.count == Self.shellUsers.count else {
+            throw HarnessError(message: "missing shell test users \(Set(Self.shellUsers).subtracting(present)) (scripts/deps installs zsh fish busybox)")
+        }
         return present
     }
 
@@ -133,7 +135,7 @@ final class FleetTests: IntegrationCase {
     /// with the test key authorized there. Returns it, its port and that folder.
     func startDropbear() throws -> (Subprocess, Int, String) {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dropbear") else {
-            throw XCTSkip("dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
+            throw HarnessError(message: "dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
         }
         let root = home + "/dropbear-root"
         try FileManager.default.createDirectory(atPath: root + "/.ssh", withIntermediateDirectories: true,
