@@ -2,18 +2,6 @@
 import Foundation
 
 public enum Batch {
-    /// Job lines to jobs: blank and comment lines skipped; an unterminated quote, a NUL byte or a
-    /// job too long for a remote command anywhere throws before anything runs.
-    public static func jobs(_ input: [UInt8], command: [String]) throws -> [JobSpec] {
-        var specs: [JobSpec] = []
-        for line in JobLine.lines(input) {
-            if let spec = try job(line.bytes, lineNumber: line.number, number: specs.count + 1, command: command) {
-                specs.append(spec)
-            }
-        }
-        return specs
-    }
-
     /// One job line as job `number`: nil for a blank or comment line; an unterminated quote, a NUL byte or a
     /// job too long for a remote command throws, naming the line.
     public static func job(_ line: [UInt8], lineNumber: Int, number: Int, command: [String]) throws -> JobSpec? {
