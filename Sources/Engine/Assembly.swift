@@ -17,12 +17,13 @@ public struct TaskContext {
     public var environment: [String: String]
     public var localUser: String
     public var providers: ProviderCatalog
-    /// The transport for a task's configuration (known_hosts, host-key policy, default keys, agent); nil for
-    /// front ends that run no task (the companions).
-    public var transport: ((TaskConfig) -> Transport)?
+    /// The transport for a task's configuration (known_hosts, host-key policy, default keys, agent) and the
+    /// workers it will reach first (whose encrypted keys a front end may unlock); nil for front ends that run
+    /// no task (the companions).
+    public var transport: ((TaskConfig, [Endpoint]) -> Transport)?
 
     public init(environment: [String: String], providers: ProviderCatalog,
-                transport: ((TaskConfig) -> Transport)? = nil) {
+                transport: ((TaskConfig, [Endpoint]) -> Transport)? = nil) {
         self.environment = environment
         self.home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
         self.localUser = environment["USER"] ?? NSUserName()
@@ -272,7 +273,7 @@ public enum TaskAssembly {
         guard let makeTransport = context.transport else {
             preconditionFailure("TaskAssembly.build: the context has no transport")
         }
-        let transport = makeTransport(plan.config)
+        let transport = makeTransport(plan.config, plan.endpoints)
         let runner: Runner
         if let index = plan.index {
             runner = Runner(config: plan.config, index: index, endpoints: plan.endpoints, split: plan.split,

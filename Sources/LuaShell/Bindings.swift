@@ -36,9 +36,11 @@ public final class Bindings {
         self.lua = lua
         self.environment = environment
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        // Where a person watches, an encrypted key is asked for once in the shell's life, as ssh-agent would.
+        let keyring = Keyring(ask: { isatty(2) == 1 ? SecretPrompt.ask($0) : nil })
         context = TaskContext(environment: environment,
-                              providers: ProviderFactory(environment: environment)) { config in
-            SSHTransport(settings: .init(config, home: home, environment: environment))
+                              providers: ProviderFactory(environment: environment)) { config, endpoints in
+            keyring.transport(config, unlocking: endpoints, home: home, environment: environment)
         }
         registerTasks()
         registerPools()

@@ -79,7 +79,7 @@ extension Bindings {
             let command = try call.string(2)
             let config = try self.config(from: table, base: try self.environmentConfig(), function: "run")
             let endpoints = try self.endpoints(config)
-            guard let transport = self.context.transport?(config) else { return [.table([:])] }
+            guard let transport = self.context.transport?(config, endpoints) else { return [.table([:])] }
             let results: [FleetResult]
             do {
                 results = try Fleet.run(endpoints, command: command, config: config, environment: self.environment,

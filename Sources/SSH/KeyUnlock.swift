@@ -3,6 +3,26 @@
 import Engine
 import Foundation
 
+/// The passphrases asked so far in this process, by key file: each key is asked for once, in a run or in a shell.
+public final class Keyring {
+    private var passphrases: [String: String] = [:]
+    private let ask: (String) -> String?
+
+    /// `ask` takes the prompt and gives the answer; nil when there is none (no terminal, end of file).
+    public init(ask: @escaping (String) -> String?) { self.ask = ask }
+
+    /// A transport for `config`, with the keys that `endpoints` would offer unlocked: those asked before, and
+    /// those still locked asked now.
+    public func transport(_ config: TaskConfig, unlocking endpoints: [Endpoint], home: String,
+                          environment: [String: String]) -> SSHTransport {
+        var settings = SSHTransport.Settings(config, home: home, environment: environment)
+        settings.passphrases.merge(passphrases) { given, _ in given }
+        KeyUnlock.unlock(endpoints, settings: &settings, ask: ask)
+        passphrases.merge(settings.passphrases) { _, new in new }
+        return SSHTransport(settings: settings)
+    }
+}
+
 public enum KeyUnlock {
     /// Tries per key before the run goes on without it (and fails with the usual "is encrypted" error).
     public static let tries = 3
@@ -39,7 +59,7 @@ public enum KeyUnlock {
         guard let data = FileManager.default.contents(atPath: path) else { return false }
         let text = String(decoding: data, as: UTF8.self)
         // A non-RSA key reads as `.other` however it is stored: look at its envelope.
-        return text.contains("Proc-Type: 4,ENCRYPTED") || OpenSSHKeyFile.opens(text, passphrase: "") != nil
+        return text.contains("Proc-Type: 4,ENCRYPTED") || OpenSSHKeyFile.sealed(text) != nil
     }
 
     /// Whether `passphrase` opens the key file at `path`.

@@ -37,9 +37,8 @@ enum OpenSSHKeyFile {
 }
 
 extension OpenSSHKeyFile {
-    /// Whether `passphrase` opens the key in `text`, whatever its type: the check words match once decrypted.
-    /// nil: not an encrypted OpenSSH key file.
-    static func opens(_ text: String, passphrase: String) -> Bool? {
+    /// The envelope of an encrypted OpenSSH key file, whatever its type; nil if `text` is not one.
+    static func sealed(_ text: String) -> (cipher: String, kdf: String, options: [UInt8], sealed: [UInt8])? {
         let body = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.hasPrefix("-----") }.joined()
         let magic = Array("openssh-key-v1\0".utf8)
@@ -48,7 +47,14 @@ extension OpenSSHKeyFile {
         guard let cipher = file.string().map({ String(decoding: $0, as: UTF8.self) }), cipher != "none",
               let kdf = file.string(), let kdfOptions = file.string(), file.uint32() == 1, file.string() != nil,
               let sealed = file.string() else { return nil }
-        guard case .success(let plain) = OpenSSHKeyCipher.open(sealed, cipher: cipher, kdf: String(decoding: kdf, as: UTF8.self),
+        return (cipher, String(decoding: kdf, as: UTF8.self), kdfOptions, sealed)
+    }
+
+    /// Whether `passphrase` opens the key in `text`, whatever its type: the check words match once decrypted.
+    /// nil: not an encrypted OpenSSH key file.
+    static func opens(_ text: String, passphrase: String) -> Bool? {
+        guard let (cipher, kdf, kdfOptions, sealed) = sealed(text) else { return nil }
+        guard case .success(let plain) = OpenSSHKeyCipher.open(sealed, cipher: cipher, kdf: kdf,
                                                                options: kdfOptions, passphrase: passphrase) else { return false }
         var key = SSHWireReader(plain)
         guard let check1 = key.uint32(), let check2 = key.uint32() else { return false }

@@ -15,7 +15,7 @@ final class RSAKey {
         case failed(String)
     }
 
-    private var pkey: OpaquePointer?
+    private let pkey: OpaquePointer?
     /// The public key in SSH wire form: string "ssh-rsa", mpint e, mpint n.
     let publicBlob: [UInt8]
 
@@ -24,16 +24,25 @@ final class RSAKey {
         self.publicBlob = publicBlob
     }
 
-    deinit { close() }
+    deinit { if let pkey { EVP_PKEY_free(pkey) } }
 
-    func close() {
-        if let pkey { EVP_PKEY_free(pkey) }
-        pkey = nil
-    }
+    /// Keys already read, by file, contents and passphrase: an encrypted OpenSSH key costs a bcrypt_pbkdf
+    /// (16 rounds by default, a tenth of a second and more), which every connection would pay again.
+    private struct Read: Hashable { let path: String, contents: Data, passphrase: String? }
+    nonisolated(unsafe) private static var keys: [Read: RSAKey] = [:]
+    private static let keysLock = NSLock()
 
     /// Reads the key file at `path`, decrypting it with `passphrase` when it is encrypted.
     static func read(path: String, passphrase: String?) -> Reading {
         guard let data = FileManager.default.contents(atPath: path) else { return .failed("cannot read the file") }
+        let read = Read(path: path, contents: data, passphrase: passphrase)
+        if let key = keysLock.withLock({ keys[read] }) { return .key(key) }
+        let reading = parse(data, passphrase: passphrase)
+        if case .key(let key) = reading { keysLock.withLock { keys[read] = key } }
+        return reading
+    }
+
+    private static func parse(_ data: Data, passphrase: String?) -> Reading {
         let text = String(decoding: data, as: UTF8.self)
         if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
             return OpenSSHKeyFile.read(text, passphrase: passphrase)

@@ -61,8 +61,10 @@ struct Descriptor {
     let fd: Int32
     init(_ fd: Int32) { self.fd = fd }
 
-    /// Writes all of `bytes`; a closed or full terminal loses the rest (there is nowhere to say so).
+    /// Writes all of `bytes`; a closed or full terminal loses the rest (there is nowhere to say so). What the
+    /// process wrote through C's stdio before (Lua's `print` and `io.write` in ctsh) goes out first, in order.
     func write(_ bytes: [UInt8]) {
+        fflush(nil)
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {

@@ -75,12 +75,12 @@ if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) 
     exit(0)
 }
 if flags.version { print("cloudtask \(version)"); exit(0) }
-/// Passphrases of encrypted key files, asked on the terminal before the run (see `KeyUnlock`); never saved.
-var unlocked: [String: String] = [:]
-let context = TaskContext(environment: environment, providers: ProviderFactory(environment: environment)) { config in
-    var settings = SSHTransport.Settings(config, home: home, environment: environment)
-    settings.passphrases = unlocked
-    return SSHTransport(settings: settings)
+// Passphrases of encrypted key files, asked once per key before anything connects (see `KeyUnlock`), only where
+// a person watches (stderr is a terminal, as for the confirmation): a piped run never waits on it, and says which
+// key is encrypted. Never saved.
+let keyring = Keyring(ask: { isatty(2) == 1 ? SecretPrompt.ask($0) : nil })
+let context = TaskContext(environment: environment, providers: ProviderFactory(environment: environment)) { config, endpoints in
+    keyring.transport(config, unlocking: endpoints, home: home, environment: environment)
 }
 let sessionsRoot = context.sessionsRoot(config)
 if let id = flags.status {
@@ -160,13 +160,6 @@ if flags.dryRun {
     exit(0)
 }
 if isatty(2) == 1 && !flags.force && !confirm(plan) { fail("aborted, nothing was run", code: 1) }
-do {
-    // Asked once per key before anything connects; without a terminal the run says which key is encrypted.
-    var settings = SSHTransport.Settings(plan.config, home: home, environment: environment)
-    // Only where a person watches (stderr is a terminal, as for the confirmation): a piped run never waits on it.
-    KeyUnlock.unlock(plan.endpoints, settings: &settings, ask: isatty(2) == 1 ? SecretPrompt.ask : { _ in nil })
-    unlocked = settings.passphrases
-}
 
 if plan.config.hostKeyPolicy == HostKeyPolicy.off.rawValue {
     say("warning: host keys are not checked (--host-key-policy=off)")

@@ -66,6 +66,36 @@ final class RSAKeyTests: IntegrationCase {
     func testPassphraseFileOpensAnEncryptedPEMKeyAndIsNotSaved() throws {
         let key = try rsaKey("id_rsa", pem: true, passphrase: "open sesame")
         XCTAssertTrue(file(key).contains("Proc-Type: 4,ENCRYPTED"))
+        try passphraseFileOpens(key)
+    }
+
+    /// ssh-keygen's default since OpenSSH 7.8: the OpenSSH format, aes256-ctr with a bcrypt_pbkdf key (16 rounds).
+    func testPassphraseFileOpensAnEncryptedOpenSSHKey() throws {
+        let key = try rsaKey("id_rsa", passphrase: "open sesame")
+        XCTAssertTrue(file(key).hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----"))
+        XCTAssertEqual(output(["/usr/bin/ssh-keygen", "-y", "-P", "", "-f", key]), "", "encrypted: no public key without the passphrase")
+        try passphraseFileOpens(key)
+    }
+
+    /// Other ciphers ssh-keygen offers: the AES ones open, the AEAD ones are named with the fix.
+    func testOpenSSHKeyCiphers() throws {
+        for cipher in ["aes128-ctr", "aes256-cbc"] {
+            let key = try rsaKey("id_rsa_" + cipher, passphrase: "open sesame")
+            XCTAssertEqual(shell("ssh-keygen -q -p -P 'open sesame' -N 'open sesame' -Z \(cipher) -f \(key) >/dev/null"), 0)
+            try passphraseFileOpens(key)
+        }
+        let key = try rsaKey("id_rsa_chacha", passphrase: "open sesame")
+        XCTAssertEqual(shell("ssh-keygen -q -p -P 'open sesame' -N 'open sesame' -Z chacha20-poly1305@openssh.com -f \(key) >/dev/null"), 0)
+        let secret = home + "/passphrase"
+        try "open sesame\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let r = try login(key, ["--ssh-passphrase-file=\(secret)"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("\(key): encrypted with chacha20-poly1305@openssh.com, which cloudtask does not read: "
+                                        + "re-encrypt it with ssh-keygen -p -Z aes256-ctr -f FILE, or add it to ssh-agent"), r.stderr)
+    }
+
+    /// --ssh-passphrase-file opens `key`; a wrong passphrase is named; the passphrase is never saved.
+    func passphraseFileOpens(_ key: String) throws {
         let secret = home + "/passphrase"
         try "open sesame\n".write(toFile: secret, atomically: true, encoding: .utf8)
         let r = try login(key, ["--ssh-passphrase-file=\(secret)"])
@@ -129,6 +159,37 @@ final class RSAKeyTests: IntegrationCase {
         let joined = output(["/usr/bin/tmux", "capture-pane", "-p", "-J", "-t", refused])
         XCTAssertTrue(joined.contains("127.0.1.1: unreachable: \(key) is encrypted: give its passphrase with --ssh-passphrase-file "
                                       + "or add it to ssh-agent"), joined)
+    }
+
+    /// In ctsh, where stderr is a terminal, an encrypted key is asked for once in the shell's life: a pool's
+    /// fleet command and a task after it connect with it; nothing is echoed. Without a terminal, the message names it.
+    func testCtshAsksThePassphraseOncePerShell() throws {
+        let secret = "Sesame4711"
+        let key = try rsaKey("id_rsa", passphrase: secret)
+        let done = home + "/done"
+        let script = home + "/both.lua"
+        try """
+            local pool = workers{"127.0.1.1", identity = "\(key)", known_hosts = "\(Env.knownHosts)"}
+            local r = pool:run("id -un")["127.0.1.1"]
+            io.write("fleet:", r.output, r.error or "", "\\n")
+            local t = task{workers = pool, command = "id -un; :", jobs = {"a"}, sessions = "\(sessions)"}:run()
+            io.write("task:", t.ok, "\\n")
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        let prompt = "Enter passphrase for \(key):"
+        func prompts(_ name: String) -> Int { screen(name).components(separatedBy: prompt).count - 1 }
+        let name = tmux("cd \(home) && env -u SSH_AUTH_SOCK \(Env.root)/.build/debug/ctsh \(script) > out; echo exit=\\$? > \(done); sleep 30")
+        defer { shell("tmux kill-session -t \(name)") }
+        waitWhile(tries: 200, every: 0.05) { prompts(name) < 1 }
+        shell("tmux send-keys -t \(name) -l \(secret) && tmux send-keys -t \(name) Enter")
+        waitWhile(tries: 400, every: 0.05) { !FileManager.default.fileExists(atPath: done) }
+        XCTAssertEqual(file(done).trimmingCharacters(in: .whitespacesAndNewlines), "exit=0", screen(name))
+        XCTAssertEqual(file(home + "/out"), "fleet:root\n\nroot\ntask:1\n", "in the order written: \(screen(name))")
+        XCTAssertEqual(prompts(name), 1, "asked once for the pool and the task: \(screen(name))")
+        XCTAssertFalse(screen(name).contains(secret), "never echoed: \(screen(name))")
+
+        let piped = try run([script], binary: Env.root + "/.build/debug/ctsh")
+        XCTAssertEqual(piped.out, "fleet:\(key) is encrypted: give its passphrase with --ssh-passphrase-file "
+                       + "or add it to ssh-agent\ntask:0\n", piped.stderr)
     }
 
     func testRSAKeyInTheAgentLogsIn() throws {
