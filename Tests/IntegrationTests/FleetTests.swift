@@ -132,21 +132,48 @@ final class FleetTests: IntegrationCase {
     // MARK: - Dropbear
 
     /// Dropbear in a mount namespace where /root is this test's folder (it reads the login user's real home),
-    /// with the test key authorized there. Returns it, its port and that folder.
-    func startDropbear() throws -> (Subprocess, Int, String) {
+    /// with the test key authorized there; so is each of `users`' home. Returns it, its port and root's folder.
+    func startDropbear(users: [String] = []) throws -> (Subprocess, Int, String) {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dropbear") else {
             throw HarnessError(message: "dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
         }
-        let root = home + "/dropbear-root"
-        try FileManager.default.createDirectory(atPath: root + "/.ssh", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        try FileManager.default.copyItem(atPath: Env.key + ".pub", toPath: root + "/.ssh/authorized_keys")
+        var mounts: [String] = []
+        for (user, home) in [("root", "/root")] + users.map({ ($0, "/home/\($0)") }) {
+            let folder = self.home + "/dropbear-" + user
+            try FileManager.default.createDirectory(atPath: folder + "/.ssh", withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.copyItem(atPath: Env.key + ".pub", toPath: folder + "/.ssh/authorized_keys")
+            // Dropbear takes an authorized_keys its user owns; the user may write its home, as a login would.
+            XCTAssertEqual(shell("chown -R \(user) \(folder)"), 0)
+            mounts.append("mount --bind \(folder) \(home)")
+        }
         XCTAssertEqual(shell("dropbearkey -t ed25519 -f \(home)/host_ed25519 >/dev/null 2>&1"), 0)
         let (server, port) = try startServer { port in
             ["/usr/bin/unshare", "-m", "/bin/sh", "-c",
-             "mount --bind \(root) /root && exec /usr/sbin/dropbear -F -E -s -r \(self.home)/host_ed25519 -p 127.0.0.1:\(port) -P \(self.home)/dropbear.pid 2>>\(self.home)/dropbear.log"]
+             mounts.joined(separator: " && ") + " && exec /usr/sbin/dropbear -F -E -s -r \(self.home)/host_ed25519 -p 127.0.0.1:\(port) -P \(self.home)/dropbear.pid 2>>\(self.home)/dropbear.log"]
         }
-        return (server, port, root)
+        return (server, port, home + "/dropbear-root")
+    }
+
+    /// The login-shell tests over Dropbear, which runs a command with the user's shell as OpenSSH does, but in
+    /// its connection's process group (the wrapper re-runs itself under setsid).
+    func testQuotesAndTimeoutsOnEveryLoginShellOverDropbear() throws {
+        let users = try shellUsers()
+        let (server, port, _) = try startDropbear(users: users)
+        defer { server.terminate(); server.waitUntilExit() }
+        let line = #"printf '[%s]\n' 'a\b\\c' "d\"e'f" '$HOME' 'x'\''y' \\ "\$1""#
+        let expected = "[a\\b\\\\c]\n[d\"e'f]\n[$HOME]\n[x'y]\n[\\]\n[$1]\n"
+        for user in users {
+            let marker = "4\(Int.random(in: 1000...9999)).5"
+            let r = try run(own + ["--workers=\(user)@127.0.0.1:\(port)", "--timeout=1"],
+                            stdin: Array("\(line)\nsleep \(marker)\necho after\n".utf8))
+            XCTAssertEqual(r.status, 1, "\(user): \(r.stderr)")
+            XCTAssertEqual(r.out, expected + "after\n", user)
+            XCTAssertTrue(r.stderr.contains("timeout # sleep \(marker)"), "\(user): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("2 OK"), "\(user): \(r.stderr)")
+            waitWhile(tries: 50, every: 0.1) { !remoteProcesses("sleep \(marker)").isEmpty }
+            XCTAssertEqual(remoteProcesses("sleep \(marker)"), [], "\(user): job left running")
+        }
     }
 
     func testDropbearRunsJobsOverlayPreAndPost() throws {
