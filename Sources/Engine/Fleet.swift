@@ -98,6 +98,8 @@ public enum Fleet {
                     connectFailed(worker, message, retryable: true, dropped: true)
                 case .disconnected(let worker, let message):
                     fail(worker, message)
+                case .started, .notice:
+                    continue  // one command per worker, on a channel of its own
                 case .output(let op, let stream, let bytes):
                     if case .sudo = stages[op] {
                         results[op].stderr += bytes  // kept only to say why sudo refused

@@ -64,6 +64,10 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var connectRate: Int?
     /// --jump: a validated chain of jump hosts, or `none`.
     public var jump: String?
+    /// --runner: how jobs reach a worker; nil: `agent` (one long-lived runner per slot, jobs pipelined).
+    public var runner: String?
+    /// Whether jobs go through the runner on the worker: the default, unless --runner=exec or --pty.
+    public var pipelined: Bool { runner != "exec" && !pty }
     public init() {}
 }
 
@@ -168,6 +172,7 @@ public enum Options {
         Spec(name: "tag", kind: .flag, value: "", help: "prefix each output line with the job's input and a tab", task: true) { c, _, _ in c.tag = true },
         Spec(name: "keep-order", kind: .flag, value: "", help: "print job output in input order (default: as jobs finish)", task: true) { c, _, _ in c.keepOrder = true },
         Spec(name: "line-buffer", kind: .flag, value: "", help: "print output line by line as it comes, instead of per job", task: true) { c, _, _ in c.lineBuffer = true },
+        Spec(name: "runner", kind: .choice(["agent", "exec"]), value: "KIND", help: "agent (default): one long-lived shell per slot on the worker runs the jobs, the next one already queued; exec: one SSH channel per job (as --pty always does)", task: true) { c, _, v in c.runner = v },
         Spec(name: "pty", kind: .flag, value: "", help: "run jobs on a terminal: stdout and stderr merged, as the original did", task: true) { c, _, _ in c.pty = true },
         Spec(name: "sudo", kind: .flag, value: "", help: "run jobs, --pre, --post and the overlay through sudo on the workers (as --sudo-user); a worker where sudo fails is left out", task: true) { c, _, _ in c.sudo = true },
         Spec(name: "sudo-user", kind: .name, value: "NAME", help: "with --sudo: the user jobs run as (default root)", task: true) { c, _, v in c.sudoUser = v },

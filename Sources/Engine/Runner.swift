@@ -18,7 +18,9 @@ public final class Runner {
         var phase = Phase.spare
         var connectAttempts = 0
         var reconnectAt: Double?
+        /// Each slot's current job op, and (pipelined) the op queued behind it on the worker.
         var slots: [Int?]
+        var queued: [Int?]
         var cap: Int
         var strikes = 0
         var viaAgent = false
@@ -28,13 +30,25 @@ public final class Runner {
         var pinging = false
         init(id: Int, endpoint: Endpoint, slots: Int) {
             self.id = id; self.endpoint = endpoint; self.slots = Array(repeating: nil, count: slots); cap = slots
+            queued = self.slots
         }
         var running: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+
+        /// Frees `op`'s place in `slot`: the op queued behind a current one moves up.
+        func vacate(_ op: Int, slot: Int) {
+            if slots[slot] == op {
+                slots[slot] = queued[slot]
+                queued[slot] = nil
+            } else if queued[slot] == op {
+                queued[slot] = nil
+            }
+        }
         var label: String { endpoint.label }
     }
 
     enum Op {
-        case job(number: Int, worker: Int, slot: Int, started: Double, deadline: Double?, out: Spool, err: Spool)
+        /// `started` (and the deadline) once the worker said the job started; nil while it waits there.
+        case job(number: Int, worker: Int, slot: Int, started: Double?, deadline: Double?, out: Spool, err: Spool)
         case step(worker: Int, step: Step, deadline: Double?, output: [UInt8])
         case ping(worker: Int, sent: Double)
     }

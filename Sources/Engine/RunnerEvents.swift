@@ -20,6 +20,10 @@ extension Runner {
             let worker = workers[id]
             guard ![.done, .failed, .spare].contains(worker.phase) else { return }
             retire(worker, .failed, "worker died: \(message)")
+        case .started(let op):
+            jobStarted(op)
+        case .notice(let id, let message):
+            console.status("\(workers[id].label): \(message)")
         case .output(let op, let stream, let bytes):
             switch ops[op] {
             case .job(let number, let worker, _, _, _, let out, let err)?:
@@ -48,13 +52,13 @@ extension Runner {
             }
         case .refused(let op, let message):
             switch ops.removeValue(forKey: op) {
-            case .job(let number, let id, let slot, _, _, _, _)?:
+            case .job(let number, let id, let slot, let started, _, _, _)?:
                 let worker = workers[id]
-                worker.slots[slot] = nil
+                worker.vacate(op, slot: slot)
                 worker.cap = max(1, worker.running)
                 jobs[number - 1].state = .pending
                 queue.pushFront(number - 1)
-                session.record(.requeue(job: number, refused: true))
+                if started != nil { session.record(.requeue(job: number, refused: true)) }
                 console.status(
                     "\(worker.label): channel refused (\(message)): running at most \(worker.cap) jobs at once")
             case .step(let worker, let step, _, let output)?:
@@ -65,11 +69,11 @@ extension Runner {
             }
         case .failed(let op, let message):
             switch ops.removeValue(forKey: op) {
-            case .job(let number, let id, let slot, _, _, _, _)?:
+            case .job(let number, let id, let slot, let started, _, _, _)?:
                 let worker = workers[id]
-                worker.slots[slot] = nil
+                worker.vacate(op, slot: slot)
                 console.status("\(worker.label): job \(number): \(message)")
-                lostJob(number, worker)
+                if started == nil { unstarted(number) } else { lostJob(number, worker) }
             case .step(let worker, let step, _, let output)?:
                 stepFinished(workers[worker], step, nil, output, message)
             case .ping(let worker, _)?:
@@ -98,11 +102,12 @@ extension Runner {
             aborting = true
             console.status("\(timestamp()) :: session \(session.id): \(reason)")
             for (op, kind) in ops {
-                guard case let .job(number, workerID, slot, _, _, _, _) = kind else { continue }
+                guard case let .job(number, workerID, slot, started, _, _, _) = kind else { continue }
                 transport.cancel(op: op)
                 ops[op] = nil
-                workers[workerID].slots[slot] = nil
+                workers[workerID].vacate(op, slot: slot)
                 jobs[number - 1].state = .pending
+                guard started != nil else { continue }
                 session.record(.abort(job: number))
                 let text = String(decoding: jobs[number - 1].spec.text, as: UTF8.self)
                 console.status("\(workers[workerID].label): aborted # \(text)")

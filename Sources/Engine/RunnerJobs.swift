@@ -19,7 +19,22 @@ extension Runner {
                 assigned = true
             }
         }
+        if pipelining { queueAhead() }
         retireIdle()
+    }
+
+    /// Whether each slot keeps its next job queued on the worker (the transport's runner starts it at once).
+    var pipelining: Bool { transport.pipelines && config.pipelined }
+
+    /// Gives each busy slot its next job ahead of time, so that no round trip is spent between two jobs.
+    private func queueAhead() {
+        guard !halted else { return }
+        for worker in workers where worker.phase == .ready {
+            for slot in worker.slots.indices where worker.slots[slot] != nil && worker.queued[slot] == nil {
+                guard let number = takeJob(for: worker) else { return }
+                start(number, on: worker, slot: slot)
+            }
+        }
     }
 
     /// An idle worker leaves when nothing is queued and no running job may still come back as a retry.
@@ -50,12 +65,10 @@ extension Runner {
         nextOp += 1
         job.state = .running
         if worker.running == 0 { worker.lastHeard = monotonic() }
-        worker.slots[slot] = op
-        ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: monotonic(),
-                       deadline: config.timeout > 0 ? monotonic() + config.timeout : nil,
+        if worker.slots[slot] == nil { worker.slots[slot] = op } else { worker.queued[slot] = op }
+        // Journaled as started when the worker says so (`started`): a queued job may never start there.
+        ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: nil, deadline: nil,
                        out: session.spool(), err: session.spool())
-        session.record(.start(job: job.spec.number, worker: worker.label, attempt: job.retried + 1,
-                              at: Date().timeIntervalSince1970))
         let environment = [
             ("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)),
             ("CLOUDTASK_WORKER", worker.label),
@@ -65,15 +78,35 @@ extension Runner {
                                     pty: config.pty)
         command.secrets = passedEnvironment.filter(\.secret)
         command.sudo = sudo
+        if pipelining { command.slot = slot }
         transport.run(op: op, worker: worker.id, command: command)
+    }
+
+    /// The worker started a job: journaled, and its timeout runs from now.
+    func jobStarted(_ op: Int) {
+        guard case let .job(number, workerID, slot, nil, _, out, err)? = ops[op] else { return }
+        let now = monotonic()
+        ops[op] = .job(number: number, worker: workerID, slot: slot, started: now,
+                       deadline: config.timeout > 0 ? now + config.timeout : nil, out: out, err: err)
+        workers[workerID].lastHeard = now
+        session.record(.start(job: number, worker: workers[workerID].label, attempt: jobs[number - 1].retried + 1,
+                              at: Date().timeIntervalSince1970))
+    }
+
+    /// A job that never started goes back to the front of the queue, as it was (no attempt, no record).
+    func unstarted(_ number: Int) {
+        jobs[number - 1].state = .pending
+        queue.pushFront(number - 1)
     }
 
     /// A job attempt ended with `state`: journal, retries, strikes, output.
     func ended(_ op: Int, _ state: JobState) {
-        guard case let .job(number, workerID, slot, started, _, out, err)? = ops.removeValue(forKey: op) else { return }
+        if case .job(_, _, _, nil, _, _, _)? = ops[op] { jobStarted(op) }  // a transport that did not say
+        guard case let .job(number, workerID, slot, started?, _, out, err)? = ops.removeValue(forKey: op) else { return }
         let job = jobs[number - 1]
         let worker = workers[workerID]
-        worker.slots[slot] = nil
+        worker.vacate(op, slot: slot)
+        defer { if state != .exited(0) { releaseQueued(worker, slot: slot) } }
         worker.jobsDone += 1
         job.state = state
         worker.lastHeard = monotonic()
@@ -122,6 +155,18 @@ extension Runner {
                                      seconds: monotonic() - started, attempt: job.retried + (final ? 1 : 0),
                                      tail: out.tail + err.tail))
         }
+    }
+
+    /// After a failed job, the job queued behind it on its slot waits on the worker: it runs unless the run
+    /// halted, is aborting, or the worker is being retired (strikes), when it goes back to the queue unstarted.
+    func releaseQueued(_ worker: Worker, slot: Int) {
+        guard let next = worker.slots[slot], case let .job(number, _, _, nil, _, _, _)? = ops[next] else { return }
+        let run = !halted && !aborting && worker.phase == .ready
+        transport.release(op: next, run: run)
+        guard !run else { return }
+        ops[next] = nil
+        worker.vacate(next, slot: slot)
+        unstarted(number)
     }
 
     /// A running job lost its worker: back to the queue, unless that happened three times.

@@ -170,15 +170,16 @@ extension Runner {
         worker.phase = phase
         for (op, kind) in ops {
             switch kind {
-            case .job(let number, worker.id, _, _, _, _, _):
+            case .job(let number, worker.id, _, let started, _, _, _):
                 ops[op] = nil
-                lostJob(number, worker)
+                if started == nil { unstarted(number) } else { lostJob(number, worker) }
             case .step(worker.id, _, _, _), .ping(worker.id, _):
                 ops[op] = nil
             default: break
             }
         }
         worker.slots = worker.slots.map { _ in nil }
+        worker.queued = worker.slots
         worker.pinging = false
     }
 

@@ -59,6 +59,9 @@ public struct RemoteCommand: Sendable {
     public var secrets: [PassedVariable] = []
     /// Run the wrapper (and so the command) through sudo; its password, if any, is the first line on stdin.
     public var sudo: SudoLogin?
+    /// The worker's slot whose runner (a long-lived shell there) runs the command, after the slot's earlier
+    /// ones; nil: a channel of its own. Only for transports that `pipeline`.
+    public var slot: Int?
     public init(script: [UInt8], environment: [(String, String)] = [], pty: Bool = false, stdin: [UInt8]? = nil) {
         self.script = script; self.environment = environment; self.pty = pty; self.stdin = stdin
     }
@@ -92,12 +95,16 @@ public enum TransportEvent: Sendable {
     case connectDropped(worker: Int, message: String)
     /// An established connection broke; its running commands are gone.
     case disconnected(worker: Int, message: String)
+    /// The command started on the worker (a slot's queued command waits for the one before it).
+    case started(op: Int)
     case output(op: Int, stream: OutputStream, bytes: [UInt8])
     case finished(op: Int, status: ExitStatus)
     /// The worker refused a new channel (e.g. OpenSSH MaxSessions): the command never started.
     case refused(op: Int, message: String)
     /// The command could not be started or its channel failed.
     case failed(op: Int, message: String)
+    /// Something the worker's log should say once (a runner that could not start, and what is used instead).
+    case notice(worker: Int, message: String)
 }
 
 /// A set of worker connections driven by `wait`.
@@ -116,6 +123,17 @@ public protocol Transport: AnyObject {
     func wait(timeout: Double) -> [TransportEvent]
     /// A file descriptor whose write end, when written, wakes `wait` (async-signal-safe).
     var wakeDescriptor: Int32 { get }
+    /// Whether a slot's next command may be given while its current one runs (`RemoteCommand.slot`): the worker
+    /// then starts it without a round trip.
+    var pipelines: Bool { get }
+    /// After a slot's command failed, the one queued behind it does not start until this says: `run`, or drop
+    /// it (it never started, and no event comes for it).
+    func release(op: Int, run: Bool)
+}
+
+extension Transport {
+    public var pipelines: Bool { false }
+    public func release(op: Int, run: Bool) {}
 }
 
 /// How host keys are checked against known_hosts.

@@ -16,6 +16,10 @@ final class Connection {
     var operations: [Int: Operation] = [:]
     /// Channels being closed after a cancel; kept until libssh2 lets them go.
     var closing: [Operation] = []
+    /// The slots' runners (RemoteScript.agent), by slot.
+    var agents: [Int: AgentSlot] = [:]
+    /// The runner could not start here: said once, and every slot runs its jobs one channel each.
+    var runnerBroken = false
 
     // Authentication state: identity files left to try, then the agent; `attempts` are the ones under way.
     private var identities: [String]
@@ -54,6 +58,7 @@ final class Connection {
         // libssh2_session_free releases the channels; freeing them first could block.
         operations = [:]
         closing = []
+        agents = [:]
         if let agent {
             libssh2_agent_disconnect(agent)
             libssh2_agent_free(agent)

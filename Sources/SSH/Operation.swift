@@ -16,6 +16,9 @@ final class Operation {
     private var fed = 0
     private var channel: OpaquePointer?
     private(set) var step = Step.open
+    /// The exec request was accepted: the command runs (told once as `started`).
+    private(set) var execAccepted = false
+    var startTold = false
     private var buffer = [CChar](repeating: 0, count: 65536)
 
     init(id: Int, command: RemoteCommand) {
@@ -54,6 +57,7 @@ final class Operation {
                 }
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
                 if rc != 0 { return lost(session, rc, "exec") }
+                execAccepted = true
                 step = !preamble.isEmpty ? .preamble : stdin != nil ? .feed : .read
             case .preamble:
                 guard fed < preamble.count else { fed = 0; step = stdin != nil ? .feed : .read; continue }
@@ -98,7 +102,7 @@ final class Operation {
             case .waitClosed:
                 let rc = libssh2_channel_wait_closed(channel)
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
-                let status = exitStatus(session)
+                let status = Self.exitStatus(of: channel!, session)
                 free()
                 return .finished(status)
             case .done:
@@ -124,7 +128,8 @@ final class Operation {
         }
     }
 
-    private func exitStatus(_ session: OpaquePointer) -> ExitStatus {
+    /// How the command on `channel` ended: the signal that killed it, else its exit code.
+    static func exitStatus(of channel: OpaquePointer, _ session: OpaquePointer) -> ExitStatus {
         var name: UnsafeMutablePointer<CChar>? = nil
         var length = 0
         libssh2_channel_get_exit_signal(channel, &name, &length, nil, nil, nil, nil)
@@ -149,6 +154,12 @@ final class Operation {
         if rc == LIBSSH2_ERROR_EAGAIN { return false }
         free()
         return true
+    }
+
+    /// The channel, for its owner to close; the operation is done.
+    func takeChannel() -> OpaquePointer? {
+        defer { channel = nil; step = .done }
+        return channel
     }
 
     func free() {

@@ -13,7 +13,7 @@ enum RemoteScript {
     /// as $2) runs itself again under `setsid` first, or `kill 0` would kill the connection too; without setsid
     /// it refuses, naming it (`MissingTool`), rather than run a job it could not kill alone.
     static let killable = [
-        "read -r _ _ _ _ __cloudtask_pg _ 2>/dev/null </proc/$$/stat && [ \"$__cloudtask_pg\" != $$ ] && { \(MissingTool.check(["setsid"])) && exec setsid /bin/sh -c \"$2\" cloudtask \"$1\"; }",
+        leadsItsGroup,
         "exec 3<&0 </dev/null",
         "{ read _ <&3; trap '' TERM; kill -TERM 0; sleep 2; kill -KILL 0; } >/dev/null 2>&1 &",
         "__cloudtask_watcher=$!",
@@ -23,12 +23,72 @@ enum RemoteScript {
         "exit $__cloudtask_status",
     ].joined(separator: "\n")
 
+    /// Where the command does not lead its process group (Dropbear, sudo), the wrapper ("$2") runs again under
+    /// setsid, so that `kill 0` kills its jobs and nothing else.
+    static let leadsItsGroup = "read -r _ _ _ _ __cloudtask_pg _ 2>/dev/null </proc/$$/stat && [ \"$__cloudtask_pg\" != $$ ] && { \(MissingTool.check(["setsid"])) && exec setsid /bin/sh -c \"$2\" cloudtask \"$1\"; }"
+
+    /// The runner: a long-lived /bin/sh on one slot that runs the jobs it reads on stdin, one after the other,
+    /// each as the wrapper above does (a subshell with stdin from /dev/null, no positional parameters, `$0`
+    /// cloudtask, its variables exported there). Each request is one line, `__ct_job NONCE 'TEXT' NAME 'VALUE'...`
+    /// (newlines as "$__ct_nl"); the controller sends the next one before the current job ends, so none waits for
+    /// a round trip. Around each job it writes `\1NONCE` markers, S before the job on stdout, E and the exit
+    /// status after it on stdout and on stderr: the job's output is what lies between them, on each stream, and a
+    /// job cannot forge them without the nonce, fresh per job and only ever on this shell's stdin. After a failed
+    /// job the next request waits for a line from the controller, `go` or `skip` (halt, strikes). A reader copies
+    /// stdin to the loop; at its end (the channel closed: timeout, abort, connection lost) it kills the whole
+    /// process group, TERM then KILL, as the watcher does.
+    static let agent = [
+        leadsItsGroup,
+        "__ct_nl='",
+        "'",
+        "__ct_hold=",
+        "__ct_job() {",
+        "  if [ -n \"$__ct_hold\" ]; then IFS= read -r __ct_v || exit 0; [ \"$__ct_v\" = go ] || return 0; __ct_hold=; fi",
+        "  __ct_n=$1 __ct_j=$2",
+        "  shift 2",
+        "  printf '\\001%sS\\n' \"$__ct_n\"",
+        "  ( while [ $# -gt 1 ]; do export \"$1=$2\"; shift 2; done; set --; eval \"$__ct_j\" ) </dev/null",
+        "  __ct_s=$?",
+        "  [ $__ct_s = 0 ] || __ct_hold=1",
+        "  printf '\\001%sE%s\\n' \"$__ct_n\" $__ct_s",
+        "  printf '\\001%sE\\n' \"$__ct_n\" >&2",
+        "}",
+        "{ trap '' TERM; cat; kill -TERM 0; sleep 2; kill -KILL 0; } 2>/dev/null |",
+        "  while IFS= read -r __ct_r; do eval \"$__ct_r\"; done",
+    ].joined(separator: "\n")
+
+    /// One request line for the runner.
+    static func agentRequest(nonce: String, script: [UInt8], environment: [(String, String)]) -> [UInt8] {
+        var line = Array("__ct_job \(nonce) ".utf8) + oneLine(script)
+        for (name, value) in environment { line += Array(" \(name) ".utf8) + oneLine(Array(value.utf8)) }
+        return line + [10]
+    }
+
+    /// `bytes` quoted for sh on one line: each line quoted, joined by "$__ct_nl".
+    static func oneLine(_ bytes: [UInt8]) -> [UInt8] {
+        let parts = bytes.split(separator: 10, omittingEmptySubsequences: false)
+        return Array(parts.map { ShellQuote.quote(Array($0)) }.joined(separator: Array("\"$__ct_nl\"".utf8)))
+    }
+
     /// For commands fed on stdin (overlay): stdin is the data, so no watcher.
     static let fed = "exec /bin/sh -c \"$1\""
 
     /// The exec request text; the login shell runs it, whatever it is, so it uses only `exec`, single quotes, and
     /// `\` and `'` escaped with a backslash outside them, which POSIX shells and fish read alike.
     static func request(for command: RemoteCommand) -> [UInt8] {
+        request(for: command, body: command.stdin == nil ? killable : fed)
+    }
+
+    /// The exec request that starts a slot's runner, with `command`'s sudo and secrets (its text and
+    /// variables go in each job's request line instead).
+    static func agentRequest(for command: RemoteCommand) -> [UInt8] {
+        var base = RemoteCommand(script: [])
+        base.secrets = command.secrets
+        base.sudo = command.sudo
+        return request(for: base, body: agent)
+    }
+
+    private static func request(for command: RemoteCommand, body wrapper: String) -> [UInt8] {
         var prefix = ""
         if command.pty { prefix += "stty -onlcr 2>/dev/null\n" }
         // A terminal would echo what stdin carries: with --pty, secrets go in the command text (see README).
@@ -40,13 +100,13 @@ enum RemoteScript {
         if !command.pty && command.stdin == nil && !command.secrets.isEmpty {
             prefix += PassedEnvironment.readingLines(command.secrets) + "\n"
         }
-        let body = prefix + (command.stdin == nil ? killable : fed)
+        let body = prefix + wrapper
         var text = Array("exec /bin/sh -c ".utf8)
         // The login shell reads this: fish reads \ and \' in '...' as escapes, so they go outside the quotes.
         text += ShellQuote.quoteForLoginShell(Array((command.sudo.map { sudoing(body, $0, pty: command.pty) } ?? body).utf8))
         text += Array(" cloudtask ".utf8)
         text += ShellQuote.quoteForLoginShell(command.script)
-        if command.stdin == nil { text += Array(" ".utf8) + ShellQuote.quoteForLoginShell(Array(killable.utf8)) }
+        if command.stdin == nil { text += Array(" ".utf8) + ShellQuote.quoteForLoginShell(Array(wrapper.utf8)) }
         return text
     }
 

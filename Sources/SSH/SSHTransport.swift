@@ -49,6 +49,8 @@ public final class SSHTransport: Transport {
     private var pinnedStores: [String: KnownHosts] = [:]
     private(set) var connections: [Int: Connection] = [:]
     private var operationWorker: [Int: Int] = [:]
+    /// The slot of each operation a runner has (`RemoteCommand.slot`).
+    private var agentOperation: [Int: Int] = [:]
     private var dirty = Set<Int>()
     /// Jump host connections by chain (JumpLinks.swift), and those to move along before the next poll.
     var links: [String: JumpLink] = [:]
@@ -107,27 +109,57 @@ public final class SSHTransport: Transport {
                           timeout: endpoint.connectTimeout ?? settings.connectTimeout)
     }
 
+    public var pipelines: Bool { true }
+
     public func run(op: Int, worker: Int, command: RemoteCommand) {
         guard let connection = connections[worker], connection.phase == .ready else {
             events.append(.failed(op: op, message: "worker not connected"))
             return
         }
-        connection.operations[op] = Operation(id: op, command: command)
         operationWorker[op] = worker
         dirty.insert(worker)
+        if let slot = command.slot {
+            let agent = connection.agents[slot] ?? AgentSlot(worker: worker)
+            agent.perJob = agent.perJob || connection.runnerBroken
+            connection.agents[slot] = agent
+            agent.add(op: op, command: command)
+            agentOperation[op] = slot
+            return
+        }
+        connection.operations[op] = Operation(id: op, command: command)
     }
 
     public func cancel(op: Int) {
-        guard let worker = operationWorker.removeValue(forKey: op), let connection = connections[worker],
-              let operation = connection.operations.removeValue(forKey: op) else { return }
+        guard let worker = operationWorker.removeValue(forKey: op), let connection = connections[worker] else { return }
+        dirty.insert(worker)
+        if let slot = agentOperation.removeValue(forKey: op) {
+            _ = connection.agents[slot]?.cancel(op: op) { self.events.append($0) }
+            return
+        }
+        guard let operation = connection.operations.removeValue(forKey: op) else { return }
         connection.closing.append(operation)
+    }
+
+    public func release(op: Int, run: Bool) {
+        guard let worker = operationWorker[op], let slot = agentOperation[op],
+              let agent = connections[worker]?.agents[slot] else { return }
+        agent.release(op: op, run: run)
+        if !run { operationWorker[op] = nil; agentOperation[op] = nil }
         dirty.insert(worker)
     }
 
     public func disconnect(worker: Int) {
         guard let connection = connections.removeValue(forKey: worker) else { return }
-        for op in connection.operations.keys { operationWorker[op] = nil }
+        forget(connection)
         connection.close()
+    }
+
+    /// Drops the operations of a connection that is going away.
+    private func forget(_ connection: Connection) {
+        for op in connection.operations.keys { operationWorker[op] = nil }
+        for agent in connection.agents.values {
+            for job in agent.jobs { operationWorker[job.op] = nil; agentOperation[job.op] = nil }
+        }
     }
 
     public func useIdentity(_ path: String) { sessionIdentity = path }
@@ -210,11 +242,19 @@ public final class SSHTransport: Transport {
             connection.closing.removeAll { $0.cancelStep() }
             for (op, operation) in connection.operations {
                 var produced = false
+                // `started` before the command's output and end: the engine journals the start first.
+                func tellStart() {
+                    guard operation.execAccepted && !operation.startTold else { return }
+                    operation.startTold = true
+                    events.append(.started(op: op))
+                }
                 let progress = operation.advance(session) { stream, bytes in
                     produced = true
+                    tellStart()
                     events.append(.output(op: op, stream: stream, bytes: bytes))
                 }
                 if produced { again = true }
+                tellStart()
                 switch progress {
                 case .waiting: continue
                 case .finished(let status):
@@ -229,6 +269,37 @@ public final class SSHTransport: Transport {
                     return
                 }
                 again = true
+            }
+            for agent in connection.agents.values {
+                var produced = false
+                let progress = agent.advance(session) { event in
+                    produced = true
+                    self.events.append(event)
+                    switch event {
+                    case .finished(let op, _), .failed(let op, _):
+                        operationWorker[op] = nil
+                        agentOperation[op] = nil
+                    default: break
+                    }
+                }
+                if produced { again = true }
+                switch progress {
+                case .waiting: break
+                case .lost(let error):
+                    lose(connection, error.description)
+                    return
+                case .refused(let message, let jobs):
+                    for job in jobs {
+                        operationWorker[job.op] = nil
+                        agentOperation[job.op] = nil
+                        events.append(.refused(op: job.op, message: message))
+                    }
+                case .broken(let message):
+                    if !connection.runnerBroken { events.append(.notice(worker: worker, message: message)) }
+                    connection.runnerBroken = true
+                    for other in connection.agents.values { other.perJob = true }
+                    again = true
+                }
             }
         }
     }
@@ -285,7 +356,7 @@ public final class SSHTransport: Transport {
 
     func lose(_ connection: Connection, _ message: String) {
         connections[connection.worker] = nil
-        for op in connection.operations.keys { operationWorker[op] = nil }
+        forget(connection)
         connection.close()
         events.append(.disconnected(worker: connection.worker, message: message))
     }

@@ -95,7 +95,12 @@ final class FakeTransport: Transport {
     deinit { for fd in pipe where fd >= 0 { close(fd) } }
 
     /// The job numbers of every job command run, in order (with repeats).
-    var jobsRun: [Int] { ran.compactMap(\.job) }
+    /// The jobs whose commands started (their `started` event was handed to the engine), in order.
+    var jobsRun: [Int] {
+        let jobOf = Dictionary(ran.compactMap { ran in ran.job.map { (ran.op, $0) } }, uniquingKeysWith: { first, _ in first })
+        return startedOps.compactMap { jobOf[$0] }
+    }
+    private(set) var startedOps: [Int] = []
 
     var inFlight: Int { active.count + hung.count }
 
@@ -127,7 +132,9 @@ final class FakeTransport: Transport {
             return
         }
         if rng.chance(chaos.refuse) { active.append((op, worker, [.refused(op: op, message: "fake: MaxSessions")])); return }
-        if rng.chance(chaos.hang) { hung.append((op, worker)); return }
+        // The job starts (the engine journals it then, and its timeout runs from then).
+        events.append(.started(op: op))
+        if rng.chance(chaos.hang) { active.append((op, worker, events)); hung.append((op, worker)); return }
         for _ in 0..<rng.int(0...2) {
             var bytes = Array("out \(op) ".utf8) + [0xFF, 0xFE, 0xC3] + Array("é\n".utf8)
             if rng.chance(0.3) { bytes += Array("partial line".utf8) }
@@ -196,6 +203,7 @@ final class FakeTransport: Transport {
                 active.removeAll { $0.worker == worker }
                 hung.removeAll { $0.worker == worker }
             }
+            if case .started(let op) = event { startedOps.append(op) }
             out.append(event)
         }
         return out
