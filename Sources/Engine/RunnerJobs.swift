@@ -26,12 +26,20 @@ extension Runner {
     /// Whether each slot keeps its next job queued on the worker (the transport's runner starts it at once).
     var pipelining: Bool { transport.pipelines && config.pipelined }
 
-    /// Gives each busy slot its next job ahead of time, so that no round trip is spent between two jobs.
+    /// Gives each busy slot its next job ahead of time, so that no round trip is spent between two jobs; but
+    /// never a job that a free slot, or a worker still connecting, could start sooner.
     private func queueAhead() {
         guard !halted else { return }
+        let coming = workers.reduce(0) { sum, worker in
+            switch worker.phase {
+            case .connecting, .setup: return sum + worker.cap
+            case .ready: return sum + max(0, worker.cap - worker.running)
+            default: return sum
+            }
+        }
         for worker in workers where worker.phase == .ready {
             for slot in worker.slots.indices where worker.slots[slot] != nil && worker.queued[slot] == nil {
-                guard let number = takeJob(for: worker) else { return }
+                guard queue.count > coming, let number = takeJob(for: worker) else { return }
                 start(number, on: worker, slot: slot)
             }
         }

@@ -11,7 +11,11 @@ final class AgentJob {
     let command: RemoteCommand
     /// `\u{1}` and 32 hex digits, fresh per job: what the runner prints around the job's output.
     let marker: [UInt8]
+    /// Its S marker was read; `started` once that was told (after the job before it ended).
+    var startSeen = false
     var started = false
+    /// Running on the worker, told or not.
+    var running: Bool { startSeen || started }
     var outDone = false
     var errDone = false
     var status = 0
@@ -101,14 +105,14 @@ final class AgentSlot {
             if let single, single.id == op { if let channel = single.takeChannel() { closing.append(channel) }; self.single = nil }
             return true
         }
-        guard job.started || index < written else { return true }
-        if let running = jobs.first, running.started {
+        guard job.running || index < written else { return true }
+        if let running = jobs.first, running.running {
             jobs.removeFirst()
             emit(.failed(op: running.op, message: "its runner was stopped with another job"))
         }
         giveUpChannel()
         // The engine counts a stopped job as failed: the next one waits for its verdict.
-        if job.started { gate = jobs.first?.op }
+        if job.running { gate = jobs.first?.op }
         return true
     }
 
@@ -232,11 +236,10 @@ final class AgentSlot {
             }
             let kind = tail < newline ? data[tail] : 0
             if stdout && kind == UInt8(ascii: "S") {
-                job.started = true
+                job.startSeen = true
                 workedHere = true
-                emit(.started(op: job.op))
-                for (stream, early) in job.early { emit(.output(op: job.op, stream: stream, bytes: early)) }
-                job.early = []
+                // Told once the job before it ended (its stderr may still be on the way): events keep their order.
+                if jobs.first === job { tellStart(job, emit: emit) }
             } else if kind == UInt8(ascii: "E") {
                 if stdout {
                     job.status = Int(String(decoding: data[(tail + 1)..<newline], as: UTF8.self)) ?? 255
@@ -250,6 +253,13 @@ final class AgentSlot {
         }
     }
 
+    private func tellStart(_ job: AgentJob, emit: (TransportEvent) -> Void) {
+        job.started = true
+        emit(.started(op: job.op))
+        for (stream, early) in job.early { emit(.output(op: job.op, stream: stream, bytes: early)) }
+        job.early = []
+    }
+
     /// Output of `job`: told now if it started, else kept until it does.
     private func give(_ job: AgentJob, _ stream: Engine.OutputStream, _ bytes: [UInt8], emit: (TransportEvent) -> Void) {
         guard !bytes.isEmpty else { return }
@@ -261,6 +271,7 @@ final class AgentSlot {
         jobs.remove(at: index)
         if index < written { written -= 1 }
         emit(.finished(op: job.op, status: status))
+        if let next = jobs.first, next.startSeen && !next.started { tellStart(next, emit: emit) }
         if status != .exited(0) {
             holds = true
             gate = jobs.first?.op
@@ -272,7 +283,8 @@ final class AgentSlot {
     private func channelEnded(_ session: OpaquePointer, emit: (TransportEvent) -> Void) -> Progress? {
         let status = Operation.exitStatus(of: channel!, session)
         let workedHere = self.workedHere
-        if let running = jobs.first, running.started {
+        if let running = jobs.first, running.running {
+            if !running.started { tellStart(running, emit: emit) }
             if !outCarry.isEmpty { give(running, .stdout, outCarry, emit: emit) }
             if !errCarry.isEmpty { give(running, .stderr, errCarry, emit: emit) }
             ended(running, status, emit: emit)
@@ -298,7 +310,7 @@ final class AgentSlot {
         outCarry = []
         errCarry = []
         workedHere = false
-        for job in jobs where !job.started { job.outDone = false; job.errDone = false; job.early = [] }
+        for job in jobs where !job.running { job.startSeen = false; job.outDone = false; job.errDone = false; job.early = [] }
     }
 
     // MARK: - One channel per job

@@ -2,7 +2,7 @@
 import Foundation
 import XCTest
 
-final class BatchTests: IntegrationCase {
+class BatchTests: IntegrationCase {
     func testSeqEchoLeavesExactlyTheOutputsOnStdout() throws {
         let r = try cloudtask(["echo"], lines: ["1", "2", "3"])
         XCTAssertEqual(r.status, 0, r.stderr)

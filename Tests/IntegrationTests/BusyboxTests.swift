@@ -172,3 +172,18 @@ final class BusyboxTests: IntegrationCase {
                       r.stderr)
     }
 }
+
+extension BusyboxTests {
+    /// A worker without `cat`, which the runner needs: said once, and its jobs run one channel each, in order.
+    func testWorkerWhereTheRunnerCannotStartFallsBackToAChannelPerJob() throws {
+        let (server, address, _) = try startWorker(missing: ["cat"])
+        defer { server.terminate(); server.waitUntilExit() }
+        let r = try run(withKey + ["--workers=\(address)", "--slots=2", "sh", "-c", "echo $0; [ $0 != 3 ]"],
+                        stdin: Array((1...6).map { "\($0)\n" }.joined().utf8))
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.out.split(separator: "\n").sorted(), ["1", "2", "3", "4", "5", "6"])
+        XCTAssertEqual(r.stderr.components(separatedBy: "\(address): the runner did not start (").count - 1, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("; jobs here use one channel each"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(address): exit 1 # sh -c 'echo $0; [ $0 != 3 ]' 3"), r.stderr)
+    }
+}

@@ -79,6 +79,9 @@ final class RecoveryTests: IntegrationCase {
         XCTAssertEqual(r.out.split(separator: "\n").sorted(), ["done \(marker)a", "done \(marker)b"])
         XCTAssertTrue(r.stderr.contains("127.0.1.1: exit 0 # sh -c 'sleep 2; echo done $0' \(marker)a") &&
                       r.stderr.contains("127.0.1.1: exit 0 # sh -c 'sleep 2; echo done $0' \(marker)b"), r.stderr)
+        // The dead connection's runner killed what it started: nothing of the first attempt is left.
+        waitWhile(tries: 50, every: 0.1) { !self.remoteProcesses(marker).isEmpty }
+        XCTAssertEqual(remoteProcesses(marker), [], "jobs left running after their connection died")
     }
 
     func testFrozenWorkerIsDetectedWithinThePingWindowAndItsJobReRouted() throws {
