@@ -266,7 +266,8 @@ public final class Runner {
         progress.total = jobs.count
         progress.done = jobs.counts.finished
         progress.failed = jobs.counts.notOK
-        progress.running = ops.values.filter { if case .job = $0 { return true }; return false }.count
+        // Started ones: a job queued behind another on its worker is not running yet.
+        progress.running = ops.values.filter { if case .job(_, _, _, _?, _, _, _) = $0 { return true }; return false }.count
         let elapsed = Date().timeIntervalSince(started)
         progress.rate = elapsed > 0 ? Double(max(0, progress.done - initiallyDone)) / elapsed : 0
         // While the input is still being read, the total is not known: no ETA.
