@@ -18,9 +18,15 @@ public final class Runner {
         var phase = Phase.spare
         var connectAttempts = 0
         var reconnectAt: Double?
-        /// Each slot's current job op, and (pipelined) the op queued behind it on the worker.
+        /// Each slot's current job op, and (pipelined) the ops queued behind it on the worker, in order.
         var slots: [Int?]
-        var queued: [Int?]
+        var queued: [[Int]]
+        /// Pipelining: the shortest time from giving an idle slot a job to its start (about one round trip),
+        /// and the jobs' mean run time, which set how many jobs each slot keeps queued (`depth`).
+        var roundTrip = 0.05
+        var roundTrips = 0
+        var meanSeconds = 1.0
+        var timedJobs = 0
         var cap: Int
         var strikes = 0
         var viaAgent = false
@@ -30,17 +36,36 @@ public final class Runner {
         var pinging = false
         init(id: Int, endpoint: Endpoint, slots: Int) {
             self.id = id; self.endpoint = endpoint; self.slots = Array(repeating: nil, count: slots); cap = slots
-            queued = self.slots
+            queued = Array(repeating: [], count: slots)
         }
         var running: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
 
         /// Frees `op`'s place in `slot`: the op queued behind a current one moves up.
         func vacate(_ op: Int, slot: Int) {
             if slots[slot] == op {
-                slots[slot] = queued[slot]
-                queued[slot] = nil
-            } else if queued[slot] == op {
-                queued[slot] = nil
+                slots[slot] = queued[slot].isEmpty ? nil : queued[slot].removeFirst()
+            } else {
+                queued[slot].removeAll { $0 == op }
+            }
+        }
+
+        /// Jobs to keep queued per busy slot: enough to cover two round trips at the jobs' mean run time, so
+        /// that a slot never waits for the next job to arrive; at most 8, which bounds what a slow or dying
+        /// worker holds back from the others.
+        var depth: Int {
+            let horizon = max(0.1, 2 * roundTrip)
+            return min(8, max(1, Int((horizon / max(meanSeconds, 0.000_5)).rounded(.up))))
+        }
+
+        /// A job's start was seen `latency` after it was given to an idle slot, and one ran `seconds`.
+        func timed(latency: Double?, seconds: Double?) {
+            if let latency {
+                roundTrip = roundTrips == 0 ? latency : min(roundTrip, latency)
+                roundTrips += 1
+            }
+            if let seconds {
+                meanSeconds = timedJobs == 0 ? seconds : 0.8 * meanSeconds + 0.2 * seconds
+                timedJobs += 1
             }
         }
         var label: String { endpoint.label }
@@ -76,6 +101,8 @@ public final class Runner {
     var queue = JobQueue()
     var workers: [Worker]
     var ops: [Int: Op] = [:]
+    /// When each job given to an idle slot was given (pipelining: its start then measures a round trip).
+    var idleSince: [Int: Double] = [:]
     var nextOp = 1
     var completions: [Completion] = []
     /// Jobs marked LOST this turn, and their status lines: said (and the jobs let go) once the journal is synced.

@@ -38,9 +38,12 @@ extension Runner {
             }
         }
         for worker in workers where worker.phase == .ready {
-            for slot in worker.slots.indices where worker.slots[slot] != nil && worker.queued[slot] == nil {
-                guard queue.count > coming, let number = takeJob(for: worker) else { return }
-                start(number, on: worker, slot: slot)
+            let depth = worker.depth
+            for _ in 0..<depth {
+                for slot in worker.slots.indices where worker.slots[slot] != nil && worker.queued[slot].count < depth {
+                    guard queue.count > coming, let number = takeJob(for: worker) else { return }
+                    start(number, on: worker, slot: slot)
+                }
             }
         }
     }
@@ -73,7 +76,12 @@ extension Runner {
         nextOp += 1
         job.state = .running
         if worker.running == 0 { worker.lastHeard = monotonic() }
-        if worker.slots[slot] == nil { worker.slots[slot] = op } else { worker.queued[slot] = op }
+        if worker.slots[slot] == nil {
+            worker.slots[slot] = op
+            idleSince[op] = monotonic()
+        } else {
+            worker.queued[slot].append(op)
+        }
         // Journaled as started when the worker says so (`started`): a queued job may never start there.
         ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: nil, deadline: nil,
                        out: session.spool(), err: session.spool())
@@ -97,6 +105,7 @@ extension Runner {
         ops[op] = .job(number: number, worker: workerID, slot: slot, started: now,
                        deadline: config.timeout > 0 ? now + config.timeout : nil, out: out, err: err)
         workers[workerID].lastHeard = now
+        if let given = idleSince.removeValue(forKey: op) { workers[workerID].timed(latency: now - given, seconds: nil) }
         session.record(.start(job: number, worker: workers[workerID].label, attempt: jobs[number - 1].retried + 1,
                               at: Date().timeIntervalSince1970))
     }
@@ -114,6 +123,8 @@ extension Runner {
         let job = jobs[number - 1]
         let worker = workers[workerID]
         worker.vacate(op, slot: slot)
+        idleSince[op] = nil
+        worker.timed(latency: nil, seconds: monotonic() - started)
         defer { if state != .exited(0) { releaseQueued(worker, slot: slot) } }
         worker.jobsDone += 1
         job.state = state
@@ -165,16 +176,20 @@ extension Runner {
         }
     }
 
-    /// After a failed job, the job queued behind it on its slot waits on the worker: it runs unless the run
-    /// halted, is aborting, or the worker is being retired (strikes), when it goes back to the queue unstarted.
+    /// After a failed job, the jobs queued behind it on its slot wait on the worker: they run unless the run
+    /// halted, is aborting, or the worker is being retired (strikes), when they go back to the queue unstarted.
     func releaseQueued(_ worker: Worker, slot: Int) {
-        guard let next = worker.slots[slot], case let .job(number, _, _, nil, _, _, _)? = ops[next] else { return }
+        guard let next = worker.slots[slot], case .job(_, _, _, nil, _, _, _)? = ops[next] else { return }
         let run = !halted && !aborting && worker.phase == .ready
         transport.release(op: next, run: run)
         guard !run else { return }
-        ops[next] = nil
-        worker.vacate(next, slot: slot)
-        unstarted(number)
+        for op in ([next] + worker.queued[slot]).reversed() {
+            guard case let .job(number, _, _, _, _, _, _)? = ops.removeValue(forKey: op) else { continue }
+            if op != next { transport.release(op: op, run: false) }
+            worker.vacate(op, slot: slot)
+            idleSince[op] = nil
+            unstarted(number)
+        }
     }
 
     /// A running job lost its worker: back to the queue, unless that happened three times.

@@ -179,7 +179,7 @@ extension Runner {
             }
         }
         worker.slots = worker.slots.map { _ in nil }
-        worker.queued = worker.slots
+        worker.queued = worker.queued.map { _ in [] }
         worker.pinging = false
     }
 

@@ -7,19 +7,27 @@ import Foundation
 
 /// One job given to a slot, from `run` until its end.
 final class AgentJob {
+    enum State {
+        /// Not on the runner's stdin (yet, or again after a skip or a new channel).
+        case unsent
+        /// Its request is on the runner's stdin.
+        case sent
+        /// The runner's S marker was read: it runs (`started` once that was told).
+        case running
+    }
     let op: Int
     let command: RemoteCommand
     /// `\u{1}` and 32 hex digits, fresh per job: what the runner prints around the job's output.
     let marker: [UInt8]
-    /// Its S marker was read; `started` once that was told (after the job before it ended).
-    var startSeen = false
+    var state = State.unsent
+    /// Its start was told to the engine (after the job before it ended: events keep their order).
     var started = false
-    /// Running on the worker, told or not.
-    var running: Bool { startSeen || started }
+    /// The engine dropped it (halt, strikes): it never runs; gone once the runner skipped it, if it was sent.
+    var withdrawn = false
     var outDone = false
     var errDone = false
     var status = 0
-    /// Output read before its start was (stderr is read apart from stdout), given once it starts.
+    /// Output read before its start was told, given once it is.
     var early: [(Engine.OutputStream, [UInt8])] = []
 
     init(op: Int, command: RemoteCommand) {
@@ -31,6 +39,15 @@ final class AgentJob {
     }
 
     var nonce: String { String(decoding: marker.dropFirst(), as: UTF8.self) }
+    var running: Bool { state == .running }
+
+    /// Back to unsent: what a new channel, or a skip, leaves of a job that did not run.
+    func reset() {
+        state = .unsent
+        outDone = false
+        errDone = false
+        early = []
+    }
 }
 
 final class AgentSlot {
@@ -55,13 +72,13 @@ final class AgentSlot {
     private enum Step { case idle, open, exec, running }
     private var step = Step.idle
     private var channel: OpaquePointer?
+    /// The job whose sudo and secrets start the runner (every job of a run has the same).
+    private var starter: RemoteCommand?
     /// Channels given up (a timeout, an abort), closed as the socket allows.
     private var closing: [OpaquePointer] = []
-    /// Jobs at the front of `jobs` whose request went on this channel.
-    private var written = 0
     /// What stdin still has to carry, in order: the preamble, requests, verdicts.
     private var outbox: [UInt8] = []
-    /// The runner waits for a verdict before its next job (the last one failed).
+    /// The runner skips every request until `__ct_go` (its last job failed).
     private var holds = false
     private var outCarry: [UInt8] = []
     private var errCarry: [UInt8] = []
@@ -82,30 +99,39 @@ final class AgentSlot {
         if step == .running { pump() }
     }
 
-    /// The engine's verdict on the job after a failed one.
+    /// Forgets withdrawn jobs that the runner will not skip (never sent, or already skipped).
+    private func dropWithdrawn() {
+        jobs.removeAll { $0.withdrawn && $0.state == .unsent }
+    }
+
+    /// The engine's verdict on a job queued behind a failed one: run it, or drop it (it never starts).
     func release(op: Int, run: Bool) {
-        guard gate == op, let index = jobs.firstIndex(where: { $0.op == op }) else { return }
-        gate = nil
-        if run {
-            if index < written { outbox += Array("go\n".utf8); holds = false }
-        } else {
-            if index < written { outbox += Array("skip\n".utf8); written -= 1 }
-            jobs.remove(at: index)
+        guard let job = jobs.first(where: { $0.op == op }), !job.running else { return }
+        if gate == op { gate = nil }
+        if !run {
+            job.withdrawn = true
+            dropWithdrawn()
         }
         if step == .running { pump() }
     }
 
     /// Stops `op`; false if the slot does not have it. A running job's channel is closed (the runner kills the
-    /// job's group); so is one that holds its request, and a job running there besides is told `failed`.
+    /// job's group); so is the channel of one whose request is on it, and a job running there besides is told
+    /// `failed`.
     func cancel(op: Int, emit: (TransportEvent) -> Void) -> Bool {
         guard let index = jobs.firstIndex(where: { $0.op == op }) else { return false }
-        let job = jobs.remove(at: index)
+        let job = jobs[index]
         if gate == op { gate = nil }
         if perJob {
-            if let single, single.id == op { if let channel = single.takeChannel() { closing.append(channel) }; self.single = nil }
+            jobs.remove(at: index)
+            if let single, single.id == op {
+                if let channel = single.takeChannel() { closing.append(channel) }
+                self.single = nil
+            }
             return true
         }
-        guard job.running || index < written else { return true }
+        guard job.state != .unsent else { jobs.remove(at: index); return true }
+        jobs.remove(at: index)
         if let running = jobs.first, running.running {
             jobs.removeFirst()
             emit(.failed(op: running.op, message: "its runner was stopped with another job"))
@@ -127,7 +153,8 @@ final class AgentSlot {
         while true {
             switch step {
             case .idle:
-                guard let first = jobs.first, first.op != gate else { return .waiting }
+                guard let first = jobs.first(where: { !$0.withdrawn }), first.op != gate else { return .waiting }
+                starter = first.command
                 step = .open
             case .open:
                 guard let opened = ct_channel_open_session(session) else {
@@ -145,14 +172,14 @@ final class AgentSlot {
                 channel = opened
                 step = .exec
             case .exec:
-                let request = RemoteScript.agentRequest(for: jobs[0].command)
+                let request = RemoteScript.agentRequest(for: starter!)
                 let rc = request.withUnsafeBufferPointer { buf in
                     buf.withMemoryRebound(to: CChar.self) { ct_channel_exec(channel, $0.baseAddress, UInt32($0.count)) }
                 }
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
                 if rc != 0 { return .lost(SSHError("exec", session: session, code: rc)) }
                 step = .running
-                outbox = jobs[0].command.preamble
+                outbox = starter!.preamble
                 pump()
             case .running:
                 if let lost = write(session) { return .lost(lost) }
@@ -166,14 +193,21 @@ final class AgentSlot {
 
     // MARK: - The runner's channel
 
-    /// Puts the requests that may go now in the outbox: in order, up to the job that waits for a verdict.
+    /// Puts the requests that may go now in the outbox, in order, up to the job that waits for a verdict.
+    /// After a failure, once the runner skipped every request it had, `__ct_go` goes first.
     private func pump() {
-        while written < jobs.count && jobs[written].op != gate {
-            let job = jobs[written]
+        dropWithdrawn()
+        if holds {
+            guard !jobs.contains(where: { $0.state == .sent }),
+                  let first = jobs.first(where: { $0.state == .unsent }), first.op != gate else { return }
+            outbox += Array("__ct_go\n".utf8)
+            holds = false
+        }
+        for job in jobs where job.state == .unsent {
+            if job.op == gate || job.withdrawn { break }
             outbox += RemoteScript.agentRequest(nonce: job.nonce, script: job.command.script,
                                                 environment: job.command.environment)
-            if holds { outbox += Array("go\n".utf8); holds = false }
-            written += 1
+            job.state = .sent
         }
     }
 
@@ -217,7 +251,7 @@ final class AgentSlot {
         if stdout { outCarry = [] } else { errCarry = [] }
         var at = 0
         while at < data.count {
-            guard let job = jobs.first(where: { stdout ? !$0.outDone : !$0.errDone }) else {
+            guard let job = jobs.first(where: { $0.state != .unsent && (stdout ? !$0.outDone : !$0.errDone) }) else {
                 if !stdout { stray = Array((stray + data[at...]).suffix(2000)) }
                 return  // a leftover of an ended job, with no job to take it
             }
@@ -236,14 +270,21 @@ final class AgentSlot {
             }
             let kind = tail < newline ? data[tail] : 0
             if stdout && kind == UInt8(ascii: "S") {
-                job.startSeen = true
+                job.state = .running
                 workedHere = true
                 // Told once the job before it ended (its stderr may still be on the way): events keep their order.
                 if jobs.first === job { tellStart(job, emit: emit) }
+            } else if stdout && kind == UInt8(ascii: "K") {
+                // Skipped after a failure: sent again after `__ct_go` if it is still wanted.
+                job.reset()
+                dropWithdrawn()
+                pump()
             } else if kind == UInt8(ascii: "E") {
                 if stdout {
                     job.status = Int(String(decoding: data[(tail + 1)..<newline], as: UTF8.self)) ?? 255
                     job.outDone = true
+                    // The runner skips what it has from now on, until `__ct_go`.
+                    if job.status != 0 { failedAhead(of: job) }
                 } else {
                     job.errDone = true
                 }
@@ -269,13 +310,18 @@ final class AgentSlot {
     private func ended(_ job: AgentJob, _ status: ExitStatus, emit: (TransportEvent) -> Void) {
         guard let index = jobs.firstIndex(where: { $0 === job }) else { return }
         jobs.remove(at: index)
-        if index < written { written -= 1 }
         emit(.finished(op: job.op, status: status))
-        if let next = jobs.first, next.startSeen && !next.started { tellStart(next, emit: emit) }
-        if status != .exited(0) {
-            holds = true
-            gate = jobs.first?.op
-        }
+        if let next = jobs.first, next.running && !next.started { tellStart(next, emit: emit) }
+        if status != .exited(0) { failedAhead(of: nil) }
+    }
+
+    /// A job failed (`job`, still in the list, or one just removed): the runner holds, and the job after it
+    /// waits for the engine's verdict.
+    private func failedAhead(of job: AgentJob?) {
+        guard !holds || gate == nil else { return }
+        holds = true
+        let after = job.flatMap { job in jobs.firstIndex { $0 === job } }.map { $0 + 1 } ?? 0
+        gate = jobs[after...].first { !$0.withdrawn }?.op
     }
 
     /// The runner's channel ended: a job it was running ends with the channel's status, the jobs it held go
@@ -293,7 +339,6 @@ final class AgentSlot {
         giveUpChannel()
         guard !workedHere && !jobs.isEmpty else { return nil }
         perJob = true
-        for job in jobs { job.early = [] }
         let said = String(decoding: stray, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             .split(separator: "\n").last.map { ": " + $0 } ?? ""
         return .broken("the runner did not start (\(status.phrase)\(said)); jobs here use one channel each")
@@ -304,13 +349,13 @@ final class AgentSlot {
         if let channel { closing.append(channel) }
         channel = nil
         step = .idle
-        written = 0
         holds = false
         outbox = []
         outCarry = []
         errCarry = []
         workedHere = false
-        for job in jobs where !job.running { job.startSeen = false; job.outDone = false; job.errDone = false; job.early = [] }
+        for job in jobs where !job.running { job.reset() }
+        dropWithdrawn()
     }
 
     // MARK: - One channel per job

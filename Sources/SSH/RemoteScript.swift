@@ -34,7 +34,8 @@ enum RemoteScript {
     /// a round trip. Around each job it writes `\1NONCE` markers, S before the job on stdout, E and the exit
     /// status after it on stdout and on stderr: the job's output is what lies between them, on each stream, and a
     /// job cannot forge them without the nonce, fresh per job and only ever on this shell's stdin. After a failed
-    /// job the next request waits for a line from the controller, `go` or `skip` (halt, strikes). A reader copies
+    /// job the runner skips every request (a K marker for each) until the controller sends `__ct_go`: it sends
+    /// again the jobs that should still run, and none when the run halted or the worker is retired. A reader copies
     /// stdin to the loop; at its end (the channel closed: timeout, abort, connection lost) it kills the whole
     /// process group, TERM then KILL, as the watcher does.
     static let agent = [
@@ -43,7 +44,7 @@ enum RemoteScript {
         "'",
         "__ct_hold=",
         "__ct_job() {",
-        "  if [ -n \"$__ct_hold\" ]; then IFS= read -r __ct_v || exit 0; [ \"$__ct_v\" = go ] || return 0; __ct_hold=; fi",
+        "  if [ -n \"$__ct_hold\" ]; then printf '\\001%sK\\n' \"$1\"; return 0; fi",
         "  __ct_n=$1 __ct_j=$2",
         "  shift 2",
         "  printf '\\001%sS\\n' \"$__ct_n\"",
@@ -53,6 +54,7 @@ enum RemoteScript {
         "  printf '\\001%sE%s\\n' \"$__ct_n\" $__ct_s",
         "  printf '\\001%sE\\n' \"$__ct_n\" >&2",
         "}",
+        "__ct_go() { __ct_hold=; }",
         "{ trap '' TERM; cat; kill -TERM 0; sleep 2; kill -KILL 0; } 2>/dev/null |",
         "  while IFS= read -r __ct_r; do eval \"$__ct_r\"; done",
     ].joined(separator: "\n")
