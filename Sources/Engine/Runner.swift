@@ -50,11 +50,12 @@ public final class Runner {
         }
 
         /// Jobs to keep queued per busy slot: enough to cover two round trips at the jobs' mean run time, so
-        /// that a slot never waits for the next job to arrive; at most 8, which bounds what a slow or dying
-        /// worker holds back from the others.
+        /// that a slot never waits for the next job to arrive; at most 32. What a slow or dying worker holds
+        /// back from the others is so bounded by time (two round trips of work per slot, at least 0.1 s) as
+        /// much as by count.
         var depth: Int {
             let horizon = max(0.1, 2 * roundTrip)
-            return min(8, max(1, Int((horizon / max(meanSeconds, 0.000_5)).rounded(.up))))
+            return min(32, max(1, Int((horizon / max(meanSeconds, 0.000_5)).rounded(.up))))
         }
 
         /// A job's start was seen `latency` after it was given to an idle slot, and one ran `seconds`.
