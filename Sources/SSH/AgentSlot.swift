@@ -74,8 +74,12 @@ final class AgentSlot {
     private var channel: OpaquePointer?
     /// The job whose sudo and secrets start the runner (every job of a run has the same).
     private var starter: RemoteCommand?
-    /// Channels given up (a timeout, an abort), closed as the socket allows.
-    private var closing: [OpaquePointer] = []
+    /// Channels given up (a timeout, an abort): sent EOF, which makes the runner's reader kill its process
+    /// group, then read to their end and closed. The server closes first: Dropbear 2022.83 asserts
+    /// (`!channel->sent_close`) and drops the connection when a client closes a channel whose command then
+    /// exits, or opens a new channel while an old one's command is being killed; so a slot starts its next
+    /// runner only once the old one ended, or after 5 s (a process that escaped the group kill holds it).
+    private var closing: [(channel: OpaquePointer, eofSent: Bool, since: Double)] = []
     /// What stdin still has to carry, in order: the preamble, requests, verdicts.
     private var outbox: [UInt8] = []
     /// The runner skips every request until `__ct_go` (its last job failed).
@@ -93,6 +97,8 @@ final class AgentSlot {
     init(worker: Int) { self.worker = worker }
 
     var isEmpty: Bool { jobs.isEmpty && closing.isEmpty }
+    /// A given-up channel is still ending: the reactor looks again soon even if the socket stays quiet.
+    var draining: Bool { !closing.isEmpty }
 
     func add(op: Int, command: RemoteCommand) {
         jobs.append(AgentJob(op: op, command: command))
@@ -125,7 +131,7 @@ final class AgentSlot {
         if perJob {
             jobs.remove(at: index)
             if let single, single.id == op {
-                if let channel = single.takeChannel() { closing.append(channel) }
+                if let channel = single.takeChannel() { closing.append((channel, false, monotonicNow())) }
                 self.single = nil
             }
             return true
@@ -144,16 +150,13 @@ final class AgentSlot {
 
     /// Moves the slot along as far as the socket allows.
     func advance(_ session: OpaquePointer, emit: (TransportEvent) -> Void) -> Progress {
-        closing.removeAll { channel in
-            guard libssh2_channel_close(channel) != LIBSSH2_ERROR_EAGAIN else { return false }
-            libssh2_channel_free(channel)
-            return true
-        }
+        for index in closing.indices.reversed() where drain(&closing[index]) { closing.remove(at: index) }
         if perJob { return advanceSingle(session, emit: emit) }
         while true {
             switch step {
             case .idle:
-                guard let first = jobs.first(where: { !$0.withdrawn }), first.op != gate else { return .waiting }
+                // A given-up channel ends first (see `closing`).
+                guard closing.isEmpty, let first = jobs.first(where: { !$0.withdrawn }), first.op != gate else { return .waiting }
                 starter = first.command
                 step = .open
             case .open:
@@ -346,7 +349,7 @@ final class AgentSlot {
 
     /// Leaves the channel (closed as the socket allows); the jobs not started go on the next one.
     private func giveUpChannel() {
-        if let channel { closing.append(channel) }
+        if let channel { closing.append((channel, false, monotonicNow())) }
         channel = nil
         step = .idle
         holds = false
@@ -356,6 +359,34 @@ final class AgentSlot {
         workedHere = false
         for job in jobs where !job.running { job.reset() }
         dropWithdrawn()
+    }
+
+    /// Moves a given-up channel along: EOF, then its output read and dropped until it ends, then closed and
+    /// freed. True when it is gone.
+    private func drain(_ closing: inout (channel: OpaquePointer, eofSent: Bool, since: Double)) -> Bool {
+        let channel = closing.channel
+        if monotonicNow() - closing.since > 5 {
+            if libssh2_channel_close(channel) == LIBSSH2_ERROR_EAGAIN { return false }
+            libssh2_channel_free(channel)
+            return true
+        }
+        if !closing.eofSent {
+            let rc = libssh2_channel_send_eof(channel)
+            if rc == LIBSSH2_ERROR_EAGAIN { return false }
+            closing.eofSent = true
+            if rc != 0 { libssh2_channel_free(channel); return true }
+        }
+        while libssh2_channel_eof(channel) == 0 {
+            var progressed = false
+            for id in [Int32(0), Int32(SSH_EXTENDED_DATA_STDERR)] {
+                let n = buffer.withUnsafeMutableBufferPointer { ct_channel_read(channel, id, $0.baseAddress, $0.count) }
+                if n > 0 { progressed = true } else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) { libssh2_channel_free(channel); return true }
+            }
+            if !progressed { return false }
+        }
+        if libssh2_channel_close(channel) == LIBSSH2_ERROR_EAGAIN { return false }
+        libssh2_channel_free(channel)
+        return true
     }
 
     // MARK: - One channel per job

@@ -194,6 +194,9 @@ public final class SSHTransport: Transport {
             workers.append(worker)
             if connection.phase != .ready { wait = min(wait, max(0, connection.deadline - now)) }
         }
+        // A slot waiting for an old runner to end has a deadline (AgentSlot.closing) the socket may not wake.
+        let draining = connections.filter { $0.value.agents.values.contains(where: \.draining) }.map(\.key)
+        if !draining.isEmpty { wait = min(wait, 0.25) }
         let linkEntries = linkPollEntries()
         for (entry, _) in linkEntries { fds.append(entry) }
         for link in links.values where link.connection.phase != .ready {
@@ -209,7 +212,7 @@ public final class SSHTransport: Transport {
         for (index, (_, key)) in linkEntries.enumerated() where fds[1 + workers.count + index].revents != 0 {
             if movedLinks.insert(key).inserted { advanceLink(key) }
         }
-        for (index, worker) in workers.enumerated() where fds[index + 1].revents != 0 {
+        for (index, worker) in workers.enumerated() where fds[index + 1].revents != 0 || draining.contains(worker) {
             advance(worker)
         }
         // Setup deadlines are checked even when nothing happened on the socket; a jump host's first, to name it.

@@ -95,7 +95,45 @@ final class AgentTests: IntegrationCase {
 }
 
 /// The batch tests again through one channel per job (--runner=exec), the path --pty and workers without a
-/// runner take.
+/// runner take. XCTest on Linux finds only the methods a class declares, so each is named here (a test below
+/// checks that none of BatchTests' is missing).
 final class ExecRunnerBatchTests: BatchTests {
     override var base: [String] { super.base + ["--runner=exec"] }
+
+    func testExecSeqEchoLeavesExactlyTheOutputsOnStdout() throws { try testSeqEchoLeavesExactlyTheOutputsOnStdout() }
+    func testExecOptionsStopAtTheCommandSoItsFlagsReachIt() throws { try testOptionsStopAtTheCommandSoItsFlagsReachIt() }
+    func testExecOneArgumentWithSpacesIsShellTextAndNoCommandRunsTheLine() throws { try testOneArgumentWithSpacesIsShellTextAndNoCommandRunsTheLine() }
+    func testExecHostileJobLinesReachTheCommandAsLiteralWords() throws { try testHostileJobLinesReachTheCommandAsLiteralWords() }
+    func testExecNonUTF8JobBytesSurviveUnchanged() throws { try testNonUTF8JobBytesSurviveUnchanged() }
+    func testExecDuplicatesAreDistinctJobsInOrder() throws { try testDuplicatesAreDistinctJobsInOrder() }
+    func testExecKeepOrderPrintsInInputOrderDespiteCompletionOrder() throws { try testKeepOrderPrintsInInputOrderDespiteCompletionOrder() }
+    func testExecTagPrefixesEachLineWithTheInput() throws { try testTagPrefixesEachLineWithTheInput() }
+    func testExecStdoutAndStderrStaySeparateAndGroupedPerJob() throws { try testStdoutAndStderrStaySeparateAndGroupedPerJob() }
+    func testExecLineBufferStreamsLinesBeforeTheJobEnds() throws { try testLineBufferStreamsLinesBeforeTheJobEnds() }
+    func testExecAJobReadingStdinDoesNotHang() throws { try testAJobReadingStdinDoesNotHang() }
+    func testExecJobEnvironmentNamesJobSlotAndWorker() throws { try testJobEnvironmentNamesJobSlotAndWorker() }
+    func testExecJobsRunUnderBinShWithTheirOwnProcessGroup() throws { try testJobsRunUnderBinShWithTheirOwnProcessGroup() }
+    func testExecPtyMergesStderrIntoStdout() throws { try testPtyMergesStderrIntoStdout() }
+    func testExecExitCodes() throws { try testExitCodes() }
+    func testExecExitCode255IsAJobResultNotAnSSHFailure() throws { try testExitCode255IsAJobResultNotAnSSHFailure() }
+    func testExecSessionFolderHoldsConfJournalJobsLogAndWorkerLogs() throws { try testSessionFolderHoldsConfJournalJobsLogAndWorkerLogs() }
+    func testExecDryRunPrintsJobsAndWorkersAndRunsNothing() throws { try testDryRunPrintsJobsAndWorkersAndRunsNothing() }
+    func testExecANulByteOrAJobTooLongForSSHIsABadLineAndNothingRuns() throws { try testANulByteOrAJobTooLongForSSHIsABadLineAndNothingRuns() }
+    func testExecEmptyInputSaysNothingToDo() throws { try testEmptyInputSaysNothingToDo() }
+    func testExecWorkersFromAFileWithCommentsAndBlankLines() throws { try testWorkersFromAFileWithCommentsAndBlankLines() }
+    func testExecPerWorkerSlotsFromTheAddressOverrideSlots() throws { try testPerWorkerSlotsFromTheAddressOverrideSlots() }
+
+    func testEveryBatchTestRunsHereToo() throws {
+        let source = try String(contentsOfFile: Env.root + "/Tests/IntegrationTests/BatchTests.swift", encoding: .utf8)
+        let names = source.split(separator: "\n").compactMap { line -> String? in
+            let words = line.split(separator: " ")
+            guard words.count >= 2, words[0] == "func", words[1].hasPrefix("test") else { return nil }
+            return String(words[1].prefix { $0 != "(" })
+        }
+        XCTAssertFalse(names.isEmpty)
+        let own = try String(contentsOfFile: #filePath, encoding: .utf8)
+        for name in names {
+            XCTAssertTrue(own.contains("func testExec\(name.dropFirst(4))() throws { try \(name)() }"), "\(name) has no --runner=exec twin")
+        }
+    }
 }
