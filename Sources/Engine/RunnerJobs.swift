@@ -119,7 +119,9 @@ extension Runner {
     /// A job attempt ended with `state`: journal, retries, strikes, output.
     func ended(_ op: Int, _ state: JobState) {
         if case .job(_, _, _, nil, _, _, _)? = ops[op] { jobStarted(op) }  // a transport that did not say
-        guard case let .job(number, workerID, slot, started?, _, out, err)? = ops.removeValue(forKey: op) else { return }
+        guard case let .job(number, workerID, slot, started?, _, out, err)? = ops.removeValue(forKey: op) else {
+            return
+        }
         let job = jobs[number - 1]
         let worker = workers[workerID]
         worker.vacate(op, slot: slot)

@@ -156,7 +156,9 @@ final class AgentSlot {
             switch step {
             case .idle:
                 // A given-up channel ends first (see `closing`).
-                guard closing.isEmpty, let first = jobs.first(where: { !$0.withdrawn }), first.op != gate else { return .waiting }
+                guard closing.isEmpty, let first = jobs.first(where: { !$0.withdrawn }), first.op != gate else {
+                    return .waiting
+                }
                 starter = first.command
                 step = .open
             case .open:
@@ -180,7 +182,14 @@ final class AgentSlot {
                     buf.withMemoryRebound(to: CChar.self) { ct_channel_exec(channel, $0.baseAddress, UInt32($0.count)) }
                 }
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
-                if rc != 0 { return .lost(SSHError("exec", session: session, code: rc)) }
+                if rc != 0 {
+                    let error = SSHError("exec", session: session, code: rc)
+                    if SSHError.isConnectionLost(rc) { return .lost(error) }
+                    // The server refused to run it: the jobs go one channel each, which says why if they fail too.
+                    giveUpChannel()
+                    perJob = true
+                    return .broken("the runner did not start (\(error.message)); jobs here use one channel each")
+                }
                 step = .running
                 outbox = starter!.preamble
                 pump()
@@ -305,9 +314,14 @@ final class AgentSlot {
     }
 
     /// Output of `job`: told now if it started, else kept until it does.
-    private func give(_ job: AgentJob, _ stream: Engine.OutputStream, _ bytes: [UInt8], emit: (TransportEvent) -> Void) {
+    private func give(_ job: AgentJob, _ stream: Engine.OutputStream, _ bytes: [UInt8],
+                      emit: (TransportEvent) -> Void) {
         guard !bytes.isEmpty else { return }
-        if job.started { emit(.output(op: job.op, stream: stream, bytes: bytes)) } else { job.early.append((stream, bytes)) }
+        if job.started {
+            emit(.output(op: job.op, stream: stream, bytes: bytes))
+        } else {
+            job.early.append((stream, bytes))
+        }
     }
 
     private func ended(_ job: AgentJob, _ status: ExitStatus, emit: (TransportEvent) -> Void) {
@@ -380,7 +394,12 @@ final class AgentSlot {
             var progressed = false
             for id in [Int32(0), Int32(SSH_EXTENDED_DATA_STDERR)] {
                 let n = buffer.withUnsafeMutableBufferPointer { ct_channel_read(channel, id, $0.baseAddress, $0.count) }
-                if n > 0 { progressed = true } else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) { libssh2_channel_free(channel); return true }
+                if n > 0 {
+                    progressed = true
+                } else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) {
+                    libssh2_channel_free(channel)
+                    return true
+                }
             }
             if !progressed { return false }
         }
@@ -435,7 +454,8 @@ final class AgentSlot {
                 let base = haystack.baseAddress!
                 var at = from
                 while haystack.count - at >= needle.count {
-                    guard let hit = memchr(base + at, Int32(needle[0]), haystack.count - at - needle.count + 1) else { return nil }
+                    let span = haystack.count - at - needle.count + 1
+                    guard let hit = memchr(base + at, Int32(needle[0]), span) else { return nil }
                     let offset = UnsafeRawPointer(hit) - base
                     if memcmp(hit, needle.baseAddress!, needle.count) == 0 { return offset }
                     at = offset + 1

@@ -16,7 +16,7 @@ enum BcryptPBKDF {
         var count: UInt32 = 1
         var remaining = length
         while remaining > 0 {
-            let counter = [UInt8(count >> 24 & 0xff), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)]
+            let counter = [24, 16, 8, 0].map { UInt8(count >> $0 & 0xff) }
             var round = hash(state, passphrase: hashedPassphrase, salt: sha512(salt + counter))
             var block = round
             for _ in 1..<rounds {

@@ -29,7 +29,7 @@ final class TerminalTests: IntegrationCase {
             XCTAssertTrue(shown.contains("About to launch 2 jobs on 1 of 1 workers"), shown)
             XCTAssertTrue(shown.contains("split") && shown.contains("127.0.1.1"), shown)
             shell("tmux send-keys -t \(name) \(answer) Enter")
-            waitWhile(tries: 100, every: 0.05) { !FileManager.default.fileExists(atPath: done) }
+            waitWhile(tries: 300, every: 0.05) { !FileManager.default.fileExists(atPath: done) }
             XCTAssertEqual(file(done).trimmingCharacters(in: .whitespacesAndNewlines), status, screen(name))
         }
         XCTAssertEqual(file(home + "/out").split(separator: "\n").sorted(), ["a", "b"])
