@@ -96,7 +96,6 @@ final class AgentSlot {
 
     init(worker: Int) { self.worker = worker }
 
-    var isEmpty: Bool { jobs.isEmpty && closing.isEmpty }
     /// A given-up channel is still ending: the reactor looks again soon even if the socket stays quiet.
     var draining: Bool { !closing.isEmpty }
 
@@ -178,9 +177,7 @@ final class AgentSlot {
                 step = .exec
             case .exec:
                 let request = RemoteScript.agentRequest(for: starter!)
-                let rc = request.withUnsafeBufferPointer { buf in
-                    buf.withMemoryRebound(to: CChar.self) { ct_channel_exec(channel, $0.baseAddress, UInt32($0.count)) }
-                }
+                let rc = ChannelIO.exec(channel!, request)
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
                 if rc != 0 {
                     let error = SSHError("exec", session: session, code: rc)
@@ -226,9 +223,7 @@ final class AgentSlot {
     /// Writes what the outbox holds; an error if the connection is lost.
     private func write(_ session: OpaquePointer) -> SSHError? {
         while !outbox.isEmpty {
-            let n = outbox.withUnsafeBufferPointer { buf in
-                buf.withMemoryRebound(to: CChar.self) { ct_channel_write(channel, $0.baseAddress, $0.count) }
-            }
+            let n = ChannelIO.write(channel!, outbox)
             if n == Int(LIBSSH2_ERROR_EAGAIN) { return nil }
             if n < 0 { return SSHError("write stdin", session: session, code: Int32(n)) }
             outbox.removeFirst(n)
@@ -238,22 +233,11 @@ final class AgentSlot {
 
     /// Reads stdout and stderr until both would block; true when the runner's output ended.
     private func read(_ session: OpaquePointer, emit: (TransportEvent) -> Void) -> (Bool, SSHError?) {
-        while true {
-            var progressed = false
-            for (stream, id) in [(Engine.OutputStream.stdout, Int32(0)), (.stderr, Int32(SSH_EXTENDED_DATA_STDERR))] {
-                let n = buffer.withUnsafeMutableBufferPointer { ct_channel_read(channel, id, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    let bytes = buffer.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0).prefix(n)) }
-                    take(bytes, from: stream, emit: emit)
-                    progressed = true
-                } else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) {
-                    let error = SSHError("read", session: session, code: Int32(n))
-                    if SSHError.isConnectionLost(Int32(n)) { return (false, error) }
-                    return (true, nil)
-                }
-            }
-            if !progressed { return (libssh2_channel_eof(channel) != 0, nil) }
+        guard let rc = ChannelIO.read(channel!, &buffer, { take($1, from: $0, emit: emit) }) else {
+            return (libssh2_channel_eof(channel) != 0, nil)
         }
+        if SSHError.isConnectionLost(rc) { return (false, SSHError("read", session: session, code: rc)) }
+        return (true, nil)
     }
 
     /// Splits what a stream brought at the markers of the jobs it is reading.
@@ -390,19 +374,8 @@ final class AgentSlot {
             closing.eofSent = true
             if rc != 0 { libssh2_channel_free(channel); return true }
         }
-        while libssh2_channel_eof(channel) == 0 {
-            var progressed = false
-            for id in [Int32(0), Int32(SSH_EXTENDED_DATA_STDERR)] {
-                let n = buffer.withUnsafeMutableBufferPointer { ct_channel_read(channel, id, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    progressed = true
-                } else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) {
-                    libssh2_channel_free(channel)
-                    return true
-                }
-            }
-            if !progressed { return false }
-        }
+        if ChannelIO.read(channel, &buffer, { _, _ in }) != nil { libssh2_channel_free(channel); return true }
+        if libssh2_channel_eof(channel) == 0 { return false }
         if libssh2_channel_close(channel) == LIBSSH2_ERROR_EAGAIN { return false }
         libssh2_channel_free(channel)
         return true

@@ -52,30 +52,20 @@ final class Operation {
                 if rc != 0 { return lost(session, rc, "request pty") }
                 step = .exec
             case .exec:
-                let rc = request.withUnsafeBufferPointer { buf in
-                    buf.withMemoryRebound(to: CChar.self) { ct_channel_exec(channel, $0.baseAddress, UInt32($0.count)) }
-                }
+                let rc = ChannelIO.exec(channel!, request)
                 if rc == LIBSSH2_ERROR_EAGAIN { return .waiting }
                 if rc != 0 { return lost(session, rc, "exec") }
                 execAccepted = true
                 step = !preamble.isEmpty ? .preamble : stdin != nil ? .feed : .read
             case .preamble:
                 guard fed < preamble.count else { fed = 0; step = stdin != nil ? .feed : .read; continue }
-                let n = preamble.withUnsafeBufferPointer { buf in
-                    buf.withMemoryRebound(to: CChar.self) {
-                        ct_channel_write(channel, $0.baseAddress! + fed, $0.count - fed)
-                    }
-                }
+                let n = ChannelIO.write(channel!, preamble, from: fed)
                 if n == Int(LIBSSH2_ERROR_EAGAIN) { return .waiting }
                 if n < 0 { return lost(session, Int32(n), "write stdin") }
                 fed += n
             case .feed:
                 guard let stdin, fed < stdin.count else { step = .eof; continue }
-                let n = stdin.withUnsafeBufferPointer { buf in
-                    buf.withMemoryRebound(to: CChar.self) {
-                        ct_channel_write(channel, $0.baseAddress! + fed, $0.count - fed)
-                    }
-                }
+                let n = ChannelIO.write(channel!, stdin, from: fed)
                 if n == Int(LIBSSH2_ERROR_EAGAIN) {
                     // Drain output while the window is full, or a command that writes before reading deadlocks us.
                     let drained = drain(session, emit)
@@ -113,19 +103,8 @@ final class Operation {
 
     /// Reads stdout and stderr until both would block.
     private func drain(_ session: OpaquePointer, _ emit: (OutputStream, [UInt8]) -> Void) -> Progress {
-        while true {
-            var progressed = false
-            for (stream, id) in [(OutputStream.stdout, Int32(0)), (.stderr, Int32(SSH_EXTENDED_DATA_STDERR))] {
-                let n = buffer.withUnsafeMutableBufferPointer { ct_channel_read(channel, id, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    emit(stream, buffer.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0).prefix(n)) })
-                    progressed = true
-                } else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) {
-                    return lost(session, Int32(n), "read")
-                }
-            }
-            if !progressed { return .waiting }
-        }
+        guard let rc = ChannelIO.read(channel!, &buffer, emit) else { return .waiting }
+        return lost(session, rc, "read")
     }
 
     /// How the command on `channel` ended: the signal that killed it, else its exit code.
