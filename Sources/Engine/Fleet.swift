@@ -98,7 +98,7 @@ public enum Fleet {
                     connectFailed(worker, message, retryable: true, dropped: true)
                 case .disconnected(let worker, let message):
                     fail(worker, message)
-                case .started, .notice:
+                case .started, .notice, .copying, .copied:
                     continue  // one command per worker, on a channel of its own
                 case .output(let op, let stream, let bytes):
                     if case .sudo = stages[op] {

@@ -22,6 +22,8 @@ extension Runner {
             retire(worker, .failed, "worker died: \(message)")
         case .started(let op):
             jobStarted(op)
+        case .copying, .copied:
+            break  // no copies yet
         case .notice(let id, let message):
             console.status("\(workers[id].label): \(message)")
         case .output(let op, let stream, let bytes):

@@ -67,6 +67,34 @@ public struct RemoteCommand: Sendable {
     }
 }
 
+/// Files copied between the controller and one worker as one operation (`Transport.copy`): a job's input
+/// (--transfer) and results (--return), or a fleet copy (ctsh's pool:put and pool:get, cloudtask-put/-get).
+public struct FileCopy: Sendable, Equatable {
+    public enum Direction: Sendable, Equatable { case put, get }
+    public struct Item: Sendable, Equatable {
+        /// A path on the controller.
+        public var local: String
+        /// A path on the worker: absolute, or relative to the login user's home.
+        public var remote: String
+        public init(local: String, remote: String) { self.local = local; self.remote = remote }
+    }
+    public var direction: Direction
+    public var items: [Item]
+    /// put: a folder made first (with its parents) and emptied if it is there; each item's missing parent folders
+    /// are made too.
+    public var folder: String?
+    /// Folders are copied whole (a get lands the remote folder's tree at `local`); without it an item is one file.
+    /// Modes and modification times are kept either way.
+    public var recursive: Bool
+    /// get: an item missing on the worker is skipped, not a failure (its job failed anyway).
+    public var missingOK: Bool
+    public init(direction: Direction, items: [Item], folder: String? = nil, recursive: Bool = false,
+                missingOK: Bool = false) {
+        self.direction = direction; self.items = items; self.folder = folder; self.recursive = recursive
+        self.missingOK = missingOK
+    }
+}
+
 /// How a remote command ended.
 public enum ExitStatus: Sendable, Equatable {
     case exited(Int)
@@ -103,6 +131,11 @@ public enum TransportEvent: Sendable {
     case refused(op: Int, message: String)
     /// The command could not be started or its channel failed.
     case failed(op: Int, message: String)
+    /// A copy's bytes so far, at most a few times a second (a terminal's progress for big files).
+    case copying(op: Int, bytes: Int64)
+    /// A copy ended well: every file is in place (a get's files written, synced and renamed into place).
+    /// `via`: how (`sftp`, or `stream` where the worker has no SFTP server).
+    case copied(op: Int, bytes: Int64, via: String)
     /// Something the worker's log should say once (a runner that could not start, and what is used instead).
     case notice(worker: Int, message: String)
 }
@@ -113,6 +146,10 @@ public protocol Transport: AnyObject {
     func connect(worker: Int, to endpoint: Endpoint)
     /// Starts `command` on `worker` as operation `op` (an id chosen by the engine).
     func run(op: Int, worker: Int, command: RemoteCommand)
+    /// Starts copying `files` to or from `worker` as operation `op`: `copying` as it goes, then `copied`, or `failed`
+    /// with a message naming the file and what was wrong (`x.gz: no such file`); a broken connection is `disconnected`.
+    /// `cancel` stops it (a get leaves no partial file behind).
+    func copy(op: Int, worker: Int, files: FileCopy)
     /// Stops an operation: its channel is closed and the remote process group killed.
     func cancel(op: Int)
     /// Closes a worker's connection; its operations are dropped without events.

@@ -129,6 +129,10 @@ public final class SSHTransport: Transport {
         connection.operations[op] = Operation(id: op, command: command)
     }
 
+    public func copy(op: Int, worker: Int, files: FileCopy) {
+        events.append(.failed(op: op, message: "copying files is not built yet"))
+    }
+
     public func cancel(op: Int) {
         guard let worker = operationWorker.removeValue(forKey: op), let connection = connections[worker] else { return }
         dirty.insert(worker)

@@ -150,6 +150,15 @@ final class FakeTransport: Transport {
         active.append((op, worker, events))
     }
 
+    /// Copies (a job's --transfer and --return) succeed at once, unless the worker is down.
+    private(set) var copies: [(op: Int, worker: Int, files: FileCopy)] = []
+    func copy(op: Int, worker: Int, files: FileCopy) {
+        copies.append((op, worker, files))
+        let event: TransportEvent = up.contains(worker) ? .copied(op: op, bytes: 0, via: "fake")
+                                                        : .failed(op: op, message: "fake: not connected")
+        active.append((op, worker, [event]))
+    }
+
     /// Exit 0 or not: by (seed, script) for `.perJob` so reruns agree, else fresh per attempt.
     func outcome(_ command: RemoteCommand) -> ExitStatus {
         let roll: UInt64
