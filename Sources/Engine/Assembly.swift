@@ -140,7 +140,11 @@ public enum TaskAssembly {
     /// UsageError (the message names the option) for what no run could fix.
     public static func plan(_ origin: TaskOrigin, context: TaskContext) throws -> TaskPlan {
         switch origin {
-        case .new(let config, let source):
+        case .new(var config, let source):
+            if config.movesFiles {
+                try JobFileNames.check(config)
+                config.localDirectory = config.localDirectory ?? FileManager.default.currentDirectoryPath
+            }
             let endpoints = try resolveWorkers(config, context: context)
             var jobs: [JobSpec] = []
             var count: Int?       // what caps the split: the jobs, when all of them are known

@@ -66,8 +66,26 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var jump: String?
     /// --runner: how jobs reach a worker; nil: `agent` (one long-lived runner per slot, jobs pipelined).
     public var runner: String?
-    /// Whether jobs go through the runner on the worker: the default, unless --runner=exec or --pty.
-    public var pipelined: Bool { runner != "exec" && !pty }
+    /// --transfer: each job's input file goes to its work folder on the worker before it runs.
+    public var transfer: Bool?
+    /// --return: files copied back after each job (patterns with replacement strings, e.g. `{}.gz`).
+    public var returns: [String]?
+    /// --return-dir: where returned files land (at their path in the work folder); nil: where the input is.
+    public var returnDir: String?
+    /// --cleanup: each job's work folder is removed after its returns (and a resume empties the session's).
+    public var cleanup: Bool?
+    /// --workdir: the folder on the workers holding the session's work folders; nil: $TMPDIR, else /tmp.
+    public var workdir: String?
+    /// The controller's folder when the session began, which relative input and return paths are taken from
+    /// (a resume may start elsewhere). Set by the assembly when jobs move files.
+    public var localDirectory: String?
+    /// Whether each job gets a work folder of its own on the worker (files go there and back, the job runs there).
+    public var movesFiles: Bool {
+        transfer == true || !(returns ?? []).isEmpty || cleanup == true || workdir != nil
+    }
+    /// Whether jobs go through the runner on the worker: the default, unless --runner=exec or --pty; a job that
+    /// moves files runs on a channel of its own (its copies take longer than a channel's round trip).
+    public var pipelined: Bool { runner != "exec" && !pty && !movesFiles }
     public init() {}
 }
 
@@ -89,6 +107,7 @@ public enum Options {
     enum Kind: Sendable, Equatable {
         case flag, halt, provider, report, environment, count(min: Int), seconds, port, text, name
         case path, file, directory, outputFile, outputDirectory, policy, workers
+        case pattern                 // a file name with replacement strings, repeatable (--return)
         case jumps                   // [user@]host[:port][,...] or none
         case session                 // a session id (1 or more)
         case price                   // TYPE=USD_PER_HOUR
@@ -122,7 +141,7 @@ public enum Options {
         var flag: String { name.count == 1 ? "-" + name : "--" + name }
         var takesValue: Bool { kind != .flag }
         /// Whether giving it twice adds a value rather than replacing it (zsh offers it again).
-        var repeatable: Bool { kind == .report || kind == .price || kind == .environment }
+        var repeatable: Bool { kind == .report || kind == .price || kind == .environment || kind == .pattern }
     }
 
     /// Every command's `--help` and `--generate-completion-script`.
@@ -151,6 +170,11 @@ public enum Options {
         Spec(name: "pre", kind: .text, value: "COMMAND", help: "run on each worker before its jobs; a worker where it fails is left out", task: true) { c, _, v in c.pre = v },
         Spec(name: "post", kind: .text, value: "COMMAND", help: "run on each worker after its jobs", task: true) { c, _, v in c.post = v },
         Spec(name: "overlay", kind: .directory, value: "DIR", help: "copy this local folder onto each worker's / before its jobs (tar stream over SSH)", task: true) { c, _, v in c.overlay = v },
+        Spec(name: "transfer", kind: .flag, value: "", help: "copy each job's input file ({}) to the worker first, into the job's work folder, where the job runs; relative paths keep their place there", task: true) { c, _, _ in c.transfer = true },
+        Spec(name: "return", kind: .pattern, value: "PATTERN", help: "copy this file back after each job, from its work folder (replacement strings apply: --return='{}.gz'); lands at the same relative path here, or under --return-dir; repeatable", task: true, lua: "returns") { c, _, v in c.returns = (c.returns ?? []) + [v] },
+        Spec(name: "return-dir", kind: .outputDirectory, value: "DIR", help: "land returned files under DIR (at their path in the work folder) instead of beside the input", task: true) { c, _, v in c.returnDir = v },
+        Spec(name: "cleanup", kind: .flag, value: "", help: "remove each job's work folder after its returns (under --sudo with it); a resume removes what a killed run left", task: true) { c, _, _ in c.cleanup = true },
+        Spec(name: "workdir", kind: .text, value: "DIR", help: "the folder on the workers for the session's work folders (default: $TMPDIR, else /tmp, on the worker)", task: true) { c, _, v in c.workdir = v },
         Spec(name: "provider", kind: .provider, value: "NAME", help: "launch workers with this provider when --split exceeds the workers given: local (private sshd workers on 127.0.1.x; the default when no --workers are given), ec2, or a FILE.lua", task: true) { c, _, v in c.provider = v },
         Spec(name: "region", kind: .text, value: "REGION", help: "ec2: region (default $AWS_REGION, else us-east-1)", task: true) { c, _, v in c.region = v },
         Spec(name: "instance-type", kind: .text, value: "TYPE", help: "ec2: instance type (default t3.micro)", task: true) { c, _, v in c.instanceType = v },
@@ -255,7 +279,7 @@ public enum Options {
             switch spec.kind {
             case .flag: type = "boolean"
             case .count, .seconds, .port: type = "number"
-            case .workers, .report, .environment: type = "list"
+            case .workers, .report, .environment, .pattern: type = "list"
             default: type = "string"
             }
             let scope = poolOptions.contains(spec.name) ? "pool" : launchOptions.contains(spec.name) ? "launch" : "task"
@@ -298,6 +322,9 @@ public enum Options {
         let value = raw.trimmingCharacters(in: .whitespaces)
         switch spec.kind {
         case .flag, .text:
+            return raw
+        case .pattern:
+            guard !value.isEmpty else { throw UsageError("\(source): expected a file name") }
             return raw
         case .session:
             guard let n = Int(value), n >= 1 else { throw UsageError("\(source)=\(raw): expected a session id") }

@@ -10,7 +10,7 @@ public final class Runner {
     typealias Job = JobStore.Job
 
     enum Phase { case spare, connecting, setup, ready, retiring, teardown, done, failed }
-    enum Step { case authorizeKey, sudo, overlay, pre, post, removeKey }
+    enum Step { case authorizeKey, sudo, overlay, workdir, wipe, pre, post, rmdir, removeKey }
 
     final class Worker {
         let id: Int
@@ -34,6 +34,8 @@ public final class Runner {
         var jobsDone = 0
         var lastHeard = 0.0
         var pinging = false
+        /// The session's folder on the worker (absolute), where jobs that move files get theirs (RunnerFiles.swift).
+        var workdir: String?
         init(id: Int, endpoint: Endpoint, slots: Int) {
             self.id = id; self.endpoint = endpoint; self.slots = Array(repeating: nil, count: slots); cap = slots
             queued = Array(repeating: [], count: slots)
@@ -77,6 +79,9 @@ public final class Runner {
         case job(number: Int, worker: Int, slot: Int, started: Double?, deadline: Double?, out: Spool, err: Spool)
         case step(worker: Int, step: Step, deadline: Double?, output: [UInt8])
         case ping(worker: Int, sent: Double)
+        /// A job's files moving, before or after its command, or its work folder being removed (`jobFiles` says
+        /// which); `started` is the job's start (journaled when the copy began).
+        case files(number: Int, worker: Int, slot: Int, started: Double, out: Spool, err: Spool)
     }
 
     /// A finished attempt whose output and status line wait for the journal's fsync.
@@ -91,6 +96,8 @@ public final class Runner {
         /// Wall-clock start (Unix seconds) and run time, for --joblog and --results.
         var started = 0.0
         var seconds = 0.0
+        /// What a job that moves files moved: bytes there and back, and the seconds each took.
+        var files: JobFiles?
     }
 
     let config: TaskConfig
@@ -105,6 +112,8 @@ public final class Runner {
     /// When each job given to an idle slot was given (pipelining: its start then measures a round trip).
     var idleSince: [Int: Double] = [:]
     var nextOp = 1
+    /// The files of each running job that moves them, by job number.
+    var jobFiles: [Int: JobFiles] = [:]
     var completions: [Completion] = []
     /// Jobs marked LOST this turn, and their status lines: said (and the jobs let go) once the journal is synced.
     var lostLines: [(job: Int, line: String)] = []
@@ -118,7 +127,7 @@ public final class Runner {
     var sessionKey: String?
     /// A session key from an earlier run of this session may still be authorized: remove it everywhere.
     var staleKey = false
-    private let fresh: Bool
+    let fresh: Bool
     private let reset: Bool
     var failures = 0
     var halted = false
@@ -295,7 +304,12 @@ public final class Runner {
         progress.done = jobs.counts.finished
         progress.failed = jobs.counts.notOK
         // Started ones: a job queued behind another on its worker is not running yet.
-        progress.running = ops.values.filter { if case .job(_, _, _, _?, _, _, _) = $0 { return true }; return false }.count
+        progress.running = ops.values.filter {
+            switch $0 {
+            case .job(_, _, _, _?, _, _, _), .files: return true
+            default: return false
+            }
+        }.count
         let elapsed = Date().timeIntervalSince(started)
         progress.rate = elapsed > 0 ? Double(max(0, progress.done - initiallyDone)) / elapsed : 0
         // While the input is still being read, the total is not known: no ETA.

@@ -22,8 +22,10 @@ extension Runner {
             retire(worker, .failed, "worker died: \(message)")
         case .started(let op):
             jobStarted(op)
-        case .copying, .copied:
-            break  // no copies yet
+        case .copying(let op, _):
+            if case .files(_, let worker, _, _, _, _)? = ops[op] { workers[worker].lastHeard = monotonic() }
+        case .copied(let op, let bytes, _):
+            filesCopied(op, bytes: bytes)
         case .notice(let id, let message):
             console.status("\(workers[id].label): \(message)")
         case .output(let op, let stream, let bytes):
@@ -36,6 +38,8 @@ extension Runner {
                 output += bytes
                 if output.count > 4096 { output.removeFirst(output.count - 4096) }
                 ops[op] = .step(worker: worker, step: step, deadline: deadline, output: output)
+            case .files(_, let worker, _, _, _, _)?:
+                workers[worker].lastHeard = monotonic()  // the cleanup's output is not the job's
             case .ping?, nil: break
             }
         case .finished(let op, let status):
@@ -50,6 +54,8 @@ extension Runner {
                 stepFinished(workers[worker], step, status, output)
             case .ping(let worker, _)?:
                 answered(op, worker)
+            case .files?:
+                cleanupFinished(op, status)
             case nil: break
             }
         case .refused(let op, let message):
@@ -67,6 +73,9 @@ extension Runner {
                 stepFinished(workers[worker], step, nil, output, "refused: \(message)")
             case .ping(let worker, _)?:
                 answered(op, worker) // a refusal is an answer: sshd is alive
+            case let kind?:
+                ops[op] = kind
+                filesFailed(op, "refused: \(message)")
             case nil: break
             }
         case .failed(let op, let message):
@@ -80,6 +89,9 @@ extension Runner {
                 stepFinished(workers[worker], step, nil, output, message)
             case .ping(let worker, _)?:
                 workers[worker].pinging = false
+            case let kind?:
+                ops[op] = kind
+                filesFailed(op, message)
             case nil: break
             }
         }
@@ -104,7 +116,12 @@ extension Runner {
             aborting = true
             console.status("\(timestamp()) :: session \(session.id): \(reason)")
             for (op, kind) in ops {
-                guard case let .job(number, workerID, slot, started, _, _, _) = kind else { continue }
+                let number: Int, workerID: Int, slot: Int, started: Double?
+                switch kind {
+                case let .job(n, w, s, t, _, _, _): (number, workerID, slot, started) = (n, w, s, t)
+                case let .files(n, w, s, t, _, _): (number, workerID, slot, started) = (n, w, s, t); jobFiles[n] = nil
+                default: continue
+                }
                 transport.cancel(op: op)
                 ops[op] = nil
                 workers[workerID].vacate(op, slot: slot)

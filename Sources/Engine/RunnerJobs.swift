@@ -51,8 +51,11 @@ extension Runner {
     /// An idle worker leaves when nothing is queued and no running job may still come back as a retry.
     func retireIdle() {
         let retriesPossible = policy.retries > 0 && ops.values.contains { op in
-            if case let .job(number, _, _, _, _, _, _) = op { return jobs[number - 1].retried < policy.retries }
-            return false
+            switch op {
+            case .job(let number, _, _, _, _, _, _), .files(let number, _, _, _, _, _):
+                return jobs[number - 1].retried < policy.retries
+            default: return false
+            }
         }
         for worker in workers where (worker.phase == .ready || worker.phase == .retiring) && worker.running == 0 {
             if worker.phase == .retiring || halted || (queue.isEmpty && !retriesPossible && !expectingMore) {
@@ -82,9 +85,6 @@ extension Runner {
         } else {
             worker.queued[slot].append(op)
         }
-        // Journaled as started when the worker says so (`started`): a queued job may never start there.
-        ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: nil, deadline: nil,
-                       out: session.spool(), err: session.spool())
         let environment = [
             ("CLOUDTASK_JOB", String(job.spec.number)), ("CLOUDTASK_SLOT", String(slot + 1)),
             ("CLOUDTASK_WORKER", worker.label),
@@ -94,6 +94,10 @@ extension Runner {
                                     pty: config.pty)
         command.secrets = passedEnvironment.filter(\.secret)
         command.sudo = sudo
+        if config.movesFiles { return startWithFiles(job, op: op, on: worker, slot: slot, command: command) }
+        // Journaled as started when the worker says so (`started`): a queued job may never start there.
+        ops[op] = .job(number: job.spec.number, worker: worker.id, slot: slot, started: nil, deadline: nil,
+                       out: session.spool(), err: session.spool())
         if pipelining { command.slot = slot }
         transport.run(op: op, worker: worker.id, command: command)
     }
@@ -119,6 +123,7 @@ extension Runner {
     /// A job attempt ended with `state`: journal, retries, strikes, output.
     func ended(_ op: Int, _ state: JobState) {
         if case .job(_, _, _, nil, _, _, _)? = ops[op] { jobStarted(op) }  // a transport that did not say
+        if commandEnded(op, state) { return }  // its files move first (RunnerFiles.swift)
         guard case let .job(number, workerID, slot, started?, _, out, err)? = ops.removeValue(forKey: op) else {
             return
         }
@@ -135,6 +140,8 @@ extension Runner {
                             at: Date().timeIntervalSince1970))
         let text = String(decoding: job.spec.text, as: UTF8.self)
         var line = "\(worker.label): \(state.logText) # \(text)"
+        let files = jobFiles.removeValue(forKey: number)
+        for problem in files?.problems ?? [] { line += "\n\(worker.label): \(problem)" }
         var final = true
         if state == .exited(0) {
             worker.strikes = 0
@@ -169,7 +176,8 @@ extension Runner {
         let seconds = monotonic() - started
         completions.append(Completion(number: number, worker: workerID, line: line, out: out, err: err,
                                       final: final, state: state,
-                                      started: Date().timeIntervalSince1970 - seconds, seconds: seconds))
+                                      started: Date().timeIntervalSince1970 - seconds, seconds: seconds,
+                                      files: files))
         if collectResults {
             results.append(JobResult(number: number, input: job.spec.input, text: job.spec.text,
                                      state: state, final: final, worker: worker.label,

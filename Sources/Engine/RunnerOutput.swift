@@ -64,12 +64,13 @@ extension Runner {
         case .timeout: exit = -1; signal = 15
         default: exit = -1
         }
-        let received = (completion.out?.count ?? 0) + (completion.err?.count ?? 0)
+        // As GNU parallel's: bytes of files transferred to the worker and returned from it.
+        let sent = completion.files?.sent ?? 0, received = completion.files?.received ?? 0
         if joblog != nil {
             let command = String(decoding: job.spec.text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-            let row = String(format: "%d\t%@\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%@\n",
+            let row = String(format: "%d\t%@\t%.3f\t%.3f\t%lld\t%lld\t%d\t%d\t%@\n",
                              completion.number, worker.label, completion.started, completion.seconds,
-                             0, received, exit, signal, command)
+                             sent, received, exit, signal, command)
             writeJoblog(Array(row.utf8))
         }
         if let results = config.results {
@@ -88,7 +89,11 @@ extension Runner {
                 ("exit", Array(completion.state.jobsFileText.utf8) + [10]), ("input", job.spec.input + [10]),
                 ("command", job.spec.text + [10]), ("worker", Array(worker.label.utf8) + [10]),
                 ("timing",
-                 Array(String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds).utf8)),
+                 Array((String(format: "start %.3f\nseconds %.3f\n", completion.started, completion.seconds)
+                        + (completion.files.map {
+                            String(format: "transfer %.3f\nreturn %.3f\nsent %lld\nreceived %lld\n",
+                                   $0.putSeconds, $0.returnSeconds, $0.sent, $0.received)
+                        } ?? "")).utf8)),
             ]
             for (name, bytes) in facts {
                 written = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes)) && written

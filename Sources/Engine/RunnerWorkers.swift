@@ -44,6 +44,10 @@ extension Runner {
         }
         if sudo != nil { worker.steps.append(.sudo) }
         if config.overlay != nil { worker.steps.append(.overlay) }
+        if config.movesFiles {
+            // A resume (or retry) with --cleanup first empties what a killed run left in the session's folder.
+            worker.steps += [.workdir] + (!fresh && config.cleanup == true ? [.wipe] : [])
+        }
         if config.pre != nil { worker.steps.append(.pre) }
         nextStep(worker)
     }
@@ -61,7 +65,7 @@ extension Runner {
             return
         }
         let step = worker.steps.removeFirst()
-        guard let command = command(for: step) else { return nextStep(worker) }
+        guard let command = command(for: step, on: worker) else { return nextStep(worker) }
         console.detail("\(worker.label): \(worker.phase == .setup ? "setup" : "cleanup"): \(step)")
         let op = nextOp
         nextOp += 1
@@ -70,14 +74,15 @@ extension Runner {
         transport.run(op: op, worker: worker.id, command: command)
     }
 
-    /// The step's command; all but the session key's edits of the login user's authorized_keys run under --sudo.
-    private func command(for step: Step) -> RemoteCommand? {
-        var command = plainCommand(for: step)
-        if step != .authorizeKey && step != .removeKey { command?.sudo = sudo }
+    /// The step's command; all but the session key's edits of the login user's authorized_keys, and the session
+    /// folder that the login user's copies write to, run under --sudo.
+    private func command(for step: Step, on worker: Worker) -> RemoteCommand? {
+        var command = plainCommand(for: step, on: worker)
+        if ![.authorizeKey, .removeKey, .workdir].contains(step) { command?.sudo = sudo }
         return command
     }
 
-    private func plainCommand(for step: Step) -> RemoteCommand? {
+    private func plainCommand(for step: Step, on worker: Worker) -> RemoteCommand? {
         let tag = keyTag
         switch step {
         case .authorizeKey:
@@ -92,6 +97,12 @@ extension Runner {
         case .overlay:
             guard let dir = config.overlay, let tar = Runner.tarball(of: dir) else { return nil }
             return RemoteCommand(script: Array((MissingTool.check(["tar"]) + " && tar -C / -xf -").utf8), stdin: tar)
+        case .workdir: return RemoteCommand(script: Array(workdirScript.utf8))
+        case .wipe, .rmdir:
+            guard let dir = worker.workdir else { return nil }
+            let quoted = String(decoding: ShellQuote.quote(Array(dir.utf8)), as: UTF8.self)
+            // A leftover job folder (named N-OP) is removed whole; the session's folder only once empty.
+            return RemoteCommand(script: Array((step == .wipe ? "rm -rf \(quoted)/*" : "rmdir \(quoted) 2>/dev/null; true").utf8))
         case .pre: return config.pre.map { RemoteCommand(script: Array($0.utf8)) }
         case .post: return config.post.map { RemoteCommand(script: Array($0.utf8)) }
         }
@@ -107,10 +118,22 @@ extension Runner {
         case .removeKey: name = "remove session key"
         case .sudo: name = "sudo"
         case .overlay: name = "overlay"
+        case .workdir: name = "work folder"
+        case .wipe: name = "remove leftover work folders"
+        case .rmdir: name = "remove the session's work folder"
         case .pre: name = "pre command"
         case .post: name = "post command"
         }
-        if status == .exited(0) { return nextStep(worker) }
+        if status == .exited(0) {
+            if step == .workdir {
+                guard let path = Runner.workdirPath(in: output) else {
+                    console.status("\(worker.label): setup failed: \(name): no path in its output")
+                    return stepFailed(worker, step)
+                }
+                worker.workdir = path
+            }
+            return nextStep(worker)
+        }
         if problem == nil, let missing = MissingTool.message(exited127: status == .exited(127), output: output) {
             console.status("\(worker.label): \(worker.phase == .setup ? "setup" : "cleanup"): \(name): \(missing)")
             return stepFailed(worker, step)
@@ -152,7 +175,9 @@ extension Runner {
             return
         case .setup, .ready, .retiring:
             worker.phase = .teardown
-            worker.steps = (config.post != nil ? [.post] : []) + (worker.viaAgent ? [.removeKey] : [])
+            worker.steps = (config.post != nil ? [.post] : [])
+                + (config.cleanup == true && worker.workdir != nil ? [.rmdir] : [])
+                + (worker.viaAgent ? [.removeKey] : [])
             // A running setup step finishes first; its completion continues the teardown.
             let stepRunning = ops.values.contains {
                 if case .step(worker.id, _, _, _) = $0 { return true }
@@ -173,6 +198,10 @@ extension Runner {
             case .job(let number, worker.id, _, let started, _, _, _):
                 ops[op] = nil
                 if started == nil { unstarted(number) } else { lostJob(number, worker) }
+            case .files(let number, worker.id, _, _, _, _):
+                ops[op] = nil
+                jobFiles[number] = nil
+                lostJob(number, worker)
             case .step(worker.id, _, _, _), .ping(worker.id, _):
                 ops[op] = nil
             default: break

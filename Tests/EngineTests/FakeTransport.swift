@@ -125,8 +125,9 @@ final class FakeTransport: Transport {
         }
         var events: [TransportEvent] = []
         guard job != nil else {
-            // A setup/teardown step or a ping: succeeds unless chaos says otherwise.
-            events.append(.output(op: op, stream: .stdout, bytes: Array("step\n".utf8)))
+            // A setup/teardown step or a ping: succeeds unless chaos says otherwise. The work folder step says a path.
+            let workdir = command.script.starts(with: Array("d=".utf8))
+            events.append(.output(op: op, stream: .stdout, bytes: Array((workdir ? "/fake/work\n" : "step\n").utf8)))
             events.append(.finished(op: op, status: .exited(rng.chance(chaos.stepFail) ? 3 : 0)))
             active.append((op, worker, events))
             return
@@ -152,8 +153,11 @@ final class FakeTransport: Transport {
 
     /// Copies (a job's --transfer and --return) succeed at once, unless the worker is down.
     private(set) var copies: [(op: Int, worker: Int, files: FileCopy)] = []
+    /// Called with each copy as it is asked for.
+    var onCopy: ((FileCopy) -> Void)?
     func copy(op: Int, worker: Int, files: FileCopy) {
         copies.append((op, worker, files))
+        onCopy?(files)
         let event: TransportEvent = up.contains(worker) ? .copied(op: op, bytes: 0, via: "fake")
                                                         : .failed(op: op, message: "fake: not connected")
         active.append((op, worker, [event]))
