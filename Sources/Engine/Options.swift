@@ -306,7 +306,7 @@ public enum Options {
             case (.workers, .list(let addresses)):
                 if addresses.isEmpty { continue }  // an empty pool: no workers given
                 apply(&config, &flags, try validate(spec, addresses.joined(separator: " "), source: "--\(spec.name)"))
-            case (.report, .list(let values)), (.environment, .list(let values)):
+            case (.report, .list(let values)), (.environment, .list(let values)), (.pattern, .list(let values)):
                 for value in values { apply(&config, &flags, try validate(spec, value, source: "--\(spec.name)")) }
             case (_, .list):
                 throw UsageError("--\(spec.name): expected one value (\(spec.value)), not a list")

@@ -282,3 +282,36 @@ enum JobFileNames {
         path.hasPrefix("/") ? path : directory + "/" + path
     }
 }
+
+/// Each job's files checked as its line is read: its input can be transferred (one word, a UTF-8 name), and no two
+/// jobs return onto one local file. A failing job is a bad input line: refused before anything runs when it is in
+/// the first read, else it stops the batch as any bad line does. Returns are kept as 64-bit hashes: 2 million
+/// jobs cost some 16 MB.
+public final class JobFileChecks {
+    private let config: TaskConfig
+    private var claimed: [Int: Int] = [:]
+
+    /// nil when the task's jobs move no files.
+    public init?(_ config: TaskConfig) {
+        guard config.movesFiles else { return nil }
+        self.config = config
+    }
+
+    /// Checks `spec`'s files and claims its return files, or throws naming the line (and the earlier job).
+    public func check(_ spec: JobSpec, lineNumber: Int) throws {
+        let plan: JobFilePlan
+        do { plan = try JobFilePlan(config: config, spec: spec, folder: "/") } catch {
+            throw JobLineError(line: lineNumber, message: "\(error)")
+        }
+        var mine = Set<Int>()
+        for (item, pattern) in zip(plan.returns, config.returns ?? []) {
+            let key = item.local.hashValue
+            if let other = claimed[key], other != spec.number || !mine.insert(key).inserted {
+                let whose = other == spec.number ? "this job's other --return" : "job \(other)'s"
+                throw JobLineError(line: lineNumber, message: "--return=\(pattern) lands on \(item.local), as \(whose) does")
+            }
+            mine.insert(key)
+            claimed[key] = spec.number
+        }
+    }
+}
