@@ -141,6 +141,7 @@ public enum TaskAssembly {
     public static func plan(_ origin: TaskOrigin, context: TaskContext) throws -> TaskPlan {
         switch origin {
         case .new(let config, let source):
+            _ = try JobRecipe(config)  // a bad --colsep or -I is refused before anything runs
             let endpoints = try resolveWorkers(config, context: context)
             var jobs: [JobSpec] = []
             var count: Int?       // what caps the split: the jobs, when all of them are known
@@ -167,6 +168,9 @@ public enum TaskAssembly {
             let (session, savedConfig, scan) = try Session.resume(root: context.sessionsRoot(base), id: id)
             var config = try configure(savedConfig)
             config.command = savedConfig.command
+            // Jobs made later (a ctsh generator's) are made as the session's first ones were.
+            (config.lines, config.null, config.colsep, config.replace) =
+                (savedConfig.lines, savedConfig.null, savedConfig.colsep, savedConfig.replace)
             config.sessions = savedConfig.sessions
             let index = scan.index
             let total = index.count

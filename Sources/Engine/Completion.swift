@@ -24,7 +24,7 @@ extension Options.Spec {
     var completion: ValueHint {
         if let hint { return hint }
         switch kind {
-        case .flag, .text, .name, .count, .seconds, .port, .halt, .report, .environment, .price: return .none
+        case .flag, .text, .name, .count, .seconds, .port, .halt, .report, .environment, .price, .regex, .token: return .none
         case .path, .file, .outputFile: return .files
         case .directory, .outputDirectory: return .directories
         case .policy: return ValueHint(words: HostKeyPolicy.allCases.map(\.rawValue))

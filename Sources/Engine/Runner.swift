@@ -94,6 +94,8 @@ public final class Runner {
     }
 
     let config: TaskConfig
+    /// How input lines become jobs (checked when the task was planned; see TaskAssembly.plan).
+    public let recipe: JobRecipe
     let transport: Transport
     let session: Session
     let console: Console
@@ -205,6 +207,8 @@ public final class Runner {
         self.toLaunch = provider == nil ? 0 : launch
         self.ledger = Ledger(sessionPath: session.path)
         self.config = config
+        // An invalid --colsep or -I never gets here (Options and TaskAssembly.plan refuse it); words are the fallback.
+        self.recipe = (try? JobRecipe(config)) ?? JobRecipe(command: config.command)
         self.transport = transport
         self.session = session
         self.console = Console(display: display)
@@ -328,6 +332,14 @@ public final class Runner {
         if startedRun || !fresh { recordJob(job) }
         queue.pushBack(job.spec.number - 1)
         return job.spec.number
+    }
+
+    /// Adds the job the recipe makes of `record` (ctsh's t:add and generators), as `add(input:text:)`; nil for a
+    /// record that makes no job (blank, comment). Throws the recipe's JobLineError, naming line 1.
+    @discardableResult
+    public func add(record: [UInt8]) throws -> Int? {
+        guard let spec = try recipe.job(record, lineNumber: 1, number: jobs.count + 1) else { return nil }
+        return add(input: spec.input, text: spec.text)
     }
 
     /// While true, idle workers wait for more jobs instead of leaving (a generator is still producing).
