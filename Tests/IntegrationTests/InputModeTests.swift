@@ -89,7 +89,7 @@ final class InputModeTests: IntegrationCase {
     func testReplaceTokenKeepsALiteralBrace() throws {
         let r = try cloudtask(["-I", "@@", "printf", "%s %s\\n", "{}", "@@"], workers: "127.0.1.1", lines: ["a b"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(r.out, "{} a b\n")
+        XCTAssertEqual(r.out, "{} a\nb \n", "in word mode @@ alone stands for each of the words")
     }
 
     func testCtshTaskLinesAndGeneratedJobs() throws {
