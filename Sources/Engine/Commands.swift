@@ -164,8 +164,9 @@ extension Command {
             synopsis: ["cat jobs | \(program) [OPTIONS] [COMMAND [ARGS...]]", "\(program) [OPTIONS] --resume=ID", "\(program) [OPTIONS] --retry=ID"],
             summary: """
             Runs one job per input line on SSH workers in parallel: each line's words, quoted exactly,
-            are appended to COMMAND. A COMMAND given as one argument with spaces is shell text; with no
-            COMMAND each line is itself the job. Options come before COMMAND.
+            are appended to COMMAND, or replace {} {.} {/} {//} {/.} {#} {%} {1} {2} ... in it (GNU
+            parallel's replacement strings). A COMMAND given as one argument with spaces is shell text;
+            with no COMMAND each line is itself the job. Options come before COMMAND.
             """,
             options: Options.specs,
             positionals: [Positional(name: "COMMAND", help: "", hint: .commands), Positional(name: "ARGS", help: "", hint: .files, variadic: true)],
