@@ -92,6 +92,19 @@ final class InputModeTests: IntegrationCase {
         XCTAssertEqual(r.out, "{} a\nb \n", "in word mode @@ alone stands for each of the words")
     }
 
+    func testTemplateTakesTheModesAndReplacementsOnItsCommandLine() throws {
+        let path = home + "/template"
+        try """
+        return {command = {"printf", "[%s|%s]\\\\n", "{/}"}, workers = {"127.0.1.1"}, identity = "\(Env.key)",
+                known_hosts = "\(Env.knownHosts)", keep_order = true}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try run([path, "--sessions=\(sessions)", "-0", "{#}"], stdin: bytes("d/it's\nx\0d/$y z\0"), binary: ctsh)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "[it's\nx|1]\n[$y z|2]\n")
+        let dry = try run([path, "--sessions=\(sessions)", "--dry-run", "--lines"], stdin: bytes("a/b c\n"), binary: ctsh)
+        XCTAssertEqual(dry.out, "printf '[%s|%s]\\n' 'b c'\n", dry.stderr)
+    }
+
     func testCtshTaskLinesAndGeneratedJobs() throws {
         let source = """
         local pool = workers{"127.0.1.1", identity = "\(Env.key)", known_hosts = "\(Env.knownHosts)"}
