@@ -141,8 +141,9 @@ public enum TaskAssembly {
     public static func plan(_ origin: TaskOrigin, context: TaskContext) throws -> TaskPlan {
         switch origin {
         case .new(var config, let source):
+            let recipe = try JobRecipe(config)  // a bad --colsep or -I is refused before anything runs
             if config.movesFiles {
-                try JobFileNames.check(config)
+                try JobFileNames.check(config, recipe)
                 config.localDirectory = config.localDirectory ?? FileManager.default.currentDirectoryPath
             }
             let endpoints = try resolveWorkers(config, context: context)
@@ -171,6 +172,9 @@ public enum TaskAssembly {
             let (session, savedConfig, scan) = try Session.resume(root: context.sessionsRoot(base), id: id)
             var config = try configure(savedConfig)
             config.command = savedConfig.command
+            // Jobs made later (a ctsh generator's) are made as the session's first ones were.
+            (config.lines, config.null, config.colsep, config.replace) =
+                (savedConfig.lines, savedConfig.null, savedConfig.colsep, savedConfig.replace)
             config.sessions = savedConfig.sessions
             let index = scan.index
             let total = index.count

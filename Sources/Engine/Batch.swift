@@ -1,24 +1,20 @@
-// What cloudtask and task templates share: job lines turned into jobs, whole or as a stream's first read.
+// What cloudtask and task templates share: a stream's first read turned into jobs (each by the task's JobRecipe).
 import Foundation
 
 public enum Batch {
-    /// One job line as job `number`: nil for a blank or comment line; an unterminated quote, a NUL byte or a
-    /// job too long for a remote command throws, naming the line.
+    /// One job line as job `number`, in word mode with `command` (see JobRecipe.job, which this is).
     public static func job(_ line: [UInt8], lineNumber: Int, number: Int, command: [String]) throws -> JobSpec? {
-        guard let words = try JobLine.words(line, lineNumber: lineNumber) else { return nil }
-        let text = ShellQuote.jobText(command: command, words: words, rawLine: line)
-        if let problem = JobSpec.problem(text: text) { throw JobLineError(line: lineNumber, message: "the job " + problem) }
-        return JobSpec(number: number, input: trimmed(line), text: text)
+        try JobRecipe(command: command).job(line, lineNumber: lineNumber, number: number)
     }
 
-    /// The jobs of a stream's first read (see JobInput.waitForFirstRead): every line that arrived is checked
-    /// before anything runs. Returns the jobs and the number of the last input line taken.
-    public static func firstRead(_ input: JobInput, command: [String]) throws -> (jobs: [JobSpec], lines: Int) {
+    /// The jobs of a stream's first read (see JobInput.waitForFirstRead): every record that arrived is checked
+    /// before anything runs. Returns the jobs and the number of the last input record taken.
+    public static func firstRead(_ input: JobInput, recipe: JobRecipe) throws -> (jobs: [JobSpec], lines: Int) {
         input.waitForFirstRead()
         var specs: [JobSpec] = []
         var lines = 0
         for line in input.take(Int.max) {
-            if let spec = try job(line.bytes, lineNumber: line.number, number: specs.count + 1, command: command) {
+            if let spec = try recipe.job(line.bytes, lineNumber: line.number, number: specs.count + 1) {
                 specs.append(spec)
             }
             lines = line.number
@@ -26,10 +22,8 @@ public enum Batch {
         return (specs, lines)
     }
 
-    private static func trimmed(_ bytes: [UInt8]) -> [UInt8] {
-        var start = 0, end = bytes.count
-        while start < end && (bytes[start] == 32 || bytes[start] == 9) { start += 1 }
-        while end > start && (bytes[end - 1] == 32 || bytes[end - 1] == 9) { end -= 1 }
-        return Array(bytes[start..<end])
+    /// `firstRead` in word mode with `command`.
+    public static func firstRead(_ input: JobInput, command: [String]) throws -> (jobs: [JobSpec], lines: Int) {
+        try firstRead(input, recipe: JobRecipe(command: command))
     }
 }

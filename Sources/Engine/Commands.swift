@@ -38,6 +38,25 @@ public struct Command: Sendable {
                 parsed.options.append(.init(name: "help", value: ""))
                 continue
             }
+            if !argument.hasPrefix("--"), argument.count >= 2, argument.hasPrefix("-"),
+               let spec = options.first(where: { $0.short == argument.dropFirst().first }) {
+                // -0, -I STR, -ISTR
+                var value = String(argument.dropFirst(2))
+                if !spec.takesValue {
+                    guard value.isEmpty else { throw UsageError("option -\(spec.short!) takes no value") }
+                    parsed.options.append(.init(name: spec.name, value: ""))
+                    continue
+                }
+                if value.isEmpty {
+                    guard index < arguments.count else {
+                        throw UsageError("option -\(spec.short!) needs a value (\(spec.value))")
+                    }
+                    value = arguments[index]
+                    index += 1
+                }
+                parsed.options.append(.init(name: spec.name, value: try Options.validate(spec, value, source: "-\(spec.short!)")))
+                continue
+            }
             guard argument.hasPrefix("--"), argument.count > 2 else {
                 if interspersed && argument.hasPrefix("-") && argument != "-" {
                     throw UsageError("unknown option \(argument) (see --help)")
@@ -101,7 +120,7 @@ public struct Command: Sendable {
         }
         text += "options:\n"
         for spec in options {
-            text += Command.row("  " + spec.flag + (spec.value.isEmpty ? "" : "=" + spec.value), spec.help)
+            text += Command.row("  " + spec.flags + (spec.value.isEmpty ? "" : "=" + spec.value), spec.help)
         }
         if !footer.isEmpty { text += "\n" + footer + "\n" }
         return text
@@ -145,8 +164,9 @@ extension Command {
             synopsis: ["cat jobs | \(program) [OPTIONS] [COMMAND [ARGS...]]", "\(program) [OPTIONS] --resume=ID", "\(program) [OPTIONS] --retry=ID"],
             summary: """
             Runs one job per input line on SSH workers in parallel: each line's words, quoted exactly,
-            are appended to COMMAND. A COMMAND given as one argument with spaces is shell text; with no
-            COMMAND each line is itself the job. Options come before COMMAND.
+            are appended to COMMAND, or replace {} {.} {/} {//} {/.} {#} {%} {1} {2} ... in it (GNU
+            parallel's replacement strings). A COMMAND given as one argument with spaces is shell text;
+            with no COMMAND each line is itself the job. Options come before COMMAND.
             """,
             options: Options.specs,
             positionals: [Positional(name: "COMMAND", help: "", hint: .commands), Positional(name: "ARGS", help: "", hint: .files, variadic: true)],

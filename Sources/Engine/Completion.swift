@@ -20,11 +20,14 @@ struct ValueHint: Sendable, Equatable {
 }
 
 extension Options.Spec {
+    /// The option as typed, then its one-letter alias: `--null`, `-0`.
+    var allFlags: [String] { [flag] + (short.map { ["-\($0)"] } ?? []) }
+
     /// The hint given, else the one its kind implies.
     var completion: ValueHint {
         if let hint { return hint }
         switch kind {
-        case .flag, .text, .name, .count, .seconds, .port, .halt, .report, .environment, .price, .pattern: return .none
+        case .flag, .text, .name, .count, .seconds, .port, .halt, .report, .environment, .price, .regex, .token, .pattern: return .none
         case .path, .file, .outputFile: return .files
         case .directory, .outputDirectory: return .directories
         case .policy: return ValueHint(words: HostKeyPolicy.allCases.map(\.rawValue))
@@ -80,12 +83,12 @@ public enum Completion {
 
     static func bash(_ command: Command) -> String {
         let f = "_" + identifier(command.name)
-        let valued = command.options.filter(\.takesValue).map(\.flag)
-        let optionWords = command.options.map(\.flag).joined(separator: " ")
+        let valued = command.options.filter(\.takesValue).flatMap(\.allFlags)
+        let optionWords = command.options.flatMap(\.allFlags).joined(separator: " ")
         let optionPattern = optionPatterns(command).joined(separator: "|")
         var valueCases = ""
         for spec in command.options where spec.takesValue {
-            valueCases += "        \(spec.flag)) \(bashActions(spec.completion, f)) ;;\n"
+            valueCases += "        \(spec.allFlags.joined(separator: "|"))) \(bashActions(spec.completion, f)) ;;\n"
         }
         var positionalCases = ""
         for (index, positional) in command.positionals.enumerated() {
@@ -167,6 +170,7 @@ public enum Completion {
     static func optionPatterns(_ command: Command) -> [String] {
         if command.interspersed { return ["-?*"] }
         return ["--?*", "-h"] + command.options.filter { $0.name.count == 1 && !$0.takesValue }.map(\.flag)
+            + command.options.compactMap { spec in spec.short.map { "-\($0)" + (spec.takesValue ? "?*" : "") } }
     }
 
     /// The bash commands that fill COMPREPLY for `hint` (`:` for nothing).
@@ -208,6 +212,10 @@ public enum Completion {
                 let flag = spec.name.count == 1 ? spec.flag + "+" : spec.flag + "="
                 let action = zshAction(spec.completion, f)
                 specs.append(singleQuoted(repeated + flag + description + ":" + zshEscaped(spec.value) + ":" + action))
+            }
+            if let short = spec.short {
+                specs.append(singleQuoted("-\(short)" + (spec.takesValue ? "+" : "") + description
+                                          + (spec.takesValue ? ":" + zshEscaped(spec.value) + ":" + zshAction(spec.completion, f) : "")))
             }
         }
         if command.options.contains(where: { $0.name == "help" }) { specs.append(singleQuoted("-h[show this help]")) }
@@ -289,6 +297,7 @@ public enum Completion {
         var lines: [String] = ["complete -c \(name) -f"]
         for spec in command.options {
             var line = "complete -c \(name) " + (spec.name.count == 1 ? "-s " : "-l ") + spec.name
+                + (spec.short.map { " -s \($0)" } ?? "")
             if spec.takesValue {
                 line += " -x"
                 let arguments = fishArguments(spec.completion, f)

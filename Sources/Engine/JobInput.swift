@@ -3,7 +3,8 @@
 // unless the run drains what keeps arriving before it stops reading.
 import Foundation
 
-/// One input line as read: its 1-based number among all lines (blank ones too) and its bytes (no newline).
+/// One input record as read: its 1-based number among all records (blank ones too) and its bytes (no newline, or
+/// no NUL with -0).
 public struct InputLine: Sendable {
     public let number: Int
     public let bytes: [UInt8]
@@ -26,12 +27,16 @@ public final class JobInput: @unchecked Sendable {
     private var started = false
     /// Lines the reader may hold before it waits for the runner to take some (unless draining).
     private let bound: Int
+    /// The byte that ends a record: newline (one `\r` before it is dropped too), or NUL for -0 (where `\n` and
+    /// `\r` are ordinary bytes).
+    private let separator: UInt8
     /// Written one byte when lines arrive into an empty buffer, or at the end (the transport's wake descriptor).
     public var wake: Int32 = -1
 
-    public init(fd: Int32 = 0, bound: Int = 4096) {
+    public init(fd: Int32 = 0, bound: Int = 4096, separator: UInt8 = 10) {
         self.fd = fd
         self.bound = bound
+        self.separator = separator
     }
 
     /// Starts the reading thread (once).
@@ -57,16 +62,16 @@ public final class JobInput: @unchecked Sendable {
                 var last: [InputLine] = []
                 if !partial.isEmpty {
                     number += 1
-                    last.append(InputLine(number: number, bytes: JobInput.withoutCR(partial)))
+                    last.append(InputLine(number: number, bytes: record(partial)))
                 }
                 deliver(last, end: true, failure: why)
                 return
             }
             var found: [InputLine] = []
             var start = 0
-            for i in 0..<n where buffer[i] == 10 {
+            for i in 0..<n where buffer[i] == separator {
                 number += 1
-                found.append(InputLine(number: number, bytes: JobInput.withoutCR(partial + buffer[start..<i])))
+                found.append(InputLine(number: number, bytes: record(partial + buffer[start..<i])))
                 partial = []
                 start = i + 1
             }
@@ -97,8 +102,9 @@ public final class JobInput: @unchecked Sendable {
         }
     }
 
-    private static func withoutCR(_ bytes: [UInt8]) -> [UInt8] {
-        bytes.last == 13 ? Array(bytes.dropLast()) : bytes
+    /// A record's bytes: a newline-ended one without its trailing `\r` (CRLF files).
+    private func record(_ bytes: [UInt8]) -> [UInt8] {
+        separator == 10 && bytes.last == 13 ? Array(bytes.dropLast()) : bytes
     }
 
     // MARK: - The runner's side

@@ -66,6 +66,16 @@ public struct TaskConfig: Codable, Equatable, Sendable {
     public var jump: String?
     /// --runner: how jobs reach a worker; nil: `agent` (one long-lived runner per slot, jobs pipelined).
     public var runner: String?
+    /// --lines: each input line is one literal word (no splitting, no quotes, no trimming).
+    public var lines: Bool?
+    /// -0/--null: input records end with NUL, each one literal word.
+    public var null: Bool?
+    /// --colsep: a regular expression splitting each line into literal columns ({1}, {2}, ...).
+    public var colsep: String?
+    /// -I/--replace: the token that stands for `{}`; the other replacement strings are then off.
+    public var replace: String?
+    /// The byte that ends an input record: NUL with --null, else newline.
+    public var recordEnd: UInt8 { null == true ? 0 : 10 }
     /// --transfer: each job's input file goes to its work folder on the worker before it runs.
     public var transfer: Bool?
     /// --return: files copied back after each job (patterns with replacement strings, e.g. `{}.gz`).
@@ -112,6 +122,8 @@ public enum Options {
         case session                 // a session id (1 or more)
         case price                   // TYPE=USD_PER_HOUR
         case choice([String])        // one of these words
+        case regex                   // an NSRegularExpression pattern
+        case token                   // a non-empty word (-I's replacement token)
     }
 
     struct Spec: Sendable {
@@ -120,6 +132,8 @@ public enum Options {
         let value: String     // placeholder in --help
         let help: String
         let task: Bool        // a task option: saved in conf, settable by CLOUDTASK_<NAME>
+        /// A one-letter alias of a long option (`0` for --null: `-0`), parsed as `-0`, `-I STR` or `-ISTR`.
+        var short: Character?
         /// The field that sets it in ctsh's tables (`task{...}`, `workers{...}`, templates, `resume`): the name
         /// with underscores unless given (`identity` for --ssh-identity; a Lua keyword needs its own); nil: none.
         let lua: String?
@@ -129,16 +143,19 @@ public enum Options {
         var apply: (@Sendable (inout TaskConfig, inout RunFlags, String) -> Void)?
 
         init(name: String, kind: Kind, value: String, help: String, task: Bool,
-             lua: String? = "", hint: ValueHint? = nil,
+             lua: String? = "", hint: ValueHint? = nil, short: Character? = nil,
              apply: (@Sendable (inout TaskConfig, inout RunFlags, String) -> Void)? = nil) {
             self.name = name; self.kind = kind; self.value = value; self.help = help; self.task = task
             self.lua = lua == "" ? (task ? name.replacingOccurrences(of: "-", with: "_") : nil) : lua
             self.hint = hint
+            self.short = short
             self.apply = apply
         }
 
         /// The option as typed: `-e`, `--split`.
         var flag: String { name.count == 1 ? "-" + name : "--" + name }
+        /// The option as --help lists it: `-0, --null`.
+        var flags: String { short.map { "-\($0), " + flag } ?? flag }
         var takesValue: Bool { kind != .flag }
         /// Whether giving it twice adds a value rather than replacing it (zsh offers it again).
         var repeatable: Bool { kind == .report || kind == .price || kind == .environment || kind == .pattern }
@@ -197,6 +214,10 @@ public enum Options {
         Spec(name: "keep-order", kind: .flag, value: "", help: "print job output in input order (default: as jobs finish)", task: true) { c, _, _ in c.keepOrder = true },
         Spec(name: "line-buffer", kind: .flag, value: "", help: "print output line by line as it comes, instead of per job", task: true) { c, _, _ in c.lineBuffer = true },
         Spec(name: "runner", kind: .choice(["agent", "exec"]), value: "KIND", help: "agent (default): one long-lived shell per slot on the worker runs the jobs, the next one already queued; exec: one SSH channel per job (as --pty always does)", task: true) { c, _, v in c.runner = v },
+        Spec(name: "lines", kind: .flag, value: "", help: "each input line is one literal word: no splitting into words, no quotes, no trimming; empty lines are skipped", task: true) { c, _, _ in c.lines = true },
+        Spec(name: "null", kind: .flag, value: "", help: "input records end with NUL (find -print0), each one literal word; newlines are ordinary bytes", task: true, short: "0") { c, _, _ in c.null = true },
+        Spec(name: "colsep", kind: .regex, value: "REGEX", help: "split each line into literal columns at matches of REGEX, for {1} {2} ...", task: true) { c, _, v in c.colsep = v },
+        Spec(name: "replace", kind: .token, value: "STR", help: "STR stands for the input in COMMAND instead of {}, and the other replacement strings are off (for a command with a literal {})", task: true, short: "I") { c, _, v in c.replace = v },
         Spec(name: "pty", kind: .flag, value: "", help: "run jobs on a terminal: stdout and stderr merged, as the original did", task: true) { c, _, _ in c.pty = true },
         Spec(name: "sudo", kind: .flag, value: "", help: "run jobs, --pre, --post and the overlay through sudo on the workers (as --sudo-user); a worker where sudo fails is left out", task: true) { c, _, _ in c.sudo = true },
         Spec(name: "sudo-user", kind: .name, value: "NAME", help: "with --sudo: the user jobs run as (default root)", task: true) { c, _, v in c.sudoUser = v },
@@ -322,6 +343,14 @@ public enum Options {
         let value = raw.trimmingCharacters(in: .whitespaces)
         switch spec.kind {
         case .flag, .text:
+            return raw
+        case .regex:
+            do { _ = try NSRegularExpression(pattern: raw) } catch {
+                throw UsageError("\(source)=\(raw): not a valid regular expression")
+            }
+            return raw
+        case .token:
+            guard !raw.isEmpty else { throw UsageError("\(source): expected a non-empty replacement string") }
             return raw
         case .pattern:
             guard !value.isEmpty else { throw UsageError("\(source): expected a file name") }

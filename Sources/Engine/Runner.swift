@@ -101,6 +101,8 @@ public final class Runner {
     }
 
     let config: TaskConfig
+    /// How input lines become jobs (checked when the task was planned; see TaskAssembly.plan).
+    public let recipe: JobRecipe
     let transport: Transport
     let session: Session
     let console: Console
@@ -214,6 +216,8 @@ public final class Runner {
         self.toLaunch = provider == nil ? 0 : launch
         self.ledger = Ledger(sessionPath: session.path)
         self.config = config
+        // An invalid --colsep or -I never gets here (Options and TaskAssembly.plan refuse it); words are the fallback.
+        self.recipe = (try? JobRecipe(config)) ?? JobRecipe(command: config.command)
         self.transport = transport
         self.session = session
         self.console = Console(display: display)
@@ -258,6 +262,10 @@ public final class Runner {
         startedRun = true
         console.status("\(timestamp()) :: session \(session.id) (pid \(getpid()))")
         for i in journaled..<jobs.count { recordJob(jobs[i]) }
+        // The first read's jobs claim their return files, so that a later line's cannot land on them.
+        if fresh, let files = recipe.files {
+            for i in 0..<jobs.count { try? files.check(jobs[i].spec, recipe: recipe, lineNumber: 0) }
+        }
         if reset { for i in 0..<jobs.count where !jobs.state(i).finished { session.record(.reset(job: i + 1)) } }
         session.record(.run(at: Date().timeIntervalSince1970))
         session.syncJournal()
@@ -342,6 +350,14 @@ public final class Runner {
         if startedRun || !fresh { recordJob(job) }
         queue.pushBack(job.spec.number - 1)
         return job.spec.number
+    }
+
+    /// Adds the job the recipe makes of `record` (ctsh's t:add and generators), as `add(input:text:)`; nil for a
+    /// record that makes no job (blank, comment). Throws the recipe's JobLineError, naming line 1.
+    @discardableResult
+    public func add(record: [UInt8]) throws -> Int? {
+        guard let spec = try recipe.job(record, lineNumber: 1, number: jobs.count + 1) else { return nil }
+        return add(input: spec.input, text: spec.text)
     }
 
     /// While true, idle workers wait for more jobs instead of leaving (a generator is still producing).

@@ -70,7 +70,7 @@ extension Runner {
         let folder = base + "/" + String(number) + "-" + String(op)
         let plan: JobFilePlan
         do {
-            plan = try JobFilePlan(config: config, spec: job.spec, folder: folder)
+            plan = try JobFilePlan(config: config, recipe: recipe, spec: job.spec, folder: folder)
         } catch {
             jobFiles[number] = JobFiles(folder: folder, put: FileCopy(direction: .put, items: []), returns: [],
                                         command: command)
@@ -203,69 +203,44 @@ struct JobFilePlan {
     let put: FileCopy
     let returns: [FileCopy.Item]
 
-    /// Throws a one-line reason when the job's input cannot be a file to transfer (several words, not UTF-8).
-    init(config: TaskConfig, spec: JobSpec, folder: String) throws {
+    /// Throws a one-line reason when the job's input cannot be a file to transfer (several words, not UTF-8), or
+    /// a return pattern cannot be expanded.
+    init(config: TaskConfig, recipe: JobRecipe, spec: JobSpec, folder: String) throws {
         let here = config.localDirectory ?? FileManager.default.currentDirectoryPath
-        let fields = JobFileNames.fields(config, spec)
         var items: [FileCopy.Item] = []
-        var remoteFields = fields
+        // Where the input lands in the work folder is what a return pattern names there.
+        var place: [[UInt8]]?
         if config.transfer == true {
-            let input = try JobFileNames.oneWord(fields, what: "--transfer")
-            guard let name = String(validatingUTF8: input.map { CChar(bitPattern: $0) } + [0]) else {
-                throw JobFileError("--transfer: the input is not a UTF-8 file name")
-            }
-            let place = JobFileNames.place(name)
-            guard !place.isEmpty else { throw JobFileError("--transfer: \(name) is not a file") }
-            items.append(FileCopy.Item(local: JobFileNames.absolute(name, in: here), remote: folder + "/" + place))
-            remoteFields = [Array(place.utf8)]
+            let name = try recipe.inputFile(of: spec.input, lineNumber: spec.number)
+            items.append(FileCopy.Item(local: JobFileNames.absolute(name, in: here),
+                                       remote: folder + "/" + JobFileNames.place(name)))
+            place = [Array(JobFileNames.place(name).utf8)]
         }
         put = FileCopy(direction: .put, items: items, folder: folder)
         var returns: [FileCopy.Item] = []
         for pattern in config.returns ?? [] {
-            let remoteName = try JobFileNames.expand(pattern, remoteFields, number: spec.number)
+            let localName = String(decoding: try recipe.expandLiteral(pattern, input: spec.input, number: spec.number,
+                                                                      lineNumber: spec.number), as: UTF8.self)
+            let remoteName = try place.map {
+                String(decoding: try recipe.expandLiteral(pattern, fields: $0, number: spec.number, lineNumber: spec.number),
+                       as: UTF8.self)
+            } ?? localName
             let remote = remoteName.hasPrefix("/") ? remoteName : folder + "/" + remoteName
-            let local: String
-            if let dir = config.returnDir {
-                local = dir + "/" + JobFileNames.place(remoteName)
-            } else {
-                local = JobFileNames.absolute(try JobFileNames.expand(pattern, fields, number: spec.number), in: here)
-            }
+            let local = config.returnDir.map { $0 + "/" + JobFileNames.place(remoteName) } ?? JobFileNames.absolute(localName, in: here)
             returns.append(FileCopy.Item(local: local, remote: remote))
         }
         self.returns = returns
     }
 }
 
-public struct JobFileError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// File names from a job's input for --transfer and --return.
+/// File names for --transfer and --return.
 enum JobFileNames {
-    /// The job's words (or its one word), read back from its input.
-    static func fields(_ config: TaskConfig, _ spec: JobSpec) -> [[UInt8]] {
-        (try? JobLine.words(spec.input, lineNumber: spec.number)) ?? [spec.input]
-    }
-
     /// Refuses, before anything runs, a --return that names the same file for every job.
-    static func check(_ config: TaskConfig) throws {
-        for pattern in config.returns ?? [] where !pattern.contains("{") {
+    static func check(_ config: TaskConfig, _ recipe: JobRecipe) throws {
+        for pattern in config.returns ?? [] where !recipe.usesReplacement(pattern) {
             throw UsageError("--return=\(pattern): every job would return the same file; name it after the job "
                 + "with a replacement string ({}, {.}, {/}, {#}, ...)")
         }
-    }
-
-    static func oneWord(_ fields: [[UInt8]], what: String) throws -> [UInt8] {
-        guard fields.count == 1 else { throw JobFileError("\(what) needs one file name, the input has \(fields.count) words") }
-        return fields[0]
-    }
-
-    /// `pattern` with `{}` replaced by the job's one word (no shell quoting: a file name).
-    static func expand(_ pattern: String, _ fields: [[UInt8]], number: Int) throws -> String {
-        guard pattern.contains("{}") else { return pattern }
-        let word = String(decoding: try oneWord(fields, what: "--return=\(pattern)"), as: UTF8.self)
-        return pattern.replacingOccurrences(of: "{}", with: word)
     }
 
     /// A path's place inside a work folder: relative paths keep theirs; a leading `/`, `.` and `..` parts go
@@ -298,9 +273,11 @@ public final class JobFileChecks {
     }
 
     /// Checks `spec`'s files and claims its return files, or throws naming the line (and the earlier job).
-    public func check(_ spec: JobSpec, lineNumber: Int) throws {
+    func check(_ spec: JobSpec, recipe: JobRecipe, lineNumber: Int) throws {
         let plan: JobFilePlan
-        do { plan = try JobFilePlan(config: config, spec: spec, folder: "/") } catch {
+        do { plan = try JobFilePlan(config: config, recipe: recipe, spec: spec, folder: "/") } catch let error as JobLineError {
+            throw JobLineError(line: lineNumber, message: error.message)
+        } catch {
             throw JobLineError(line: lineNumber, message: "\(error)")
         }
         var mine = Set<Int>()

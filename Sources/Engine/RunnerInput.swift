@@ -37,7 +37,7 @@ extension Runner {
         for line in input.take(room) {
             let spec: JobSpec?
             do {
-                spec = try Batch.job(line.bytes, lineNumber: line.number, number: jobs.count + 1, command: config.command)
+                spec = try recipe.job(line.bytes, lineNumber: line.number, number: jobs.count + 1)
             } catch let error as JobLineError {
                 if !draining { badLine(error) }
                 return settleInput(reachedEnd: false)

@@ -59,7 +59,7 @@ public enum ShellQuote {
     public static func jobText(command: [String], words: [[UInt8]], rawLine: [UInt8]) -> [UInt8] {
         if command.isEmpty { return trimmedBlanks(rawLine) }
         var parts: [[UInt8]]
-        if command.count == 1, Array(command[0].utf8).contains(where: isMetacharacter) {
+        if isShellText(command) {
             // `cloudtask 'grep -c foo'` or `cloudtask 'cd /data && ./run'`: the user wrote shell text.
             parts = [Array(command[0].utf8)]
         } else {
@@ -67,6 +67,11 @@ public enum ShellQuote {
         }
         parts += words.map(quote)
         return Array(parts.joined(separator: [ShellByte.space]))
+    }
+
+    /// Whether `command` is shell text: one element holding a space, tab or shell metacharacter.
+    static func isShellText(_ command: [String]) -> Bool {
+        command.count == 1 && Array(command[0].utf8).contains(where: isMetacharacter)
     }
 
     // MARK: - Bytes

@@ -12,12 +12,11 @@ import Terminal
 final class TaskHandle {
     let runner: Runner
     let session: Session
-    let command: [String]
     let display: TerminalDisplay
     var started = false
     var summary: RunSummary?
     init(_ task: AssembledTask, display: TerminalDisplay) {
-        runner = task.runner; session = task.session; command = task.plan.config.command; self.display = display
+        runner = task.runner; session = task.session; self.display = display
     }
 }
 

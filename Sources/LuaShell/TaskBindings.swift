@@ -58,9 +58,10 @@ extension Bindings {
                             .integer(2)]
                 }
                 config.command = template.command + config.command
-                let input = JobInput(fd: 0)
+                let recipe = try JobRecipe(config)
+                let input = JobInput(fd: 0, separator: config.recordEnd)
                 let first: (jobs: [JobSpec], lines: Int)
-                do { first = try Batch.firstRead(input, command: config.command) } catch {
+                do { first = try Batch.firstRead(input, recipe: recipe) } catch {
                     return [.nil, .string("stdin: \(error); nothing was run"), .integer(2)]
                 }
                 if first.jobs.isEmpty && input.exhausted { return [.nil, .string("no jobs, nothing to do"), .integer(0)] }
@@ -87,14 +88,12 @@ extension Bindings {
                                    + "of the same session that takes more jobs")
             }
             let input = Array(try call.string(2).utf8)
-            let words: [[UInt8]]?
-            do { words = try JobLine.words(input, lineNumber: 1) } catch {
-                throw BindingError("bad job input \(String(decoding: input, as: UTF8.self)): unterminated quote")
+            do {
+                // nil: blank or comment (or an empty record with lines = true): no job, as on cloudtask's stdin
+                return [try handle.runner.add(record: input).map { .integer($0) } ?? .nil]
+            } catch let error as JobLineError {
+                throw BindingError("bad job input \(String(decoding: input, as: UTF8.self)): \(error.message)")
             }
-            guard let words else { return [.nil] }  // blank or comment: no job, as on cloudtask's stdin
-            let text = ShellQuote.jobText(command: handle.command, words: words, rawLine: input)
-            if let problem = JobSpec.problem(text: text) { throw BindingError("bad job input: the job \(problem)") }
-            return [.integer(handle.runner.add(input: input, text: text))]
         }
         lua.register("__ct_task_expect") { [unowned self] call in
             let handle = try self.task(call)

@@ -120,9 +120,11 @@ if let id = flags.resume ?? flags.retry {
     }
 } else {
     // Lines are read as they come; those of the first read are all checked before anything runs.
-    let input = JobInput(fd: 0)
+    let recipe: JobRecipe
+    do { recipe = try JobRecipe(config) } catch { fail("\(error)") }
+    let input = JobInput(fd: 0, separator: config.recordEnd)
     let first: (jobs: [JobSpec], lines: Int)
-    do { first = try Batch.firstRead(input, command: config.command) } catch { fail("stdin: \(error); nothing was run") }
+    do { first = try Batch.firstRead(input, recipe: recipe) } catch { fail("stdin: \(error); nothing was run") }
     if first.jobs.isEmpty && input.exhausted { say("no jobs, nothing to do"); exit(0) }
     origin = .new(config, .stream(input, first: first.jobs, lines: first.lines))
 }
@@ -142,12 +144,13 @@ if flags.dryRun {
     if case .new(_, .stream(let input, let first, _)) = origin {
         // The rest of the stream, as it comes: nothing is kept.
         var number = first.count
+        let recipe = try? JobRecipe(plan.config)
         while !input.exhausted {
             input.waitForFirstRead(pause: 0.05, limit: 4096)
             for line in input.take(4096) {
                 do {
-                    guard let job = try Batch.job(line.bytes, lineNumber: line.number, number: number + 1,
-                                                  command: plan.config.command) else { continue }
+                    guard let job = try recipe?.job(line.bytes, lineNumber: line.number, number: number + 1)
+                    else { continue }
                     number += 1
                     FileHandle.standardOutput.write(Data(job.text + [10]))
                 } catch {

@@ -85,7 +85,7 @@ final class JobFilesTests: XCTestCase {
     func testAReturnWithoutAReplacementStringIsRefused() {
         var config = TaskConfig()
         config.returns = ["out.txt"]
-        XCTAssertThrowsError(try JobFileNames.check(config)) { error in
+        XCTAssertThrowsError(try JobFileNames.check(config, JobRecipe(config))) { error in
             XCTAssertTrue("\(error)".contains("--return=out.txt: every job would return the same file"), "\(error)")
         }
     }

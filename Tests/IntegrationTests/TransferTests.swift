@@ -1,5 +1,6 @@
 // Issue 13, per-job files through real sshd workers: --transfer, --return, --cleanup, --workdir; a SIGKILL and
 // --resume mid-batch; a missing input, a missing result, a full disk on the worker; returns that would collide.
+import Engine
 import Foundation
 import XCTest
 
