@@ -54,9 +54,9 @@ let package = Package(
         .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
         // cloudtask-put and cloudtask-get: one shared front end, each main one line.
-        .target(name: "CopyCommand", dependencies: ["Engine", "SSH", "Providers", "Terminal"]),
-        .executableTarget(name: "cloudtask-put", dependencies: ["CopyCommand"]),
-        .executableTarget(name: "cloudtask-get", dependencies: ["CopyCommand"]),
+        .target(name: "FleetCopyCommand", dependencies: ["Engine", "SSH", "Providers", "Terminal"]),
+        .executableTarget(name: "cloudtask-put", dependencies: ["FleetCopyCommand"]),
+        .executableTarget(name: "cloudtask-get", dependencies: ["FleetCopyCommand"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
