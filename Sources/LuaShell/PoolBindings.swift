@@ -79,6 +79,8 @@ extension Bindings {
             let command = try call.string(2)
             guard let (config, endpoints, transport) = try self.fleet(call, function: "run") else { return [.table([:])] }
             let results: [FleetResult]
+            Shell.foregroundTask = true  // Ctrl-C stops the command (hosts not done read "interrupted"), as a task's run
+            defer { Shell.foregroundTask = false }
             do {
                 results = try Fleet.run(endpoints, command: command, config: config, environment: self.environment,
                                         transport: transport)
@@ -111,6 +113,8 @@ extension Bindings {
                                                                    : .get(remote: first, localDir: second)
                 let line = CopyProgressLine(verb: name, quiet: config.quiet == true)
                 let results: [FleetCopyResult]
+                Shell.foregroundTask = true
+                defer { Shell.foregroundTask = false }
                 do {
                     results = try Fleet.copy(endpoints, request, config: config, transport: transport, progress: line.update)
                 } catch let error as UsageError {

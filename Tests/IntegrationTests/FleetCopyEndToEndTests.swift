@@ -184,6 +184,27 @@ final class FleetCopyEndToEndTests: IntegrationCase {
         """)
     }
 
+    func testCtrlCStopsAFleetOperationAndTheShellGoesOn() throws {
+        // The shared driver's Ctrl-C, through ctsh: the remote command is killed, the script goes on.
+        let seconds = "37.\(Int.random(in: 100...999))"
+        let path = home + "/script.lua"
+        try """
+        local r = \(pool(["127.0.1.1"])):run("sleep \(seconds)")
+        print(r["127.0.1.1"].error)
+        print("after")
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let started = Date()
+        let r = try run([path], env: ["CLOUDTASK_SESSIONS": sessions], binary: ctsh) { process in
+            self.waitWhile(tries: 100, every: 0.1) { self.remoteProcesses("sleep \(seconds)").isEmpty }
+            process.interrupt()
+        }
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "interrupted\nafter\n")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+        waitWhile(tries: 50, every: 0.1) { !self.remoteProcesses("sleep \(seconds)").isEmpty }
+        XCTAssertEqual(remoteProcesses("sleep \(seconds)"), [], "the remote command is killed")
+    }
+
     // MARK: - cloudtask-put and cloudtask-get
 
     func testPutAndGetOnFourWorkersReportAnUnreachableOneAndGoOn() throws {
