@@ -51,6 +51,8 @@ let package = Package(
         .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine", "SessionReading"]),
         .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
+        // One Transport.copy from the command line, for scripts/bench-transfer and tests, until cloudtask-put/-get.
+        .executableTarget(name: "cloudtask-copy-debug", dependencies: ["Engine", "SSH"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
