@@ -57,6 +57,8 @@ let package = Package(
         .target(name: "FleetCopyCommand", dependencies: ["Engine", "SSH", "Providers", "Terminal"]),
         .executableTarget(name: "cloudtask-put", dependencies: ["FleetCopyCommand"]),
         .executableTarget(name: "cloudtask-get", dependencies: ["FleetCopyCommand"]),
+        // One Transport.copy from the command line, for scripts/bench-transfer and tests, until cloudtask-put/-get.
+        .executableTarget(name: "cloudtask-copy-debug", dependencies: ["Engine", "SSH"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
