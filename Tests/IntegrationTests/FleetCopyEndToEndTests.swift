@@ -253,6 +253,30 @@ final class FleetCopyEndToEndTests: IntegrationCase {
         for folder in ["127.0.1.1", "127.0.1.1_2", "root@127.0.1.2"] { XCTAssertEqual(file("\(home)/got/\(folder)/f"), "same\n") }
     }
 
+    func testProgressLineOnATerminalClearedBeforeTheResults() throws {
+        // --connect-rate=1 spreads three workers' copies over two seconds: the line shows between them.
+        try "x\n".write(toFile: home + "/f", atomically: true, encoding: .utf8)
+        let options = ["--workers='127.0.1.1 127.0.1.2 127.0.1.3'", "--connect-rate=1", "--ssh-identity=\(Env.key)",
+                       "--known-hosts=\(Env.knownHosts)"]
+        let name = tmux("cd \(home) && \(put) \(options.joined(separator: " ")) f \(remote)/f; echo exit=\\$?; sleep 30")
+        defer { shell("tmux kill-session -t \(name)") }
+        var shown = ""
+        waitWhile(tries: 100, every: 0.05) {
+            shown = self.screen(name)
+            return shown.range(of: #"put: [12]/3 workers done, \d+ B of 6 B \(\d+%\)"#, options: .regularExpression) == nil
+        }
+        XCTAssertNotNil(shown.range(of: #"put: [12]/3 workers done, "#, options: .regularExpression), shown)
+        waitWhile(tries: 200, every: 0.05) { !self.screen(name).contains("exit=") }
+        let end = screen(name)
+        XCTAssertTrue(end.contains("exit=0"), end)
+        XCTAssertFalse(end.contains("workers done"), "the line is cleared before the results: \(end)")
+        XCTAssertNotNil(end.range(of: #"127\.0\.1\.3: 1 file, 2 B in \d+\.\d s \((sftp|stream)\)\n"#, options: .regularExpression), end)
+        // Piped: no line, no escape sequences.
+        let piped = try run(options.map { $0.replacingOccurrences(of: "'", with: "") } + [home + "/f", remote + "/g"], binary: put)
+        XCTAssertEqual(piped.status, 0, piped.stderr)
+        XCTAssertEqual(piped.stderr, "")
+    }
+
     func testUsageErrorsExitTwoBeforeAnyConnection() throws {
         let options = ["--workers=127.0.1.1", "--ssh-identity=\(Env.key)", "--known-hosts=\(Env.knownHosts)"]
         let cases: [([String], String, String)] = [
