@@ -7,8 +7,6 @@ import Providers
 import SSH
 import Terminal
 
-nonisolated(unsafe) private var wakeDescriptor: Int32 = -1
-
 public enum CopyCommand {
     /// Runs the command of `direction` on this process's arguments and exits.
     public static func main(_ direction: FileCopy.Direction) -> Never {
@@ -51,15 +49,7 @@ public enum CopyCommand {
         // As cloudtask does: an encrypted key's passphrase is asked only where a person watches.
         let keyring = Keyring(ask: { isatty(2) == 1 ? SecretPrompt.ask($0) : nil })
         let transport = keyring.transport(config, unlocking: endpoints, home: context.home, environment: environment)
-        wakeDescriptor = transport.wakeDescriptor
-        signal(SIGPIPE, SIG_IGN)
-        let onSignal: @convention(c) (Int32) -> Void = { _ in
-            Runner.interrupts += 1
-            var byte: UInt8 = 1
-            _ = write(wakeDescriptor, &byte, 1)
-        }
-        signal(SIGINT, onSignal)
-        signal(SIGTERM, onSignal)
+        Interrupts.install(wake: transport.wakeDescriptor)  // Ctrl-C: the copies under way stop, each reads "interrupted"
 
         let line = CopyProgressLine(verb: direction == .put ? "put" : "get", quiet: config.quiet == true)
         let results: [FleetCopyResult]

@@ -277,6 +277,27 @@ final class FleetCopyEndToEndTests: IntegrationCase {
         XCTAssertEqual(piped.stderr, "")
     }
 
+    func testCtrlCStopsCloudtaskGetAndReportsWhatWasDone() throws {
+        try "x\n".write(toFile: remote + "/f", atomically: true, encoding: .utf8)
+        // One connection a second to 20 workers: twenty seconds, unless Ctrl-C ends it.
+        let workers = Array(repeating: "127.0.1.1", count: 20).joined(separator: " ")
+        let started = Date()
+        let r = try run(["--workers=\(workers)", "--connect-rate=1", "--ssh-identity=\(Env.key)", "--known-hosts=\(Env.knownHosts)",
+                         remote + "/f", home + "/got"], binary: get) { process in
+            self.waitWhile(tries: 100, every: 0.05) { !FileManager.default.fileExists(atPath: self.home + "/got/127.0.1.1_2/f") }
+            process.interrupt()
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 20, r.out)
+        let done = lines.filter { !$0.hasSuffix(": error: interrupted") }
+        XCTAssertGreaterThanOrEqual(done.count, 2, r.out)
+        XCTAssertLessThan(done.count, 20, r.out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: home + "/got").count, done.count,
+                       "interrupted workers leave no folder: \(r.out)")
+    }
+
     func testUsageErrorsExitTwoBeforeAnyConnection() throws {
         let options = ["--workers=127.0.1.1", "--ssh-identity=\(Env.key)", "--known-hosts=\(Env.knownHosts)"]
         let cases: [([String], String, String)] = [
