@@ -8,6 +8,7 @@ public struct FleetCopyResult: Sendable, Equatable {
     public let label: String
     /// Why it failed; nil when every file is in place.
     public var error: String?
+    /// Bytes of the files copied (a put's local tree, a get's tree as it landed).
     public var bytes: Int64 = 0
     /// Files (not folders) copied: a put counts the local tree, a get the tree that landed.
     public var files = 0
@@ -47,7 +48,8 @@ public struct FleetCopyResult: Sendable, Equatable {
     }
 }
 
-/// How far a fleet copy is, for a progress line: bytes over every worker so far.
+/// How far a fleet copy is, for a progress line: bytes over every worker so far, as the transport counts them
+/// (a stream's may pass the files' total a little: tar headers).
 public struct FleetCopyProgress: Sendable, Equatable {
     public var bytes: Int64
     /// A put's whole: the local tree's size times the workers; nil for a get (only the workers know).
@@ -98,7 +100,6 @@ extension Fleet {
                 report()
             case .copied(let op, let bytes, let via):
                 moved[op] = bytes
-                results[op].bytes = bytes
                 results[op].via = via
                 done += 1
                 report()
@@ -115,8 +116,12 @@ extension Fleet {
                 if let folder = plan.landings[index] { rmdir(folder) }  // left only when empty
                 continue
             }
-            results[index].path = plan.landings[index] == nil ? nil : plan.copies[index].items[0].local
-            results[index].files = plan.localFiles ?? CopyPlan.countFiles(plan.copies[index].items[0].local)
+            // Files and their bytes as they stand, not as the transport counted what it sent (a tar stream's
+            // headers and padding): the same figures whichever way the files went.
+            let landed = plan.landings[index] == nil ? nil : plan.copies[index].items[0].local
+            results[index].path = landed
+            (results[index].files, results[index].bytes) = landed.map(CopyPlan.measure)
+                ?? (plan.localFiles ?? 0, plan.localSize ?? 0)
         }
         if done < endpoints.count { done = endpoints.count; report() }
         return results
@@ -221,6 +226,4 @@ struct CopyPlan {
         }
         return (files, bytes)
     }
-
-    static func countFiles(_ path: String) -> Int { measure(path).0 }
 }

@@ -45,7 +45,7 @@ public final class CopyProgressLine {
     public static func text(verb: String, _ p: FleetCopyProgress, seconds: Double) -> String {
         var text = "\(verb): \(p.done)/\(p.workers) workers done, \(FleetCopyResult.size(p.bytes))"
         if let total = p.total, total > 0 {
-            text += " of \(FleetCopyResult.size(total)) (\(Int(Double(p.bytes) * 100 / Double(total)))%)"
+            text += " of \(FleetCopyResult.size(total)) (\(min(100, Int(Double(p.bytes) * 100 / Double(total))))%)"
         }
         if seconds > 0 { text += ", \(FleetCopyResult.size(Int64(Double(p.bytes) / seconds)))/s" }
         return text

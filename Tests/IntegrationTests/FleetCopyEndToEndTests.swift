@@ -243,6 +243,23 @@ final class FleetCopyEndToEndTests: IntegrationCase {
         XCTAssertEqual(tree(remote + "/bin")["run.sh"], tree(local)["run.sh"])
     }
 
+    func testPutAndGetThroughTheStreamFallback() throws {
+        // The fallback for workers without an SFTP server, forced: the same trees, said to go by stream.
+        let local = try makeTree()
+        let options = ["--workers=\(four.joined(separator: " "))", "--ssh-identity=\(Env.key)", "--known-hosts=\(Env.knownHosts)"]
+        let env = ["CLOUDTASK_COPY_VIA": "stream"]
+        let p = try run(options + [local, remote + "/tree"], env: env, binary: put)
+        XCTAssertEqual(p.status, 0, p.stderr)
+        for (line, host) in zip(p.out.split(separator: "\n"), four) {
+            XCTAssertNotNil(line.range(of: "^\(host): 5 files, 300\\.0 kB in \\d+\\.\\d s \\(stream\\)$", options: .regularExpression), p.out)
+        }
+        assertSameTree(remote + "/tree", local, folderTimes: false)
+        let g = try run(options + [remote + "/tree", home + "/got"], env: env, binary: get)
+        XCTAssertEqual(g.status, 0, g.stderr)
+        XCTAssertEqual(g.out.components(separatedBy: "(stream) -> ").count, 5, g.out)
+        for host in four { assertSameTree(home + "/got/\(host)/tree", remote + "/tree") }
+    }
+
     func testGetTellsApartWorkersWhoseFolderNamesMeet() throws {
         try "same\n".write(toFile: remote + "/f", atomically: true, encoding: .utf8)
         let r = try run(["--workers=127.0.1.1 127.0.1.1 root@127.0.1.2", "--ssh-identity=\(Env.key)",
