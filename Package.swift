@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "cloudtask-destroy-workers", targets: ["cloudtask-destroy-workers"]),
         .executable(name: "cloudtask-logalyzer", targets: ["cloudtask-logalyzer"]),
         .executable(name: "cloudtask-launch-workers", targets: ["cloudtask-launch-workers"]),
+        .executable(name: "cloudtask-put", targets: ["cloudtask-put"]),
+        .executable(name: "cloudtask-get", targets: ["cloudtask-get"]),
     ],
     dependencies: [
         // SHA-256 and HMAC for SigV4 (Linux has no CryptoKit).
@@ -51,6 +53,12 @@ let package = Package(
         .executableTarget(name: "cloudtask-logalyzer", dependencies: ["Engine", "SessionReading"]),
         .executableTarget(name: "cloudtask-launch-workers", dependencies: ["Engine", "Providers"]),
         .executableTarget(name: "ctsh", dependencies: ["LuaShell"]),
+        // cloudtask-put and cloudtask-get: one shared front end, each main one line.
+        .target(name: "FleetCopyCommand", dependencies: ["Engine", "SSH", "Providers", "Terminal"]),
+        .executableTarget(name: "cloudtask-put", dependencies: ["FleetCopyCommand"]),
+        .executableTarget(name: "cloudtask-get", dependencies: ["FleetCopyCommand"]),
+        // One Transport.copy from the command line, for scripts/bench-transfer and tests, until cloudtask-put/-get.
+        .executableTarget(name: "cloudtask-copy-debug", dependencies: ["Engine", "SSH"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),

@@ -227,8 +227,8 @@ extension Command {
         per worker as it comes up, ADDRESS  # PROVIDER:INSTANCE-ID, to FILE (or stdout for -), which
         cloudtask --workers=FILE reads and cloudtask-destroy-workers FILE destroys.
         """,
-        options: ["provider", "user", "region", "instance-type", "image", "key-name", "security-group", "subnet", "ec2-endpoint",
-                  "boot-timeout", "sessions", "help", "generate-completion-script"].map { name in Options.specs.first { $0.name == name }! },
+        options: reused(["provider", "user", "region", "instance-type", "image", "key-name", "security-group", "subnet",
+                         "ec2-endpoint", "boot-timeout", "sessions", "help", "generate-completion-script"]),
         positionals: [
             Positional(name: "HOWMANY", help: "how many workers to launch", hint: .none),
             Positional(name: "FILE|-", help: "where to write the workers' lines; - for stdout", hint: ValueHint(words: ["-"], files: true)),
@@ -238,6 +238,68 @@ extension Command {
         exit status: 0 all workers came up; 1 otherwise.
         """,
         interspersed: false)
+
+    /// cloudtask's own options by name, for a companion that takes them as cloudtask does.
+    static func reused(_ names: [String]) -> [Options.Spec] {
+        names.map { name in Options.specs.first { $0.name == name }! }
+    }
+
+    /// How cloudtask-put and cloudtask-get reach the workers: cloudtask's worker options (no --sudo: files are
+    /// copied as the login user), and a timeout of the copy's own.
+    static func copyOptions() -> [Options.Spec] {
+        reused(["workers", "user", "port", "jump", "ssh-identity", "ssh-passphrase-file", "host-key-policy", "known-hosts",
+                "connect-timeout", "connect-rate"])
+            + [Options.Spec(name: "timeout", kind: .seconds, value: "SECONDS",
+                            help: "give up a worker's copy after this long; 0 = an hour (default 3600)", task: true) { c, _, v in
+                    c.timeout = Double(v)!
+                }]
+            + reused(["sessions"])
+            + [Options.Spec(name: "quiet", kind: .flag, value: "", help: "no progress line on stderr", task: true) { c, _, _ in
+                    c.quiet = true
+                }]
+            + reused(["help", "generate-completion-script"])
+    }
+
+    static let copyFooter = """
+        Worker options can also be set as CLOUDTASK_<NAME> environment variables (CLOUDTASK_WORKERS=...).
+        exit status: 0 every worker's copy is in place; 1 some worker failed; 2 usage error.
+        """
+
+    public static let put = Command(
+        name: "cloudtask-put",
+        synopsis: ["cloudtask-put [worker options] LOCAL REMOTE"],
+        summary: """
+        Copies LOCAL (a file, or a folder with everything under it) to REMOTE on every worker at once, over
+        SFTP (a stream where the worker has none), keeping modes and modification times; prints a line per
+        worker. A REMOTE ending in / is the folder LOCAL goes into; a relative one is under the login's home.
+        """,
+        options: copyOptions(),
+        positionals: [
+            Positional(name: "LOCAL", help: "the file or folder to copy", hint: .files),
+            Positional(name: "REMOTE", help: "its path on each worker", hint: .none),
+        ],
+        footer: copyFooter,
+        interspersed: true)
+
+    public static let get = Command(
+        name: "cloudtask-get",
+        synopsis: ["cloudtask-get [worker options] REMOTE LOCALDIR"],
+        summary: """
+        Copies REMOTE (a file or a folder) from every worker at once into LOCALDIR/<worker>/, as pslurp and
+        rcopy do: <worker> is the worker's address made safe for a file name ([::1]:2222 gives ::1_2222;
+        a second worker of the same name gets _2). Modes and modification times are kept; prints a line per
+        worker with where its copy landed.
+        """,
+        options: copyOptions(),
+        positionals: [
+            Positional(name: "REMOTE", help: "the file or folder on each worker (relative: under the login's home)", hint: .none),
+            Positional(name: "LOCALDIR", help: "where the workers' folders are made", hint: .directories),
+        ],
+        footer: copyFooter,
+        interspersed: true)
+
+    /// Every executable's table, for the tests and tools that go over them all.
+    public static let all: [Command] = [.cloudtask, .logalyzer, .destroyWorkers, .launchWorkers, .ctsh, .put, .get]
 
     /// ctsh parses its own command line (Sources/ctsh); this table gives its completion scripts.
     public static let ctsh = Command(

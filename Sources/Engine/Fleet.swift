@@ -1,6 +1,7 @@
-// One-off fleet commands: the same command once on every worker, in parallel (ctsh's pool:run and pool:ping),
-// under the runner's rules: --connect-rate, its reconnect policy, --sudo (checked first, as the runner's setup
-// step does) and --env.
+// One-off fleet operations: the same command once on every worker, in parallel (ctsh's pool:run and pool:ping),
+// or the same copy (pool:put, pool:get, cloudtask-put/-get: FleetCopy.swift), under the runner's rules:
+// --connect-rate, its reconnect policy, --sudo (checked first, as the runner's setup step does), the timeout and
+// Ctrl-C. `FleetDriver` owns the connection stage both share; each operation says only how it starts and ends.
 import Foundation
 
 /// What one worker answered.
@@ -28,46 +29,84 @@ public enum Fleet {
         remote.secrets = passed.filter(\.secret)
         remote.sudo = try SudoLogin.resolve(config, environment: environment)
         return run(endpoints, command: remote, transport: transport, policy: RunPolicy(config),
-                   timeout: config.timeout > 0 ? config.timeout : 3600)
+                   timeout: FleetDriver.timeout(config))
     }
-
-    /// Where one worker is: waiting for its turn to connect, checking sudo, running the command, done.
-    private enum Stage { case connecting(attempt: Int, at: Double), sudo, command, done }
 
     static func run(_ endpoints: [Endpoint], command: RemoteCommand, transport: Transport, policy: RunPolicy,
                     timeout: Double) -> [FleetResult] {
         var results = endpoints.map { FleetResult(label: $0.label) }
-        var stages = endpoints.map { _ in Stage.connecting(attempt: 0, at: 0) }
-        var sent: [Int: Double] = [:]
+        var driver = FleetDriver(endpoints: endpoints, transport: transport, policy: policy, timeout: timeout,
+                                 sudo: command.sudo)
+        let outcome = driver.drive(start: { transport.run(op: $0, worker: $0, command: command) }) { event in
+            switch event {
+            case .output(let op, let stream, let bytes):
+                if stream == .stdout { results[op].stdout += bytes } else { results[op].stderr += bytes }
+            case .finished(let op, let status):
+                results[op].status = status
+                return op
+            default: break
+            }
+            return nil
+        }
+        for index in results.indices {
+            results[index].error = outcome[index].error
+            results[index].seconds = outcome[index].seconds
+        }
+        return results
+    }
+}
+
+/// The stage every fleet operation shares: each worker is connected (paced, retried as the runner does), its
+/// sudo checked when asked, then given its one operation (op id = worker index); the driver ends each worker on
+/// a failure, a lost connection, the deadline or Ctrl-C, and disconnects them all at the end.
+struct FleetDriver {
+    /// A fleet operation's time limit: --timeout, where 0 (none) means an hour.
+    static func timeout(_ config: TaskConfig) -> Double { config.timeout > 0 ? config.timeout : 3600 }
+
+    /// How one worker's operation ended: an error (none when it ended well) and its seconds from start to end.
+    struct Outcome { var error: String?; var seconds = 0.0 }
+
+    /// Where one worker is: waiting for its turn to connect, checking sudo, at its operation, done.
+    private enum Stage { case connecting(attempt: Int, at: Double), sudo, working, done }
+
+    let endpoints: [Endpoint]
+    let transport: Transport
+    let policy: RunPolicy
+    let timeout: Double
+    let sudo: SudoLogin?
+    private var stages: [Stage]
+    private var outcomes: [Outcome]
+    private var started: [Double]
+    private var sudoOutput: [[UInt8]]
+
+    init(endpoints: [Endpoint], transport: Transport, policy: RunPolicy, timeout: Double, sudo: SudoLogin?) {
+        self.endpoints = endpoints; self.transport = transport; self.policy = policy; self.timeout = timeout
+        self.sudo = sudo
+        stages = endpoints.map { _ in .connecting(attempt: 0, at: 0) }
+        outcomes = endpoints.map { _ in Outcome() }
+        started = endpoints.map { _ in 0 }
+        sudoOutput = endpoints.map { _ in [] }
+    }
+
+    /// Runs every worker to its end. `start(worker)` begins its operation once it is connected (and sudo checked);
+    /// `handle` gets the events of operations under way (output, finished, copying, copied) and returns the worker
+    /// whose operation that event ended well. Failures (`failed`, `refused`, `disconnected`) end a worker with
+    /// their message and never reach `handle`.
+    mutating func drive(start: (Int) -> Void, handle: (TransportEvent) -> Int?) -> [Outcome] {
         var pacer = ConnectPacer(rate: policy.connectRate)
         var check = RemoteCommand(script: Array("true".utf8))
-        check.sudo = command.sudo
+        check.sudo = sudo
         let deadline = monotonic() + timeout
         let interrupts = Runner.interrupts
-
-        func send(_ worker: Int) {
-            sent[worker] = monotonic()
-            stages[worker] = .command
-            transport.run(op: worker, worker: worker, command: command)
-        }
-        func fail(_ worker: Int, _ message: String) {
-            results[worker].error = message
-            stages[worker] = .done
-        }
-        func connectFailed(_ worker: Int, _ message: String, retryable: Bool, dropped: Bool) {
-            guard case .connecting(let attempt, _) = stages[worker] else { return fail(worker, message) }
-            let attempts = dropped ? policy.droppedAttempts : policy.connectAttempts
-            guard retryable && attempt < attempts else { return fail(worker, message) }
-            let delay = policy.reconnectDelay(after: attempt, dropped: dropped)
-            stages[worker] = .connecting(attempt: attempt, at: monotonic() + delay)
-        }
 
         while stages.contains(where: { if case .done = $0 { return false } else { return true } }) {
             let now = monotonic()
             if now >= deadline || Runner.interrupts != interrupts {
                 for index in endpoints.indices {
                     if case .done = stages[index] { continue }
-                    results[index].error = now >= deadline ? "timed out after \(Int(timeout)) seconds" : "interrupted"
+                    // A copy's cancel removes what it left half written; the disconnect below would only drop it.
+                    if case .working = stages[index] { transport.cancel(op: index) }
+                    fail(index, now >= deadline ? "timed out after \(Int(timeout)) seconds" : "interrupted")
                 }
                 break
             }
@@ -86,11 +125,11 @@ public enum Fleet {
             for event in transport.wait(timeout: max(0.01, min(0.5, wake - now))) {
                 switch event {
                 case .connected(let worker, _):
-                    if command.sudo != nil {
+                    if sudo != nil {
                         stages[worker] = .sudo
                         transport.run(op: worker, worker: worker, command: check)
                     } else {
-                        send(worker)
+                        begin(worker, start)
                     }
                 case .connectFailed(let worker, let message, let retryable):
                     connectFailed(worker, message, retryable: retryable, dropped: false)
@@ -98,29 +137,49 @@ public enum Fleet {
                     connectFailed(worker, message, retryable: true, dropped: true)
                 case .disconnected(let worker, let message):
                     fail(worker, message)
-                case .started, .notice, .copying, .copied:
-                    continue  // one command per worker, on a channel of its own
-                case .output(let op, let stream, let bytes):
-                    if case .sudo = stages[op] {
-                        results[op].stderr += bytes  // kept only to say why sudo refused
-                    } else if stream == .stdout { results[op].stdout += bytes } else { results[op].stderr += bytes }
-                case .finished(let op, let status):
-                    if case .sudo = stages[op] {
-                        let output = results[op].stderr
-                        results[op].stderr = []
-                        if status == .exited(0) { send(op); continue }
-                        fail(op, "sudo: " + (SudoLogin.problem(output) ?? status.phrase))
-                        continue
-                    }
-                    results[op].status = status
-                    results[op].seconds = monotonic() - (sent[op] ?? monotonic())
-                    stages[op] = .done
+                case .started, .notice:
+                    continue  // one operation per worker, on a channel of its own
                 case .refused(let op, let message), .failed(let op, let message):
                     if case .sudo = stages[op] { fail(op, "sudo: \(message)") } else { fail(op, message) }
+                case .output(let op, _, let bytes) where isSudo(op):
+                    sudoOutput[op] += bytes  // kept only to say why sudo refused
+                case .finished(let op, let status) where isSudo(op):
+                    if status == .exited(0) { begin(op, start); continue }
+                    fail(op, "sudo: " + (SudoLogin.problem(sudoOutput[op]) ?? status.phrase))
+                case .output(let op, _, _), .finished(let op, _), .copying(let op, _), .copied(let op, _, _):
+                    guard case .working = stages[op], let worker = handle(event) else { continue }
+                    outcomes[worker].seconds = monotonic() - started[worker]
+                    stages[worker] = .done
                 }
             }
         }
         for index in endpoints.indices { transport.disconnect(worker: index) }
-        return results
+        return outcomes
+    }
+
+    private func isSudo(_ worker: Int) -> Bool {
+        if case .sudo = stages[worker] { return true } else { return false }
+    }
+
+    private mutating func begin(_ worker: Int, _ start: (Int) -> Void) {
+        started[worker] = monotonic()
+        stages[worker] = .working
+        start(worker)
+    }
+
+    /// Ends `worker` with `message`; a worker already done keeps its result (a connection closing after its end).
+    private mutating func fail(_ worker: Int, _ message: String) {
+        if case .done = stages[worker] { return }
+        outcomes[worker].error = message
+        if case .working = stages[worker] { outcomes[worker].seconds = monotonic() - started[worker] }
+        stages[worker] = .done
+    }
+
+    private mutating func connectFailed(_ worker: Int, _ message: String, retryable: Bool, dropped: Bool) {
+        guard case .connecting(let attempt, _) = stages[worker] else { return fail(worker, message) }
+        let attempts = dropped ? policy.droppedAttempts : policy.connectAttempts
+        guard retryable && attempt < attempts else { return fail(worker, message) }
+        let delay = policy.reconnectDelay(after: attempt, dropped: dropped)
+        stages[worker] = .connecting(attempt: attempt, at: monotonic() + delay)
     }
 }

@@ -1,8 +1,9 @@
 // ctsh's pool primitives: pools launched by a provider (workers{launch = N}) and destroyed, one-off fleet
-// commands (pool:run, pool:ping), address checks, and the saved sessions.
+// commands (pool:run, pool:ping), fleet copies (pool:put, pool:get), address checks, and the saved sessions.
 import Engine
 import Foundation
 import LuaVM
+import Terminal
 
 extension Bindings {
     /// Destroys what a launched pool's ledger (or its provider) holds alive; returns how many could not be destroyed.
@@ -75,12 +76,11 @@ extension Bindings {
             return [.table(list)]
         }
         lua.register("__ct_fleet") { [unowned self] call in
-            guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
             let command = try call.string(2)
-            let config = try self.config(from: table, base: try self.environmentConfig(), function: "run")
-            let endpoints = try self.endpoints(config)
-            guard let transport = self.context.transport?(config, endpoints) else { return [.table([:])] }
+            guard let (config, endpoints, transport) = try self.fleet(call, function: "run") else { return [.table([:])] }
             let results: [FleetResult]
+            Shell.foregroundTask = true  // Ctrl-C stops the command (hosts not done read "interrupted"), as a task's run
+            defer { Shell.foregroundTask = false }
             do {
                 results = try Fleet.run(endpoints, command: command, config: config, environment: self.environment,
                                         transport: transport)
@@ -103,5 +103,49 @@ extension Bindings {
             }
             return [.table(list)]
         }
+        // pool:put(local, remote) and pool:get(remote, localdir): the pool's table, then the two paths.
+        for direction in [FileCopy.Direction.put, .get] {
+            let name = direction == .put ? "put" : "get"
+            lua.register("__ct_" + name) { [unowned self] call in
+                let (first, second) = (try call.string(2), try call.string(3))
+                guard let (config, endpoints, transport) = try self.fleet(call, function: name) else { return [.table([:])] }
+                let request: Fleet.CopyRequest = direction == .put ? .put(local: first, remote: second)
+                                                                   : .get(remote: first, localDir: second)
+                let line = CopyProgressLine(verb: name, quiet: config.quiet == true)
+                let results: [FleetCopyResult]
+                Shell.foregroundTask = true
+                defer { Shell.foregroundTask = false }
+                do {
+                    results = try Fleet.copy(endpoints, request, config: config, transport: transport, progress: line.update)
+                } catch let error as UsageError {
+                    // Before anything connects: a put's missing LOCAL, a get's LOCALDIR that cannot be made.
+                    throw BindingError("bad argument #\(direction == .put ? 1 : 2) to '\(name)' (\(error.message))")
+                }
+                line.finish()
+                var list: [LuaValue: LuaValue] = [:]
+                for (index, result) in results.enumerated() {
+                    var entry: [LuaValue: LuaValue] = [
+                        .string("host"): .string(result.label), .string("ok"): .bool(result.ok),
+                        .string("bytes"): .integer(Int(result.bytes)), .string("files"): .integer(result.files),
+                        .string("seconds"): .number(result.seconds), .string("summary"): .string(result.summary),
+                    ]
+                    if let error = result.error { entry[.string("error")] = .string(error) }
+                    if let via = result.via { entry[.string("via")] = .string(via) }
+                    if let path = result.path { entry[.string("path")] = .string(path) }
+                    list[.integer(index + 1)] = .table(entry)
+                }
+                return [.table(list)]
+            }
+        }
+    }
+
+    /// What a fleet primitive (pool:run, put, get) starts from: the pool's table (argument 1) as a configuration,
+    /// its workers and a transport for them; nil when this shell has no transport.
+    private func fleet(_ call: LuaCallContext, function: String) throws -> (TaskConfig, [Endpoint], Transport)? {
+        guard case .table(let table) = try call.value(1) else { throw call.argumentError(1, "table expected") }
+        let config = try self.config(from: table, base: try self.environmentConfig(), function: function)
+        let endpoints = try self.endpoints(config)
+        guard let transport = self.context.transport?(config, endpoints) else { return nil }
+        return (config, endpoints, transport)
     }
 }

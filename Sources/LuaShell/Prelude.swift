@@ -9,7 +9,7 @@ enum Prelude {
 local prim = {}
 for _, name in ipairs{"task_new", "resume", "task_add", "task_expect", "task_step", "task_finish",
                       "task_split", "task_abort", "sessions", "fleet", "foreground", "template", "launch",
-                      "destroy_pool", "check_address", "options"} do
+                      "destroy_pool", "check_address", "options", "put", "get"} do
   prim[name] = _G["__ct_" .. name]
   _G["__ct_" .. name] = nil
 end

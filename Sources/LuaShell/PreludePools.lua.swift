@@ -1,4 +1,5 @@
-// The prelude's pools: workers{...} (given or launched), pool:add/remove/destroy, pool:run and pool:ping.
+// The prelude's pools: workers{...} (given or launched), pool:add/remove/destroy, pool:run and pool:ping,
+// pool:put and pool:get.
 extension Prelude {
     static let pools = #"""
 local ct = __ct_internal
@@ -114,34 +115,75 @@ function Pool:remove(address)
   return removed
 end
 
--- Results of pool:run, printed like clush -b: hosts with identical output grouped.
-local RunResult = {__name = "run result"}
-RunResult.__index = RunResult
-RunResult.__tostring = function(r)
+-- Per-host results printed like clush -b: hosts whose text(entry) is the same grouped under one header.
+local function grouped(r, text)
   local groups, order = {}, {}
   for _, host in ipairs(r.hosts) do
-    local e = r[host]
-    local text = e.error and ("error: " .. e.error) or (e.output .. e.stderr)
-    if e.exit and e.exit ~= 0 then text = text .. "[exit " .. e.exit .. "]\n" end
-    if e.signal then text = text .. "[signal " .. e.signal .. "]\n" end
-    if not groups[text] then groups[text] = {}; order[#order + 1] = text end
-    table.insert(groups[text], host)
+    local t = text(r[host])
+    if not groups[t] then groups[t] = {}; order[#order + 1] = t end
+    table.insert(groups[t], host)
   end
   local out = {}
-  for _, text in ipairs(order) do
-    local hosts = table.concat(groups[text], ",")
-    out[#out + 1] = string.rep("-", 15) .. "\n" .. hosts .. " (" .. #groups[text] .. ")\n" .. string.rep("-", 15) .. "\n" .. text
+  for _, t in ipairs(order) do
+    local hosts = table.concat(groups[t], ",")
+    out[#out + 1] = string.rep("-", 15) .. "\n" .. hosts .. " (" .. #groups[t] .. ")\n" .. string.rep("-", 15) .. "\n" .. t
   end
   return (table.concat(out):gsub("\n$", ""))
 end
 
-function Pool:run(command)
-  argcheck("run", 1, command, "string")
-  local result = setmetatable({hosts = {}}, RunResult)
-  for _, e in ipairs(call(2, prim.fleet, pool_conf(self), command)) do
+-- A results table of the entries a fleet primitive returns, by host and in order (hosts = {...}).
+local function by_host(entries, mt)
+  local result = setmetatable({hosts = {}}, mt)
+  for _, e in ipairs(entries) do
     result[e.host] = e
     result.hosts[#result.hosts + 1] = e.host
   end
+  return result
+end
+
+-- Results of pool:run: hosts with identical output grouped.
+local RunResult = {__name = "run result"}
+RunResult.__index = RunResult
+RunResult.__tostring = function(r)
+  return grouped(r, function(e)
+    local text = e.error and ("error: " .. e.error) or (e.output .. e.stderr)
+    if e.exit and e.exit ~= 0 then text = text .. "[exit " .. e.exit .. "]\n" end
+    if e.signal then text = text .. "[signal " .. e.signal .. "]\n" end
+    return text
+  end)
+end
+
+function Pool:run(command)
+  argcheck("run", 1, command, "string")
+  return by_host(call(2, prim.fleet, pool_conf(self), command), RunResult)
+end
+
+-- Results of pool:put and pool:get: hosts that copied the same grouped ("2 files, 1.5 kB (sftp)", "error: ...").
+local CopyResult = {__name = "copy result"}
+CopyResult.__index = CopyResult
+CopyResult.__tostring = function(r)
+  return grouped(r, function(e) return e.summary .. "\n" end)
+end
+
+local function copy(name, f, pool, first, second)
+  argcheck(name, 1, first, "string", 3)
+  argcheck(name, 2, second, "string", 3)
+  for n, path in ipairs{first, second} do
+    if path == "" then error(string.format("bad argument #%d to '%s' (empty path)", n, name), 3) end
+  end
+  return by_host(call(3, f, pool_conf(pool), first, second), CopyResult)
+end
+
+--- Copies `from` (a file, or a folder with everything under it) to the path `to` on every worker; `to` ending
+--- in "/" is the folder it goes into. Modes and modification times are kept.
+function Pool:put(from, to)
+  local result = copy("put", prim.put, self, from, to)   -- not a tail call: errors name the caller's line
+  return result
+end
+
+--- Copies `from` from every worker into `dir`/<worker>/, each worker's folder its address made safe for a path.
+function Pool:get(from, dir)
+  local result = copy("get", prim.get, self, from, dir)
   return result
 end
 

@@ -18,6 +18,8 @@ final class Connection {
     var closing: [Operation] = []
     /// The slots' runners (RemoteScript.agent), by slot.
     var agents: [Int: AgentSlot] = [:]
+    /// File copies (Transport.copy), one at a time over the connection's SFTP session or exec channels.
+    let copies = CopyQueue()
     /// The runner could not start here: said once, and every slot runs its jobs one channel each.
     var runnerBroken = false
 
@@ -58,6 +60,7 @@ final class Connection {
         // libssh2_session_free releases the channels; freeing them first could block.
         operations = [:]
         closing = []
+        copies.invalidate()
         agents = [:]
         if let agent {
             libssh2_agent_disconnect(agent)

@@ -130,12 +130,19 @@ public final class SSHTransport: Transport {
     }
 
     public func copy(op: Int, worker: Int, files: FileCopy) {
-        events.append(.failed(op: op, message: "copying files is not built yet"))
+        guard let connection = connections[worker], connection.phase == .ready else {
+            events.append(.failed(op: op, message: "worker not connected"))
+            return
+        }
+        operationWorker[op] = worker
+        connection.copies.add(op: op, files: files)
+        dirty.insert(worker)
     }
 
     public func cancel(op: Int) {
         guard let worker = operationWorker.removeValue(forKey: op), let connection = connections[worker] else { return }
         dirty.insert(worker)
+        if connection.copies.cancel(op: op) { return }
         if let slot = agentOperation.removeValue(forKey: op) {
             _ = connection.agents[slot]?.cancel(op: op) { self.events.append($0) }
             return
@@ -161,6 +168,7 @@ public final class SSHTransport: Transport {
     /// Drops the operations of a connection that is going away.
     private func forget(_ connection: Connection) {
         for op in connection.operations.keys { operationWorker[op] = nil }
+        for op in connection.copies.ops { operationWorker[op] = nil }
         for agent in connection.agents.values {
             for job in agent.jobs { operationWorker[job.op] = nil; agentOperation[job.op] = nil }
         }
@@ -277,6 +285,19 @@ public final class SSHTransport: Transport {
                 }
                 again = true
             }
+            var copied = false
+            if let error = connection.copies.advance(session, emit: { event in
+                copied = true
+                switch event {
+                case .copied(let op, _, _), .failed(let op, _): operationWorker[op] = nil
+                default: break
+                }
+                events.append(event)
+            }) {
+                lose(connection, error.description)
+                return
+            }
+            if copied { again = true }
             for agent in connection.agents.values {
                 var produced = false
                 let progress = agent.advance(session) { event in

@@ -8,7 +8,6 @@ import SSH
 import Terminal
 
 let version = "0.1.0"
-nonisolated(unsafe) var wakeDescriptor: Int32 = -1
 
 func fail(_ message: String, code: Int32 = 2) -> Never {
     FileHandle.standardError.write(Data("cloudtask: \(message)\n".utf8))
@@ -177,16 +176,7 @@ if task.leftoversDestroyed > 0 {
     say("destroyed \(task.leftoversDestroyed) workers left by an earlier run of session \(task.session.id)")
 }
 for (id, why) in task.leftoverFailures { say("cannot destroy \(id) left by an earlier run: \(why)") }
-wakeDescriptor = task.transport.wakeDescriptor
-
-signal(SIGPIPE, SIG_IGN)
-let onSignal: @convention(c) (Int32) -> Void = { _ in
-    Runner.interrupts += 1
-    var byte: UInt8 = 1
-    _ = write(wakeDescriptor, &byte, 1)
-}
-signal(SIGINT, onSignal)
-signal(SIGTERM, onSignal)
+Interrupts.install(wake: task.transport.wakeDescriptor)
 
 let summary = task.runner.run()
 let runSession = task.session

@@ -28,7 +28,7 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try Options.parse(["--generate-completion-script", "zsh"], environment: [:]).1.completionScript, "zsh")
         XCTAssertEqual(message { try Options.parse(["--generate-completion-script=tcsh"], environment: [:]) },
                        "--generate-completion-script=tcsh: expected one of bash, zsh, fish")
-        for command in [Command.cloudtask, .logalyzer, .destroyWorkers, .launchWorkers, .ctsh] {
+        for command in Command.all {
             let parsed = try command.parse(["--generate-completion-script=fish"])
             XCTAssertEqual(command.answer(parsed), Completion.script(for: command, shell: .fish), command.name)
             XCTAssertEqual(command.answer(try command.parse(["-h"])), command.help, command.name)
@@ -74,7 +74,7 @@ final class CommandTests: XCTestCase {
     }
 
     func testHelpListsEveryOptionAndArgumentOfItsTable() {
-        for command in [Command.cloudtask, .logalyzer, .destroyWorkers, .launchWorkers, .ctsh] {
+        for command in Command.all {
             let help = command.help
             XCTAssertTrue(help.hasPrefix("usage: \(command.name) ") || help.hasPrefix("usage: cat jobs | \(command.name) "), help)
             for spec in command.options { XCTAssertTrue(help.contains(spec.flag), "\(command.name): \(spec.flag)") }
@@ -105,7 +105,7 @@ final class CommandTests: XCTestCase {
     }
 
     func testEveryScriptNamesEveryOptionWithItsValues() {
-        for command in [Command.cloudtask, .logalyzer, .destroyWorkers, .launchWorkers, .ctsh] {
+        for command in Command.all {
             let bash = Completion.script(for: command, shell: .bash)
             let zsh = Completion.script(for: command, shell: .zsh)
             let fish = Completion.script(for: command, shell: .fish)

@@ -108,7 +108,7 @@ final class FakeTransport: Transport {
 
     func connect(worker: Int, to endpoint: Endpoint) {
         connects.append(worker)
-        if rng.chance(chaos.connectFail) {
+        if unreachable.contains(worker) || rng.chance(chaos.connectFail) {
             loose.append(.connectFailed(worker: worker, message: "fake: connection refused", retryable: false))
         } else {
             up.insert(worker)
@@ -151,16 +151,25 @@ final class FakeTransport: Transport {
         active.append((op, worker, events))
     }
 
-    /// Copies (a job's --transfer and --return) succeed at once, unless the worker is down.
+    /// Copies (a job's --transfer and --return, fleet copies) succeed at once, unless the worker is down or
+    /// told otherwise below; each moves `copyBytes`, half of it reported as `copying` first.
     private(set) var copies: [(op: Int, worker: Int, files: FileCopy)] = []
     /// Called with each copy as it is asked for.
     var onCopy: ((FileCopy) -> Void)?
+    var copyBytes: Int64 = 0
+    /// Workers whose copies fail with this message.
+    var copyFailures: [Int: String] = [:]
+    /// Workers whose copies never end (a stalled transfer, for timeouts and Ctrl-C).
+    var copyHangs: Set<Int> = []
+    /// Workers whose connections are refused for good.
+    var unreachable: Set<Int> = []
     func copy(op: Int, worker: Int, files: FileCopy) {
         copies.append((op, worker, files))
         onCopy?(files)
-        let event: TransportEvent = up.contains(worker) ? .copied(op: op, bytes: 0, via: "fake")
-                                                        : .failed(op: op, message: "fake: not connected")
-        active.append((op, worker, [event]))
+        guard up.contains(worker) else { active.append((op, worker, [.failed(op: op, message: "fake: not connected")])); return }
+        if let message = copyFailures[worker] { active.append((op, worker, [.failed(op: op, message: message)])); return }
+        if copyHangs.contains(worker) { hung.append((op, worker)); return }
+        active.append((op, worker, [.copying(op: op, bytes: copyBytes / 2), .copied(op: op, bytes: copyBytes, via: "fake")]))
     }
 
     /// Exit 0 or not: by (seed, script) for `.perJob` so reruns agree, else fresh per attempt.

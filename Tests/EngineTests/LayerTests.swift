@@ -47,7 +47,8 @@ final class LayerTests: XCTestCase {
     }
 
     func testFrontEndsOtherThanCtshDoNotDependOnLuaShell() throws {
-        for target in ["cloudtask", "cloudtask-launch-workers", "cloudtask-destroy-workers", "cloudtask-logalyzer"] {
+        for target in ["cloudtask", "cloudtask-launch-workers", "cloudtask-destroy-workers", "cloudtask-logalyzer", "cloudtask-put",
+                       "cloudtask-get", "FleetCopyCommand"] {
             let deps = try dependencies(of: target)
             XCTAssertFalse(deps.isEmpty, target)
             XCTAssertFalse(deps.contains("LuaShell"), "\(target): \(deps)")

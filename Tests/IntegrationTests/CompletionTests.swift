@@ -6,7 +6,7 @@ import Foundation
 import XCTest
 
 final class CompletionTests: XCTestCase {
-    let executables = ["cloudtask", "cloudtask-logalyzer", "cloudtask-destroy-workers", "cloudtask-launch-workers", "ctsh"]
+    let executables = Command.all.map(\.name)
     var folder = ""
 
     override func setUpWithError() throws {

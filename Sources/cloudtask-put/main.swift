@@ -1,0 +1,4 @@
+// cloudtask-put [worker options] LOCAL REMOTE: LOCAL to REMOTE on every worker (see Sources/FleetCopyCommand).
+import FleetCopyCommand
+
+CopyCommand.main(.put)
