@@ -141,9 +141,8 @@ public enum TaskAssembly {
     public static func plan(_ origin: TaskOrigin, context: TaskContext) throws -> TaskPlan {
         switch origin {
         case .new(var config, let source):
-            let recipe = try JobRecipe(config)  // a bad --colsep or -I is refused before anything runs
+            _ = try JobRecipe(config)  // a bad --colsep, -I or --return is refused before anything runs
             if config.movesFiles {
-                try JobFileNames.check(config, recipe)
                 config.localDirectory = config.localDirectory ?? FileManager.default.currentDirectoryPath
             }
             let endpoints = try resolveWorkers(config, context: context)

@@ -70,6 +70,7 @@ public struct JobRecipe: @unchecked Sendable {  // NSRegularExpression is immuta
         } else {
             template = .elements(pieces)
         }
+        if config.movesFiles { try JobFileNames.check(config, self) }
     }
 
     /// The default recipe for `command`: shell words, GNU parallel's replacement strings.

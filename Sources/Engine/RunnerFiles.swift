@@ -37,16 +37,33 @@ extension Runner {
         var problems: [String] = []
     }
 
-    /// The session's folder on the workers, under --workdir (else $TMPDIR or /tmp): the controller's host name
-    /// and the session id keep two controllers', and two sessions', folders apart; a resume finds its own again.
-    var sessionFolderName: String { "cloudtask-\(ProcessInfo.processInfo.hostName)-\(session.id)" }
+    /// The session's folder on the workers, under --workdir (else $TMPDIR or /tmp): the controller's host name,
+    /// the session id and a hash of the session's path keep two controllers', two users' and two sessions' folders
+    /// apart; a resume finds its own again.
+    var sessionFolderName: String {
+        var hash: UInt32 = 0x811C_9DC5
+        for byte in session.path.utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+        return "cloudtask-\(ProcessInfo.processInfo.hostName)-\(session.id)-" + String(hash, radix: 16)
+    }
 
-    /// The setup step's script that makes the session folder and says its absolute path (the last line out).
+    /// This run's folder inside the session's: a resume's wipe (--cleanup) removes every other, never one that
+    /// another worker of this run (on a shared file system) already works in.
+    var runFolderName: String { "run-" + String(Int(started.timeIntervalSince1970), radix: 36) + "-" + String(getpid()) }
+
+    /// The setup step's script that makes this run's folder and says its absolute path (the last line out).
     var workdirScript: String {
         let base = config.workdir.map { String(decoding: ShellQuote.quote(Array($0.utf8)), as: UTF8.self) }
             ?? "\"${TMPDIR:-/tmp}\""
-        let name = String(decoding: ShellQuote.quote(Array(sessionFolderName.utf8)), as: UTF8.self)
+        let name = String(decoding: ShellQuote.quote(Array((sessionFolderName + "/" + runFolderName).utf8)), as: UTF8.self)
         return "d=\(base)/\(name) && mkdir -p \"$d\" && cd \"$d\" && pwd -P"
+    }
+
+    /// The step that removes an earlier run's folders (`wipe`), or this run's and the session's once empty (`rmdir`).
+    func workdirCleanup(_ step: Step, _ runFolder: String) -> String {
+        let quote = { (path: String) in String(decoding: ShellQuote.quote(Array(path.utf8)), as: UTF8.self) }
+        let session = (runFolder as NSString).deletingLastPathComponent
+        if step == .rmdir { return "rmdir \(quote(runFolder)) \(quote(session)) 2>/dev/null; true" }
+        return "cd \(quote(session)) && for f in *; do [ \"$f\" = \(quote(runFolderName)) ] || rm -rf \"./$f\"; done"
     }
 
     /// The absolute path the workdir step printed (its last line starting with `/`).

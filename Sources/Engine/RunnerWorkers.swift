@@ -99,10 +99,7 @@ extension Runner {
             return RemoteCommand(script: Array((MissingTool.check(["tar"]) + " && tar -C / -xf -").utf8), stdin: tar)
         case .workdir: return RemoteCommand(script: Array(workdirScript.utf8))
         case .wipe, .rmdir:
-            guard let dir = worker.workdir else { return nil }
-            let quoted = String(decoding: ShellQuote.quote(Array(dir.utf8)), as: UTF8.self)
-            // A leftover job folder (named N-OP) is removed whole; the session's folder only once empty.
-            return RemoteCommand(script: Array((step == .wipe ? "rm -rf \(quoted)/*" : "rmdir \(quoted) 2>/dev/null; true").utf8))
+            return worker.workdir.map { RemoteCommand(script: Array(workdirCleanup(step, $0).utf8)) }
         case .pre: return config.pre.map { RemoteCommand(script: Array($0.utf8)) }
         case .post: return config.post.map { RemoteCommand(script: Array($0.utf8)) }
         }
