@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "SessionReadingTests", dependencies: ["SessionReading", "Engine"]),
         .testTarget(name: "AdapterTests", dependencies: ["SSH", "LuaVM", "LineEditor", "HTTP", "Engine"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Engine"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Engine", "SSH"]),
         .testTarget(name: "ProviderTests", dependencies: ["Providers", "Engine", "HTTP"]),
     ],
     swiftLanguageModes: [.v6]

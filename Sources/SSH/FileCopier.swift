@@ -418,7 +418,7 @@ let copyWindow = 2 << 20
 /// time set on the handle, close. A failed write closes the handle, removes the partial file, and names the free
 /// space when the disk is full (SFTP v3 reports only "failure").
 final class PutFile: CopyStep {
-    private enum Step { case open, write, setStat, close, failedClose(SFTPError), failedUnlink(SFTPError), freeSpace(SFTPError) }
+    private enum Step { case open, write, setStat, close, failedClose(SFTPError), freeSpace(SFTPError), failedUnlink(String) }
     private let local: PathBytes
     private let remote: PathBytes
     private let st: FileStatus
@@ -487,21 +487,24 @@ final class PutFile: CopyStep {
                 return .done([])
             case .failedClose(let error):
                 guard case .ok = handle!.close(copy.sftp) else { return .wait }
-                step = .failedUnlink(error)
-            case .failedUnlink(let error):
-                if case .wait = copy.sftp.unlink(remote) { return .wait }
                 step = .freeSpace(error)
             case .freeSpace(let error):
-                guard error.fromServer && [LIBSSH2_FX_FAILURE, LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM].contains(error.status) else {
-                    return copy.failure(error, remote)
+                var message: String
+                if case .failed(let plain) = copy.failure(error, remote) { message = plain } else { message = "\(error)" }
+                if error.fromServer && [LIBSSH2_FX_FAILURE, LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM].contains(error.status) {
+                    let folder = LocalFiles.dirname(remote)
+                    switch copy.sftp.freeBytes(folder) {
+                    case .wait: return .wait
+                    case .ok(let free) where free < Int64(st.st_size) - acked + (1 << 20):
+                        message = "\(LocalFiles.text(remote)): no space left on device (\(Self.size(free)) free in \(LocalFiles.text(folder)))"
+                    default: break
+                    }
                 }
-                let folder = LocalFiles.dirname(remote)
-                switch copy.sftp.freeBytes(folder) {
-                case .wait: return .wait
-                case .ok(let free) where free < Int64(st.st_size) - acked + (1 << 20):
-                    return .failed("\(LocalFiles.text(remote)): no space left on device (\(Self.size(free)) free in \(LocalFiles.text(folder)))")
-                default: return copy.failure(error, remote)
-                }
+                step = .failedUnlink(message)
+            case .failedUnlink(let message):
+                // The partial file goes, so a full disk has its room back.
+                if case .wait = copy.sftp.unlink(remote) { return .wait }
+                return .failed(message)
             }
         }
     }
