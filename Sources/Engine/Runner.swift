@@ -36,6 +36,8 @@ public final class Runner {
         var pinging = false
         /// The session's folder on the worker (absolute), where jobs that move files get theirs (RunnerFiles.swift).
         var workdir: String?
+        /// How its copies go (`sftp`, `stream`), once the first is done.
+        var copiesVia: String?
         init(id: Int, endpoint: Endpoint, slots: Int) {
             self.id = id; self.endpoint = endpoint; self.slots = Array(repeating: nil, count: slots); cap = slots
             queued = Array(repeating: [], count: slots)

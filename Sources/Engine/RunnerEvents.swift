@@ -24,8 +24,8 @@ extension Runner {
             jobStarted(op)
         case .copying(let op, _):
             if case .files(_, let worker, _, _, _, _)? = ops[op] { workers[worker].lastHeard = monotonic() }
-        case .copied(let op, let bytes, _):
-            filesCopied(op, bytes: bytes)
+        case .copied(let op, let bytes, let via):
+            filesCopied(op, bytes: bytes, via: via)
         case .notice(let id, let message):
             console.status("\(workers[id].label): \(message)")
         case .output(let op, let stream, let bytes):

@@ -102,11 +102,16 @@ extension Runner {
     }
 
     /// A copy or the cleanup of a job's files ended well (`bytes` copied); the job moves on.
-    func filesCopied(_ op: Int, bytes: Int64) {
+    func filesCopied(_ op: Int, bytes: Int64, via: String? = nil) {
         guard case let .files(number, workerID, slot, started, out, err)? = ops[op], var files = jobFiles[number]
         else { return }
         let now = monotonic()
-        workers[workerID].lastHeard = now
+        let worker = workers[workerID]
+        worker.lastHeard = now
+        if let via, worker.copiesVia == nil {
+            worker.copiesVia = via
+            if via == "stream" { console.status("\(worker.label): no SFTP server: files go as a stream over exec channels") }
+        }
         switch files.stage {
         case .put:
             files.sent = bytes

@@ -58,7 +58,7 @@ extension Runner {
             if worker.phase == .setup {
                 worker.phase = .ready
             } else if worker.phase == .teardown {
-                transport.disconnect(worker: worker.id)
+                disconnect(worker)
                 worker.phase = .done
                 console.status("\(worker.label): done (\(worker.jobsDone) jobs)")
             }
@@ -186,9 +186,16 @@ extension Runner {
         }
     }
 
+    /// Closes the worker's connection; a ping on its way there is answered by nothing now, and holds nothing up.
+    func disconnect(_ worker: Worker) {
+        transport.disconnect(worker: worker.id)
+        for (op, kind) in ops { if case .ping(worker.id, _) = kind { ops[op] = nil } }
+        worker.pinging = false
+    }
+
     func retire(_ worker: Worker, _ phase: Phase, _ message: String) {
         console.status("\(worker.label): \(message)")
-        transport.disconnect(worker: worker.id)
+        disconnect(worker)
         worker.phase = phase
         for (op, kind) in ops {
             switch kind {

@@ -194,7 +194,12 @@ final class AgentSlot {
                 if let lost = write(session) { return .lost(lost) }
                 let (ended, lostError) = read(session, emit: emit)
                 if let lostError { return .lost(lostError) }
-                if !ended { return .waiting }
+                if !ended {
+                    // What the reading put in the outbox (`__ct_go` and the requests a runner skipped) goes now: no
+                    // socket event would come for it.
+                    if !outbox.isEmpty, let lost = write(session) { return .lost(lost) }
+                    return .waiting
+                }
                 if let broken = channelEnded(session, emit: emit) { return broken }
             }
         }

@@ -118,6 +118,9 @@ final class FleetCopyTests: XCTestCase {
     func testCtrlCStopsTheCopiesUnderWay() throws {
         let transport = fake()
         transport.copyHangs = [0]
+        // Runner.interrupts is the process's: the engine tests after this one expect none.
+        let before = Runner.interrupts
+        defer { Runner.interrupts = before }
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: 0.3)
             Runner.interrupts += 1

@@ -26,6 +26,18 @@ final class AgentTests: IntegrationCase {
     }
 
     /// 50 MB on stderr while stdout stays silent, then one stdout line: nothing deadlocks, nothing is lost.
+    /// After a failed job the runner skips the requests it holds; the controller sends `__ct_go` and them again
+    /// as soon as the skips are read. A skip read on its own (not with the failure) once left them unsent until
+    /// the next socket event, a liveness ping 30 s later.
+    func testFailuresDoNotStallTheJobsQueuedBehindThem() throws {
+        let started = Date()
+        let r = try cloudtask(["--slots=2", "sh", "-c", "exit $(( $0 % 2 ))"], lines: (1...60).map(String.init))
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(sessionFile(1, "jobs").split(separator: "\n").count, 60)
+        XCTAssertEqual(r.stderr.components(separatedBy: ": exit 1 #").count - 1, 30, r.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20, "jobs behind a failure waited for a ping:\n\(r.stderr)")
+    }
+
     func testFiftyMegabytesOnStderrWhileStdoutWaits() throws {
         let r = try cloudtask(["sh", "-c", "head -c 50000000 /dev/zero | tr '\\0' e >&2; echo done $0"], workers: "127.0.1.1",
                               lines: ["x"], timeout: 120)

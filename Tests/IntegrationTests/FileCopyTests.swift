@@ -216,18 +216,7 @@ final class FileCopyTests: IntegrationCase {
     /// Dropbear (which runs /usr/lib/sftp-server for the sftp subsystem) in a mount namespace where that program
     /// is /dev/null, so the subsystem starts and ends at once: the probe must find no SFTP and the stream used.
     func testFileCopyFallsBackToStreamOnDropbearWithoutSFTPServer() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dropbear") else {
-            throw HarnessError(message: "dropbear is not installed (apt-get install dropbear-bin; scripts/deps does)")
-        }
-        let root = home + "/dropbear-root"
-        try FileManager.default.createDirectory(atPath: root + "/.ssh", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try FileManager.default.copyItem(atPath: Env.key + ".pub", toPath: root + "/.ssh/authorized_keys")
-        XCTAssertEqual(shell("dropbearkey -t ed25519 -f \(home)/host_ed25519 >/dev/null 2>&1"), 0)
-        let sftpServer = URL(fileURLWithPath: "/usr/lib/sftp-server").resolvingSymlinksInPath().path
-        let (server, port) = try startServer { port in
-            ["/usr/bin/unshare", "-m", "/bin/sh", "-c",
-             "mount --bind \(root) /root && mount --bind /dev/null \(sftpServer) && exec /usr/sbin/dropbear -F -E -s -r \(self.home)/host_ed25519 -p 127.0.0.1:\(port) 2>>\(self.home)/dropbear.log"]
-        }
+        let (server, port, _) = try startDropbear(withoutSFTP: true)
         defer { server.terminate(); server.waitUntilExit() }
         // A known_hosts of this test's own: Dropbear's key is not the workers'.
         try tree(via: nil, host: "127.0.0.1", port: port, expect: "stream", knownHosts: home + "/known_hosts")

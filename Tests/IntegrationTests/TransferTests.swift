@@ -131,6 +131,41 @@ final class TransferTests: IntegrationCase {
         XCTAssertTrue(result.stderr.contains("plain-1.bin"), result.stderr)
     }
 
+    func testCtshTaskTransfersReturnsAndCleansUp() throws {
+        let names = try makeFiles(3, megabytes: 1...1)
+        let remote = home + "/remote"
+        try FileManager.default.createDirectory(atPath: remote, withIntermediateDirectories: true)
+        let source = """
+        local pool = workers{"127.0.1.1", "127.0.1.2", identity = "\(Env.key)", known_hosts = "\(Env.knownHosts)"}
+        local t = task{command = {"gzip", "-k"}, lines = true, transfer = true, returns = {"{}.gz"}, cleanup = true,
+                       workdir = "\(remote)", workers = pool, jobs = {\(names.map { "\"\($0)\"" }.joined(separator: ", "))}}
+        local s = t:run()
+        print(s.ok, s.total)
+        """
+        try source.write(toFile: home + "/script.lua", atomically: true, encoding: .utf8)
+        let r = try run([home + "/script.lua"], env: ["CLOUDTASK_SESSIONS": sessions], binary: Env.root + "/.build/debug/ctsh",
+                        directory: home + "/data")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.out, "3\t3\n", r.stderr)
+        assertReturned(names)
+        XCTAssertEqual(entries(remote), [], "work folders left on the workers")
+    }
+
+    func testATransferBatchOnDropbearWithoutSFTPGoesAsAStream() throws {
+        let (server, port, _) = try startDropbear(withoutSFTP: true)
+        defer { server.terminate(); server.waitUntilExit() }
+        let names = try makeFiles(4, megabytes: 1...2)
+        let before = sessionFolders
+        let result = try run(["--ssh-identity=\(Env.key)", "--known-hosts=\(home)/known_hosts", "--sessions=\(sessions)",
+                              "--workers=127.0.0.1:\(port)", "--slots=2", "--lines", "--transfer", "--return={}.gz", "--cleanup",
+                              "gzip", "-k"], stdin: Array(names.map { $0 + "\n" }.joined().utf8), directory: home + "/data")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("127.0.0.1:\(port): no SFTP server: files go as a stream over exec channels"),
+                      result.stderr)
+        assertReturned(names)
+        XCTAssertEqual(sessionFolders.subtracting(before), [], "the session's work folder is left on the worker")
+    }
+
     func testReturnsThatWouldCollideAreRefusedBeforeAnythingRuns() throws {
         let marker = home + "/ran"
         let same = try run(base + ["--workers=127.0.1.1", "--lines", "--return=out.txt", "sh", "-c", "touch \(marker)"],
