@@ -176,6 +176,10 @@ final class TransferTests: IntegrationCase {
                             stdin: Array("a.txt\na.csv\n".utf8), directory: home)
         XCTAssertEqual(clash.status, 2, clash.stderr)
         XCTAssertTrue(clash.stderr.contains("line 2: --return={.}.gz lands on \(home)/a.gz, as job 1's does"), clash.stderr)
+        let words = try run(base + ["--workers=127.0.1.1", "--transfer", "sh", "-c", "touch \(marker)"],
+                            stdin: Array("a.bin\ntwo words\n".utf8), directory: home)
+        XCTAssertEqual(words.status, 2, words.stderr)
+        XCTAssertTrue(words.stderr.contains("line 2: --transfer needs one file name, the line has 2 words"), words.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "a job ran")
     }
 }
