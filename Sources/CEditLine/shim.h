@@ -41,6 +41,11 @@ static inline void ct_set_completion_append_character(int character) {
     rl_completion_append_character = character;
 }
 
+// rl_basic_word_break_characters is a mutable global: the characters a completed word starts after.
+static inline void ct_set_word_break_characters(const char *characters) {
+    rl_basic_word_break_characters = characters;
+}
+
 // rl_catch_signals is a mutable global; the shell handles SIGINT itself.
 static inline void ct_set_catch_signals(int value) {
     rl_catch_signals = value;

@@ -44,6 +44,8 @@ public final class LineEditor {
             setlocale(LC_CTYPE, "C.UTF-8")
         }
         ct_set_catch_signals(0)
+        // libedit's own, and a comma: `{a = 1,spl` completes `spl`. Kept for the life of the process.
+        ct_set_word_break_characters(strdup(" \t\n\"\\'`@$><=;|&{(,"))
         signal(SIGWINCH) { _ in LineEditor.resizePending = 1 }
         ct_set_getc_function { _ in
             while true {

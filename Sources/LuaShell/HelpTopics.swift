@@ -234,6 +234,14 @@ public enum HelpTopics {
         "math.tointeger": "math.tointeger(x): x as an integer when it is one, else nil",
         "math.type": "math.type(x): \"integer\", \"float\", or nil for a non-number",
         "math.ult": "math.ult(m, n): whether integer m is below n as unsigned integers",
+        // math: Lua 5.2's, which Debian's Lua 5.4 keeps (LUA_COMPAT_MATHLIB)
+        "math.cosh": "math.cosh(x): the hyperbolic cosine of x (deprecated: (math.exp(x) + math.exp(-x)) / 2)",
+        "math.sinh": "math.sinh(x): the hyperbolic sine of x (deprecated)",
+        "math.tanh": "math.tanh(x): the hyperbolic tangent of x (deprecated)",
+        "math.frexp": "math.frexp(x): m and e with x = m * 2^e, 0.5 <= |m| < 1 (deprecated)",
+        "math.ldexp": "math.ldexp(m, e): m * 2^e (deprecated)",
+        "math.log10": "math.log10(x): the base-10 logarithm of x (deprecated: math.log(x, 10))",
+        "math.pow": "math.pow(x, y): x^y (deprecated: the ^ operator)",
         // io
         "io.close": "io.close([file]): closes file (default the output file)",
         "io.flush": "io.flush(): writes out what the default output file buffers",

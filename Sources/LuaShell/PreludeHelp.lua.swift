@@ -23,6 +23,7 @@ end
 local function topic_text(topic)
   local out = {topic.signature, wrap(topic.summary .. ".", "  ", 100), "", wrap(topic.details, "  ", 100), "", "  Example:"}
   for _, line in ipairs(topic.example) do out[#out + 1] = "    " .. line end
+  if prim.describe_option(topic.name) then out[#out + 1] = "\n  Also an option: help\"--" .. topic.name .. "\"." end
   return table.concat(out, "\n")
 end
 
@@ -100,11 +101,7 @@ local function named(name)
   if name == "" then return listing() end
   local option = name:match("^%-%-?(.+)$") or name:match("^option%s+(.+)$")
   if option then return option_text(option) end
-  if by_name[name] then
-    local text = topic_text(by_name[name])
-    if prim.describe_option(name) then text = text .. "\n\n  Also an option: help\"--" .. name .. "\"." end
-    return text
-  end
+  if by_name[name] then return topic_text(by_name[name]) end
   local receiver, method = name:match("^([%w_]+)[:.]([%w_]+)$")
   if method and not library[name] then
     for _, prefix in ipairs{"pool:", "t:"} do
