@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "SessionReadingTests", dependencies: ["SessionReading", "Engine"]),
         .testTarget(name: "AdapterTests", dependencies: ["SSH", "LuaVM", "LineEditor", "HTTP", "Engine"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Engine", "SSH"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Engine", "SSH", "LuaShell"]),  // LuaShell: HelpTests checks the README against its help
         .testTarget(name: "ProviderTests", dependencies: ["Providers", "Engine", "HTTP"]),
     ],
     swiftLanguageModes: [.v6]

@@ -26,6 +26,26 @@ static inline void ct_set_completion_function(char *(*function)(const char *, in
     rl_completion_entry_function = function;
 }
 
+// rl_line_buffer and rl_point are mutable globals: the line being edited and the cursor's byte offset in it,
+// which completion needs to see what the word is part of (a string, a table constructor).
+static inline const char *ct_line_buffer(void) {
+    return rl_line_buffer;
+}
+
+static inline int ct_point(void) {
+    return rl_point;
+}
+
+// rl_completion_append_character is a mutable global: what follows a unique completion (0: nothing).
+static inline void ct_set_completion_append_character(int character) {
+    rl_completion_append_character = character;
+}
+
+// rl_basic_word_break_characters is a mutable global: the characters a completed word starts after.
+static inline void ct_set_word_break_characters(const char *characters) {
+    rl_basic_word_break_characters = characters;
+}
+
 // rl_catch_signals is a mutable global; the shell handles SIGINT itself.
 static inline void ct_set_catch_signals(int value) {
     rl_catch_signals = value;

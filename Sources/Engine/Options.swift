@@ -455,6 +455,44 @@ public enum Options {
         }
     }
 
+    /// What ctsh's `help"--split"` prints: the option as typed, its ctsh field (type and where it is taken), its
+    /// CLOUDTASK_* variable, and its help. `name` may be the option (`--ssh-identity`, `ssh-identity`, `-0`) or
+    /// its ctsh field (`identity`); nil for no option of cloudtask's.
+    public static func describe(_ name: String) -> String? {
+        let bare = name.hasPrefix("--") ? String(name.dropFirst(2)) : name.hasPrefix("-") ? String(name.dropFirst()) : name
+        guard let spec = specs.first(where: { $0.name == bare || $0.lua == bare || $0.short.map(String.init) == bare })
+        else { return nil }
+        var lines = [spec.flags + (spec.takesValue ? (spec.name.count == 1 ? " " : "=") + spec.value : "")]
+        if let field = luaFields.first(where: { $0.option == spec.name }) {
+            let type = ["boolean": "a boolean", "number": "a number", "string": "a string",
+                        "list": "a list of strings, or one string"][field.type] ?? field.type
+            let place = ["pool": "workers{...} and task{...}", "launch": "workers{launch = N, ...} and task{...}",
+                         "task": "task{...}"][field.scope] ?? field.scope
+            lines.append("ctsh: field `\(field.field)`, \(type), in \(place)")
+        } else {
+            lines.append("ctsh: no field (cloudtask's command line only)")
+        }
+        if spec.task {
+            lines.append("environment: CLOUDTASK_" + spec.name.uppercased().replacingOccurrences(of: "-", with: "_"))
+        }
+        return (lines + wrap(spec.help, width: 76)).joined(separator: "\n")
+    }
+
+    /// `text` broken at spaces into lines of at most `width` characters (a longer word stays whole).
+    static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+
     /// cloudtask's --help text, generated from the table.
     public static func help(program: String) -> String { Command.cloudtask(named: program).help }
 

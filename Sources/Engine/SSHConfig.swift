@@ -92,6 +92,19 @@ public struct SSHConfig: Sendable {
         return SSHConfig(text: String(decoding: data, as: UTF8.self), home: home, file: display(path, home: home))
     }
 
+    /// The names of the Host lines that name one host (no `*`, `?` or `!`), in order, each once: what a
+    /// person would type as a worker address.
+    public var hostNames: [String] {
+        var names: [String] = []
+        for block in blocks {
+            guard case .host(let patterns) = block.condition else { continue }
+            for name in patterns where !name.contains(where: { "*?!".contains($0) }) && !names.contains(name) {
+                names.append(name)
+            }
+        }
+        return names
+    }
+
     /// `path` with the home folder written `~`.
     static func display(_ path: String, home: String) -> String {
         path.hasPrefix(home + "/") ? "~" + path.dropFirst(home.count) : path

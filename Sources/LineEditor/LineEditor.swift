@@ -25,8 +25,9 @@ public final class LineEditor {
 
     /// Called about every 50 ms while the prompt waits for a key (background tasks run here).
     nonisolated(unsafe) public static var idle: (() -> Void)?
-    /// Candidates for the word being completed (tab).
-    nonisolated(unsafe) public static var completer: ((String) -> [String])?
+    /// Candidates for the word being completed (tab), given the word and the line up to the cursor (the word
+    /// included); `insideString` means no space follows a unique candidate (a file name, a folder to go on in).
+    nonisolated(unsafe) public static var completer: ((_ word: String, _ line: String) -> (candidates: [String], insideString: Bool))?
     /// Set by a SIGINT handler: the line being edited is dropped (readLine returns "" and `cancelled` is true).
     nonisolated(unsafe) public static var interruptPending: Int32 = 0
     nonisolated(unsafe) public private(set) static var cancelled = false
@@ -43,6 +44,8 @@ public final class LineEditor {
             setlocale(LC_CTYPE, "C.UTF-8")
         }
         ct_set_catch_signals(0)
+        // libedit's own, and a comma: `{a = 1,spl` completes `spl`. Kept for the life of the process.
+        ct_set_word_break_characters(strdup(" \t\n\"\\'`@$><=;|&{(,"))
         signal(SIGWINCH) { _ in LineEditor.resizePending = 1 }
         ct_set_getc_function { _ in
             while true {
@@ -70,7 +73,12 @@ public final class LineEditor {
         }
         ct_set_completion_function { text, state in
             if state == 0 {
-                LineEditor.candidates = LineEditor.completer?(text.map { String(cString: $0) } ?? "") ?? []
+                let word = text.map { String(cString: $0) } ?? ""
+                let point = Int(max(ct_point(), 0))
+                let line = ct_line_buffer().map { String(decoding: UnsafeRawBufferPointer(start: $0, count: min(point, strlen($0))), as: UTF8.self) } ?? word
+                let found = LineEditor.completer?(word, line)
+                LineEditor.candidates = found?.candidates ?? []
+                ct_set_completion_append_character(found?.insideString == true ? 0 : 32)
             }
             guard Int(state) < LineEditor.candidates.count else { return nil }
             return strdup(LineEditor.candidates[Int(state)])

@@ -43,6 +43,7 @@ public final class Bindings {
         }
         registerTasks()
         registerPools()
+        registerRepl()
         lua.register("__ct_options") { _ in [Bindings.optionFields()] }
     }
 

@@ -1,15 +1,17 @@
 // The user-facing bindings, written in Lua over the __ct_* primitives of TaskBindings.swift and PoolBindings.swift,
 // run in order as chunks named `prelude` (so errors and tracebacks can leave ctsh's own frames out): this file's
 // base (primitives taken out of the globals, errors in Lua's shapes), pools (PreludePools.lua.swift), tasks
-// (PreludeTasks.lua.swift), and the REPL's evaluator, printer and completion (PreludeRepl.lua.swift).
+// (PreludeTasks.lua.swift), help (PreludeHelp.lua.swift), and the REPL's evaluator, printer and completion
+// (PreludeRepl.lua.swift).
 enum Prelude {
-    static let chunks = [base, pools, tasks, repl]
+    static let chunks = [base, pools, tasks, help, repl]
 
     static let base = #"""
 local prim = {}
 for _, name in ipairs{"task_new", "resume", "task_add", "task_expect", "task_step", "task_finish",
                       "task_split", "task_abort", "sessions", "fleet", "foreground", "template", "launch",
-                      "destroy_pool", "check_address", "options", "put", "get"} do
+                      "destroy_pool", "check_address", "options", "put", "get", "help_topics",
+                      "describe_option", "complete_files", "known_addresses"} do
   prim[name] = _G["__ct_" .. name]
   _G["__ct_" .. name] = nil
 end

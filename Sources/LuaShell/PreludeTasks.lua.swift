@@ -180,6 +180,13 @@ function __ct_script(path)
   return 0
 end
 
+-- Runs the startup file (ctshrc.lua) as a plain script: what it returns is ignored, its errors are raised.
+function __ct_startup(path)
+  local chunk, err = loadfile(path)
+  if not chunk then error(err, 0) end
+  chunk()
+end
+
 -- A task template: cloudtask's options from the script's arguments, job lines from stdin, cloudtask's exit codes.
 function __ct_template(template, path)
   for key in pairs(template) do
@@ -196,6 +203,8 @@ function __ct_template(template, path)
   local t = setmetatable({handle = handle, session = session, on_result = template.on_result, ahead = 256}, Task)
   return t:run().exit
 end
+
+ct.Task = Task
 
 -- Steps every background task briefly (the REPL calls this while it waits for a key).
 function __ct_idle()

@@ -64,6 +64,30 @@ public final class Shell {
         }
     }
 
+    /// Runs the startup file at `path` (a missing one is no error), before the REPL's first prompt. An error in
+    /// it is printed (`FILE:LINE: message` and a traceback) and the shell goes on; returns false then.
+    @discardableResult
+    public func runStartupFile(_ path: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return true }
+        do {
+            _ = try lua.call("__ct_startup", [.string(path)])
+            return true
+        } catch let error as LuaError {
+            report(error)
+            return false
+        } catch {
+            FileHandle.standardError.write(Data("ctsh: \(path): \(error)\n".utf8))
+            return false
+        }
+    }
+
+    /// `$XDG_CONFIG_HOME/cloudtask/ctshrc.lua`, else `~/.config/cloudtask/ctshrc.lua`.
+    public static func startupFile(environment: [String: String]) -> String {
+        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()) + "/.config"
+        return config + "/cloudtask/ctshrc.lua"
+    }
+
     /// Runs one chunk (`ctsh -e`); its results are printed as the REPL does.
     public func runChunk(_ source: String) -> Int32 {
         evaluate(source, whole: true) == "error" ? 1 : 0
@@ -121,11 +145,10 @@ public final class Shell {
             _ = try? self.lua.call("__ct_idle")
             Shell.atPrompt = true
         }
-        LineEditor.completer = { [unowned self] text in
-            guard case .table(let found)? = try? self.lua.call("__ct_complete", [.string(text)]).first else {
-                return []
-            }
-            return Bindings.list(found)
+        LineEditor.completer = { [unowned self] word, line in
+            guard let results = try? self.lua.call("__ct_complete", [.string(word), .string(line)]),
+                  case .table(let found)? = results.first else { return ([], false) }
+            return (Bindings.list(found), results.dropFirst().first == .bool(true))
         }
         var buffer = ""
         while true {

@@ -10,8 +10,9 @@ usage: ctsh [-i] [-e CHUNK] [FILE.lua [ARGS...]]
   ctsh FILE.lua ARGS    run a script (arg[0] = FILE, arg[1..] = ARGS); works as #!/usr/bin/env ctsh
   ctsh -e CHUNK         run a chunk and print its results
   ctsh -i ...           enter the shell after the script or chunk
+  the shell first runs $XDG_CONFIG_HOME/cloudtask/ctshrc.lua (default ~/.config/cloudtask/ctshrc.lua)
   ctsh - ARGS           run the script on stdin (what ctsh does when stdin is not a terminal)
-bindings: workers{...}, task{...}, split(t, n), abort(t), resume(id, {...}), sessions()
+bindings: workers{...}, task{...}, split(t, n), abort(t), resume(id, {...}), sessions(); help() in the shell
 
 """
 
@@ -67,6 +68,8 @@ var status: Int32 = 0
 for chunk in chunks where status == 0 { status = shell.runChunk(chunk) }
 if status == 0, let script { status = shell.runScript(script, arguments: arguments) }
 if interactive || (chunks.isEmpty && script == nil) {
+    // After the script or chunks of `-i`, so that they run alike with and without it.
+    shell.runStartupFile(Shell.startupFile(environment: environment))
     let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
         ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
     status = shell.repl(historyFile: state + "/cloudtask/ctsh_history")

@@ -1,5 +1,6 @@
 // ctsh's REPL in a real terminal (tmux send-keys / capture-pane): editing, history, completion,
-// multi-line input, Ctrl-C at the prompt, in running Lua code and in a running task, Ctrl-D.
+// multi-line input, Ctrl-C at the prompt, in running Lua code and in a running task, Ctrl-D; help, print limits,
+// file names completed in a string, the startup file.
 import Foundation
 import XCTest
 
@@ -14,7 +15,8 @@ final class ReplTests: IntegrationCase {
     func start() {
         session = unique()
         let ctsh = Env.root + "/.build/debug/ctsh"
-        XCTAssertEqual(shell("tmux new-session -d -s \(session) -x 150 -y 50 'HOME=\(home) CLOUDTASK_SESSIONS=\(sessions) \(ctsh); echo EXIT=$?; sleep 60'"), 0)
+        // XDG_CONFIG_HOME too, so that no ctshrc.lua but the test's own is read.
+        XCTAssertEqual(shell("tmux new-session -d -s \(session) -x 150 -y 50 'HOME=\(home) XDG_CONFIG_HOME=\(home)/.config CLOUDTASK_SESSIONS=\(sessions) \(ctsh); echo EXIT=$?; sleep 60'"), 0)
         waitFor("ctsh> ")
     }
 
@@ -163,5 +165,71 @@ final class ReplTests: IntegrationCase {
         waitFor("ctsh> print('\(String(repeating: "a", count: 27))\nXY\(String(repeating: "a", count: 28))')\n", timeout: 5, rows: true)
         keys("Enter")
         waitFor(String(repeating: "a", count: 27) + "XY")
+    }
+
+    // MARK: - Help, print limits, completion in strings, ctshrc (issue 14)
+
+    func testHelpAndHelpOfTaskOnATerminal() throws {
+        start()
+        type("help()"); keys("Enter")
+        waitFor("ctsh> help()\nctsh bindings (help(NAME) or help\"NAME\" for one; help\"--OPTION\" for cloudtask's options):\n"
+                + "  workers          a pool of workers: addresses, a workers file, or N launched by a provider\n")
+        waitFor("\n  task             a batch: the command run once per job on the workers, as cloudtask runs it\n")
+        waitFor("\n  resume           a saved session (of ctsh or cloudtask) as a task, to continue\n")
+        keys("C-l")
+        type("help(task)"); keys("Enter")
+        waitFor("ctsh> help(task)\ntask{command = CMD, jobs = LIST|FUNCTION|COROUTINE, workers = POOL, on_result = FUNCTION, FIELD = VALUE, ...} -> t\n"
+                + "  a batch: the command run once per job on the workers, as cloudtask runs it.\n")
+        waitFor("  Example:\n    local t = task{command = \"gzip -9\", jobs = {\"a.log\", \"b.log\"}, workers = pool, retries = 1}\n    t:run()\nctsh> ")
+        type("help"); keys("Enter")
+        waitFor("ctsh> help\nhelp: type help() for the bindings, help(NAME) for one\n")
+    }
+
+    func testAHundredThousandElementTableIsPrintedWithinTheLimit() throws {
+        start()
+        type("ctsh.print_limit = 20; ctsh.print_items = 0"); keys("Enter")
+        type("big = {} for i = 1, 100000 do big[i] = i end"); keys("Enter")
+        type("big"); keys("Enter")
+        waitFor("... (cut at 20 lines: ctsh.print_limit)\nctsh> ")
+        var rows = screen.components(separatedBy: "\n")
+        rows = Array(rows.drop { $0 != "ctsh> big" }.dropFirst().prefix { !$0.hasPrefix("ctsh> ") })
+        XCTAssertEqual(rows.count, 20, rows.joined(separator: "\n"))
+        XCTAssertEqual(rows.first, "{")
+        XCTAssertEqual(rows.dropLast().last, "  [18] = 18,")
+        // The default items per table: the first 30 and the count of the rest.
+        keys("C-l")
+        type("ctsh.print_limit = 100; ctsh.print_items = 30"); keys("Enter")
+        type("big"); keys("Enter")
+        waitFor("  [30] = 30,\n  ... (99 970 more)\n}\nctsh> ")
+    }
+
+    func testFileNamesCompleteInsideAString() throws {
+        try FileManager.default.createDirectory(atPath: home + "/scripts", withIntermediateDirectories: true)
+        try "return 6 * 7\n".write(toFile: home + "/scripts/answer.lua", atomically: true, encoding: .utf8)
+        start()
+        type("dofile(\"\(home)/scr"); keys("Tab")
+        waitFor("ctsh> dofile(\"\(home)/scripts/")
+        keys("Tab")
+        waitFor("ctsh> dofile(\"\(home)/scripts/answer.lua")
+        type("\")"); keys("Enter")
+        waitFor("\n42\nctsh> ")
+        // In a workers{...} list, a string completes known hosts.
+        try "Host buildbox\n  HostName 127.0.1.1\n".write(toFile: home + "/.ssh/config", atomically: true, encoding: .utf8)
+        type("workers{\"bui"); keys("Tab")
+        waitFor("ctsh> workers{\"buildbox")
+        type("\"}"); keys("Enter")
+        waitFor("\npool(1): buildbox\n")
+        // Inside task{...}, option names.
+        type("task{command = 'true', keep_"); keys("Tab")
+        waitFor("ctsh> task{command = 'true', keep_order")
+    }
+
+    func testTheStartupFileDefinesAFunctionUsedAtThePrompt() throws {
+        try FileManager.default.createDirectory(atPath: home + "/.config/cloudtask", withIntermediateDirectories: true)
+        try "function greet(name) return 'hello, ' .. name end\n"
+            .write(toFile: home + "/.config/cloudtask/ctshrc.lua", atomically: true, encoding: .utf8)
+        start()
+        type("greet('ctsh')"); keys("Enter")
+        waitFor("ctsh> greet('ctsh')\n\"hello, ctsh\"\n")
     }
 }
