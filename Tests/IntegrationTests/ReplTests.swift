@@ -187,8 +187,11 @@ final class ReplTests: IntegrationCase {
 
     func testAHundredThousandElementTableIsPrintedWithinTheLimit() throws {
         start()
+        // Each line typed once the prompt is back: typed early, it would show before the prompt, not after it.
         type("ctsh.print_limit = 20; ctsh.print_items = 0"); keys("Enter")
+        waitFor("ctsh> ctsh.print_limit = 20; ctsh.print_items = 0\nctsh> ")
         type("big = {} for i = 1, 100000 do big[i] = i end"); keys("Enter")
+        waitFor("big[i] = i end\nctsh> ")
         type("big"); keys("Enter")
         waitFor("... (cut at 20 lines: ctsh.print_limit)\nctsh> ")
         var rows = screen.components(separatedBy: "\n")
