@@ -225,6 +225,14 @@ final class AgentSlot {
         }
     }
 
+    /// Writes what the outbox still holds, as the last call on the session in a pass over the connection: libssh2
+    /// says which way a session is blocked only for its last call, and a write left pending under a later read
+    /// would wait for the next inbound packet (a liveness ping, 30 s on).
+    func flush(_ session: OpaquePointer) -> SSHError? {
+        guard step == .running, !outbox.isEmpty, channel != nil else { return nil }
+        return write(session)
+    }
+
     /// Writes what the outbox holds; an error if the connection is lost.
     private func write(_ session: OpaquePointer) -> SSHError? {
         while !outbox.isEmpty {
@@ -456,3 +464,4 @@ final class AgentSlot {
         return 0
     }
 }
+

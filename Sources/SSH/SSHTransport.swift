@@ -330,6 +330,9 @@ public final class SSHTransport: Transport {
                 }
             }
         }
+        for agent in connection.agents.values {
+            if let lost = agent.flush(session) { return lose(connection, lost.description) }
+        }
     }
 
     enum Setup { case waiting, ready, failed(String, retryable: Bool, dropped: Bool = false) }
