@@ -132,6 +132,9 @@ struct Roff {
         }.joined() + "\n"
     }
 
+    /// A request written as it is (`.IP \(bu 2`: its glyph must not be escaped).
+    mutating func request(_ line: String) { text += line + "\n" }
+
     /// One line, already escaped; a leading `.` or `'` would start a request, so it is guarded.
     mutating func text(_ line: String) {
         text += (line.hasPrefix(".") || line.hasPrefix("'") ? "\\&" : "") + line + "\n"
@@ -350,7 +353,7 @@ enum Markdown {
                     item += " " + lines[i].trimmingCharacters(in: .whitespaces)
                     i += 1
                 }
-                if let number = numbered(trimmed)?.number { out.macro("IP", "\(number).", "4") } else { out.macro("IP", "\\(bu", "2") }
+                if let number = numbered(trimmed)?.number { out.macro("IP", "\(number).", "4") } else { out.request(".IP \\(bu 2") }
                 out.text(Roff.inline(item))
                 continue
             }
