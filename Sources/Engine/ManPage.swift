@@ -96,7 +96,7 @@ public enum ManPage {
             }
         }
         for (title, body) in rest {
-            out.macro("SH", title.uppercased())
+            out.macro("SH", Markdown.plain(title).uppercased())
             Markdown.roff(body, into: &out)
         }
         if let command = page.command, !command.footer.isEmpty {
