@@ -59,6 +59,8 @@ let package = Package(
         .executableTarget(name: "cloudtask-get", dependencies: ["FleetCopyCommand"]),
         // One Transport.copy from the command line, for scripts/bench-transfer and tests, until cloudtask-put/-get.
         .executableTarget(name: "cloudtask-copy-debug", dependencies: ["Engine", "SSH"]),
+        // Writes the man pages from the command tables and README.md (scripts/man); a build tool, not installed.
+        .executableTarget(name: "cloudtask-man", dependencies: ["Engine"]),
 
         // MARK: - Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),

@@ -12,6 +12,9 @@ public struct Command: Sendable {
         var variadic = false      // this one and every word after it
     }
 
+    /// CloudTask's version: `cloudtask --version`, the man pages' footer, the Debian package (scripts/package).
+    public static let version = "0.1.0"
+
     public let name: String
     let synopsis: [String]        // the usage lines, each starting with the program name
     let summary: String

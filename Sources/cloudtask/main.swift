@@ -7,8 +7,6 @@ import Reports
 import SSH
 import Terminal
 
-let version = "0.1.0"
-
 func fail(_ message: String, code: Int32 = 2) -> Never {
     FileHandle.standardError.write(Data("cloudtask: \(message)\n".utf8))
     exit(code)
@@ -73,7 +71,7 @@ if let shell = flags.completionScript.flatMap(Completion.Shell.init(rawValue:)) 
     print(Completion.script(for: .cloudtask, shell: shell), terminator: "")
     exit(0)
 }
-if flags.version { print("cloudtask \(version)"); exit(0) }
+if flags.version { print("cloudtask \(Command.version)"); exit(0) }
 // Passphrases of encrypted key files, asked once per key before anything connects (see `KeyUnlock`), only where
 // a person watches (stderr is a terminal, as for the confirmation): a piped run never waits on it, and says which
 // key is encrypted. Never saved.
