@@ -49,6 +49,10 @@ extension SessionReport {
                 if let at = record.at { start = min(start, at); end = max(end, at) }
             }
         }
+        // A margin, so that what happens at either end (a launch, the last destroy) is not cut off.
+        let margin = max(0.2, (end - start) * 0.01)
+        start -= margin
+        end += margin
         var labels: [String] = []
         var seen: Set<String> = []
         for label in rows.map(\.label) + history.labels where seen.insert(label).inserted { labels.append(label) }
@@ -158,7 +162,7 @@ struct HTMLPage {
     svg{display:block}svg text{font:11px system-ui,sans-serif;fill:#444}
     .ok{fill:#43a047}.failed{fill:#e53935}.timeout{fill:#fb8c00}.signal{fill:#8e24aa}.lost{fill:#37474f}
     .unfinished{fill:#b0b0b0}
-    rect.a{stroke:#fff;stroke-width:.6}rect.a:hover,g.s:hover rect{stroke:#000;stroke-width:1}
+    rect.a,g.s rect{shape-rendering:crispEdges}rect.a:hover,g.s:hover rect{stroke:#000;stroke-width:1}
     .stripe{fill:#f6f6f6}.alive{fill:#dcecfb}.active{fill:#e8f1e4}
     .boot{stroke:#7e97a8;stroke-width:2;stroke-dasharray:3 2}.mark{fill:#455a64}
     .death{stroke:#b71c1c;stroke-width:2}.grid{stroke:#ddd}.runline{stroke:#1565c0;stroke-dasharray:4 3}
@@ -233,8 +237,7 @@ struct HTMLPage {
                 + "into \(picture.slices) slices of \(Self.seconds(width)); a slice's height is how busy its slots were, "
                 + "split by outcome (hover for counts).</p>\n"
         }
-        out += "<svg id=\"timeline\" width=\"\(Int(Self.width))\" height=\"\(Int(height))\" "
-            + "xmlns=\"http://www.w3.org/2000/svg\">\n"
+        out += "<svg id=\"timeline\" width=\"\(Int(Self.width))\" height=\"\(Int(height))\">\n"
         axis(top: 20, bottom: y)
         for (k, run) in report.runs.enumerated() where k > 0 {
             out += "<line class=\"runline\" x1=\"\(Self.n(x(run.start)))\" y1=\"14\" x2=\"\(Self.n(x(run.start)))\" "
@@ -250,7 +253,7 @@ struct HTMLPage {
             out += "<text x=\"4\" y=\"\(Self.n(yTop + min(h, 22) / 2 + 4))\">\(escape(String(label.prefix(32))))</text>\n"
             life(instances[label] ?? [], row: r, yTop: yTop, h: h)
         }
-        if picture.grouped { slices(top, rowHeight) } else { try bars(lane, laneCounts, top, rowHeight) }
+        // Deaths under the bars: the attempt a death cut short, however short, stays visible.
         for r in 0..<rows {
             for t in picture.deaths[r] {
                 out += "<line class=\"death\" x1=\"\(Self.n(x(t)))\" y1=\"\(Self.n(top[r]))\" x2=\"\(Self.n(x(t)))\" "
@@ -258,6 +261,7 @@ struct HTMLPage {
                     + "\(Self.clock(t)): its running jobs went back to the queue</title></line>\n"
             }
         }
+        if picture.grouped { slices(top, rowHeight) } else { try bars(lane, laneCounts, top, rowHeight) }
         out += "</svg>\n"
     }
 
@@ -325,13 +329,15 @@ struct HTMLPage {
         for (i, bar) in picture.bars.enumerated() {
             let row = Int(bar.row), lanes = Double(laneCounts[row])
             let laneHeight = (rowHeight[row] - 6) / lanes
-            let x0 = x(bar.start), w = max(1, x(bar.end) - x0)
-            let y0 = top[row] + 3 + Double(lane[i]) * laneHeight
+            // Whole pixels, 2 at least, and a gap between bars that touch: every attempt shows, crisply.
+            let x0 = x(bar.start).rounded(.down), x1 = x(bar.end).rounded()
+            let w = x1 - x0 > 3 ? x1 - x0 - 1 : max(bar.outcome == .ok ? 2 : 3, x1 - x0)
+            let y0 = (top[row] + 3 + Double(lane[i]) * laneHeight).rounded()
             let job = Int(bar.job)
             let input = (try? Journal.job(at: report.index.offset(job), in: journal)).map { escape(bytes: $0.input) } ?? "?"
             let state = bar.state.map { $0.logText } ?? bar.outcome.name
             out += "<rect class=\"a \(bar.outcome.name)\" x=\"\(Self.n(x0))\" y=\"\(Self.n(y0))\" width=\"\(Self.n(w))\" "
-                + "height=\"\(Self.n(max(1, laneHeight - 1)))\"><title>job \(job + 1): \(input)\n"
+                + "height=\"\(Self.n(max(1, laneHeight.rounded() - 1)))\"><title>job \(job + 1): \(input)\n"
                 + "\(escape(picture.rows[row]))\(bar.attempt > 0 ? ", attempt \(bar.attempt)" : "")\n"
                 + "\(Self.clock(bar.start)) to \(Self.clock(bar.end)) (\(Self.seconds(bar.end - bar.start)))\n"
                 + "\(escape(state))\(notes[bar.note] ?? "")</title></rect>\n"
@@ -410,7 +416,7 @@ struct HTMLPage {
         out += "<h2>Utilisation of the fleet</h2>\n<p class=\"facts\">Jobs running (blue) against the slots of the "
             + "workers that were up (light blue); overall \(offered > 0 ? String(format: "%.0f%%", min(1, used / offered) * 100) : "-") "
             + "of the available slot time was used.</p>\n"
-        out += "<svg id=\"utilisation\" width=\"\(Int(Self.width))\" height=\"\(Int(bottom + 8))\" xmlns=\"http://www.w3.org/2000/svg\">\n"
+        out += "<svg id=\"utilisation\" width=\"\(Int(Self.width))\" height=\"\(Int(bottom + 8))\">\n"
         axis(top: top, bottom: bottom)
         func y(_ value: Double) -> Double { bottom - value / peak * height }
         func area(_ values: [Double], _ cls: String) {
@@ -458,7 +464,7 @@ struct HTMLPage {
         let height = 150.0, top = 10.0, bottom = top + height
         let barWidth = min(60, plot / Double(shown))
         let peak = Double(totals.max() ?? 1)
-        out += "<svg id=\"histogram\" width=\"\(Int(Self.width))\" height=\"\(Int(bottom + 34))\" xmlns=\"http://www.w3.org/2000/svg\">\n"
+        out += "<svg id=\"histogram\" width=\"\(Int(Self.width))\" height=\"\(Int(bottom + 34))\">\n"
         out += "<text x=\"4\" y=\"\(Self.n(top + height / 2))\">attempts (\(Int(peak)) at most)</text>"
         for (k, bin) in (first...last).enumerated() {
             let x0 = Self.left + Double(k) * barWidth
@@ -477,7 +483,7 @@ struct HTMLPage {
             }
             out += "</g>"
             if k % max(1, shown / 12) == 0 {
-                out += "<text x=\"\(Self.n(x0))\" y=\"\(Self.n(bottom + 14))\">\(Self.seconds(from))</text>"
+                out += "<text x=\"\(Self.n(x0))\" y=\"\(Self.n(bottom + 14))\">\(bin == 0 ? "< " + Self.seconds(to) : Self.seconds(from))</text>"
             }
             out += "\n"
         }
