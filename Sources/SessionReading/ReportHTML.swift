@@ -225,7 +225,7 @@ struct HTMLPage {
         for r in 0..<rows { top[r] = y; y += rowHeight[r] }
         let height = y + 22
 
-        out += "<h2>Timeline</h2>\n<p>"
+        out += "<h2>Timeline</h2>\n<p>Attempts: "
         for outcome in Outcome.allCases {
             out += "<span class=\"key\"><i class=\"\(outcome.name)\"></i>\(outcome.name) (\(picture.outcomes[outcome.rawValue]))</span>"
         }
@@ -350,7 +350,7 @@ struct HTMLPage {
         let width = (t1 - t0) / Double(slices), pixels = plot / Double(slices)
         let capacity = width * Double(max(1, report.config.slots))
         for row in 0..<picture.rows.count {
-            let inner = rowHeight[row] - 4, bottom = top[row] + rowHeight[row] - 2
+            let inner = (rowHeight[row] - 4).rounded(), bottom = (top[row] + rowHeight[row] - 2).rounded()
             for slice in 0..<slices {
                 let base = slice * kinds
                 let counts = (0..<kinds).map { Int(picture.ended[row][base + $0]) }
@@ -365,11 +365,13 @@ struct HTMLPage {
                 out += "<g class=\"s\"><title>\(hover)</title>"
                 var y = bottom
                 let scale = inner / max(capacity, total)
+                // Whole pixels edge to edge, so that neighbouring slices neither overlap nor leave gaps.
+                let x0 = (Self.left + Double(slice) * pixels).rounded(), x1 = (Self.left + Double(slice + 1) * pixels).rounded()
                 for k in 0..<kinds where busy[k] > 0 || counts[k] > 0 {
-                    let h = max(k == 0 ? 1 : 2, busy[k] * scale)
+                    let h = max(1, (busy[k] * scale).rounded())
                     y -= h
-                    out += "<rect class=\"\(Outcome(rawValue: k)!.name)\" x=\"\(Self.n(Self.left + Double(slice) * pixels))\" "
-                        + "y=\"\(Self.n(max(top[row] + 1, y)))\" width=\"\(Self.n(max(1, pixels - 0.3)))\" height=\"\(Self.n(h))\"/>"
+                    out += "<rect class=\"\(Outcome(rawValue: k)!.name)\" x=\"\(Int(x0))\" y=\"\(Int(max(top[row] + 1, y)))\" "
+                        + "width=\"\(Int(max(1, x1 - x0)))\" height=\"\(Int(h))\"/>"
                 }
                 out += "</g>\n"
             }
