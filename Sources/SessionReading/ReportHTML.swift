@@ -8,25 +8,7 @@ import Foundation
 extension SessionReport {
     /// Writes the page to `file`, replacing it whole (a temp file beside it, then rename). Throws FileError.
     public func writeHTML(to file: String, priceTable: [String: Double] = SessionReport.defaultPrices) throws {
-        let page = try html(priceTable: priceTable)
-        let temp = file + ".tmp-\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileError("cannot write", temp) }
-        do { try Self.write(page.utf8, to: fd, file) } catch {
-            close(fd)
-            unlink(temp)
-            throw error
-        }
-        guard close(fd) == 0 || errno == EINTR else {
-            let error = FileError("cannot close", file)
-            unlink(temp)
-            throw error
-        }
-        guard rename(temp, file) == 0 else {
-            let error = FileError("cannot rename", temp)
-            unlink(temp)
-            throw error
-        }
+        try replaceFile(file, with: Array(try html(priceTable: priceTable).utf8))
     }
 
     /// The page. Reads the journal once more (streamed) and the session log (streamed, for the workers' events).

@@ -62,7 +62,7 @@ extension SessionReport {
     }
 
     /// Writes all of `bytes` to `fd` (the file `path`).
-    static func write<Bytes: Collection>(_ bytes: Bytes, to fd: Int32, _ path: String) throws
+    private static func write<Bytes: Collection>(_ bytes: Bytes, to fd: Int32, _ path: String) throws
     where Bytes.Element == UInt8 {
         let written = Array(bytes).withUnsafeBytes { buffer in
             var offset = 0
