@@ -184,7 +184,7 @@ extension Command {
 
     public static let logalyzer = Command(
         name: "cloudtask-logalyzer",
-        synopsis: ["cloudtask-logalyzer [--price TYPE=USD_PER_HOUR]... SESSION [OUTPUT_DIR]"],
+        synopsis: ["cloudtask-logalyzer [--price TYPE=USD_PER_HOUR]... [--html FILE] SESSION [OUTPUT_DIR]"],
         summary: """
         Prints the report of a cloudtask session: totals, failures by worker with the last lines of their
         output, timeouts, pending jobs, workers (jobs, work time, lifetime, efficiency), instance hours and cost.
@@ -192,6 +192,8 @@ extension Command {
         options: [
             Options.Spec(name: "price", kind: .price, value: "TYPE=USD_PER_HOUR",
                          help: "the hourly price of an instance type (adds to or replaces the built-in us-east-1 prices); may be repeated", task: false),
+            Options.Spec(name: "html", kind: .outputFile, value: "FILE",
+                         help: "also write the report as one self-contained HTML page: a timeline of the workers with a bar per job attempt, the workers' lives, the fleet's utilisation, a histogram of durations", task: false),
             Options.helpSpec, Options.completionSpec,
         ],
         positionals: [
@@ -200,7 +202,7 @@ extension Command {
             Positional(name: "OUTPUT_DIR", help: "also write each finished job's command line and output to OUTPUT_DIR/failures/N or OUTPUT_DIR/succeeded/N (N is the job number)",
                        hint: .directories),
         ],
-        footer: "exit status: 0 done; 1 the outputs could not be written; 2 usage error, or a missing or corrupt session.",
+        footer: "exit status: 0 done; 1 the HTML page or the outputs could not be written; 2 usage error, or a missing or corrupt session.",
         interspersed: true)
 
     public static let destroyWorkers = Command(

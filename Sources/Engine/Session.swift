@@ -371,26 +371,31 @@ public final class Session {
     /// Replaces `name` in the session folder: temp file, fsync, rename. On any failure the temp file is
     /// removed and the old file stays as it was.
     func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
-        let target = path + "/" + name
-        let temp = target + ".tmp"
-        let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileError("cannot write", temp) }
-        var open = true
-        do {
-            try FileHandleWriter(fd: fd, path: target).write(bytes)
-            guard fsync(fd) == 0 else { throw FileError("cannot sync", target) }
-            open = false
-            guard Foundation.close(fd) == 0 || errno == EINTR else { throw FileError("cannot close", target) }
-        } catch {
-            if open { Foundation.close(fd) }
-            unlink(temp)
-            throw error
-        }
-        guard rename(temp, target) == 0 else {
-            let error = FileError("cannot rename", temp)
-            unlink(temp)
-            throw error
-        }
+        try replaceFile(path + "/" + name, with: bytes, mode: 0o600)
+    }
+}
+
+/// Replaces `target` whole: a temp file beside it (fsynced), then rename, so a reader sees the old file or the
+/// new one, never half. On any failure the temp file is removed and the old file stays as it was.
+public func replaceFile(_ target: String, with bytes: [UInt8], mode: mode_t = 0o644) throws {
+    let temp = target + ".tmp"
+    let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw FileError("cannot write", temp) }
+    var open = true
+    do {
+        try FileHandleWriter(fd: fd, path: target).write(bytes)
+        guard fsync(fd) == 0 else { throw FileError("cannot sync", target) }
+        open = false
+        guard Foundation.close(fd) == 0 || errno == EINTR else { throw FileError("cannot close", target) }
+    } catch {
+        if open { Foundation.close(fd) }
+        unlink(temp)
+        throw error
+    }
+    guard rename(temp, target) == 0 else {
+        let error = FileError("cannot rename", temp)
+        unlink(temp)
+        throw error
     }
 }
 

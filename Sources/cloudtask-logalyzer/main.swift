@@ -1,6 +1,7 @@
-// cloudtask-logalyzer SESSION [OUTPUT_DIR]: the report of a session (what ran, what failed and why, pending jobs,
-// workers, instance hours and cost), and with OUTPUT_DIR each finished job's output as failures/N or succeeded/N.
-// Exit 0 done, 1 the outputs could not be written, 2 usage error or no readable session.
+// cloudtask-logalyzer [--html FILE] SESSION [OUTPUT_DIR]: the report of a session (what ran, what failed and why,
+// pending jobs, workers, instance hours and cost), with --html also as a page with pictures (ReportHTML.swift), and
+// with OUTPUT_DIR each finished job's output as failures/N or succeeded/N.
+// Exit 0 done, 1 the page or the outputs could not be written, 2 usage error or no readable session.
 import Engine
 import Foundation
 import SessionReading
@@ -44,6 +45,9 @@ do {
     fail("\(error)")
 }
 FileHandle.standardOutput.write(Data(report.text(priceTable: prices).utf8))
+if let file = parsed.value("html") {
+    do { try report.writeHTML(to: file, priceTable: prices) } catch { fail("\(error)", code: 1) }
+}
 
 if positional.count == 2 {
     let directory = positional[1]

@@ -46,7 +46,9 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try Command.logalyzer.parse(["-"]).positionals, ["-"])
         XCTAssertEqual(message { try Command.logalyzer.parse(["--price=x"]) }, "--price=x: expected TYPE=USD_PER_HOUR, e.g. --price=t3.micro=0.0104")
         XCTAssertEqual(message { try Command.logalyzer.parse(["--price"]) }, "option --price needs a value (TYPE=USD_PER_HOUR)")
-        XCTAssertEqual(message { try Command.logalyzer.parse(["--html"]) }, "unknown option --html (see --help)")
+        XCTAssertEqual(message { try Command.logalyzer.parse(["--html"]) }, "option --html needs a value (FILE)")
+        XCTAssertEqual(try Command.logalyzer.parse(["--html=/tmp/s.html", "7"]).value("html"), "/tmp/s.html")
+        XCTAssertEqual(message { try Command.logalyzer.parse(["--svg=x"]) }, "unknown option --svg (see --help)")
         XCTAssertEqual(message { try Command.logalyzer.parse(["1", "-x"]) }, "unknown option -x (see --help)")
     }
 
@@ -83,7 +85,7 @@ final class CommandTests: XCTestCase {
             }
         }
         XCTAssertTrue(Command.logalyzer.help.contains("--price=TYPE=USD_PER_HOUR"))
-        XCTAssertFalse(Command.logalyzer.help.contains("--html"))
+        XCTAssertTrue(Command.logalyzer.help.contains("--html=FILE"))
         XCTAssertEqual(Options.help(program: "checksum"), Command.cloudtask(named: "checksum").help)
         XCTAssertTrue(Options.help(program: "cloudtask").contains("usage: cat jobs | cloudtask [OPTIONS] [COMMAND [ARGS...]]\n       cloudtask [OPTIONS] --resume=ID"))
     }
