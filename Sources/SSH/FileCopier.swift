@@ -86,7 +86,8 @@ final class CopyQueue {
             switch progress {
             case .waiting:
                 let now = monotonicNow()
-                if copy.bytes != told.bytes && now - told.at >= 0.25 {
+                // The first bytes are told at once (a fast copy would otherwise end unseen), then 4 times a second.
+                if copy.bytes != told.bytes && (told.bytes == 0 || now - told.at >= 0.25) {
                     told = (now, copy.bytes)
                     emit(.copying(op: op, bytes: copy.bytes))
                 }
