@@ -23,7 +23,6 @@ extension Runner {
         var stage = FileStage.put
         /// The job's work folder on the worker (absolute).
         let folder: String
-        let put: FileCopy
         /// Results to fetch: the remote path, and where it lands here.
         let returns: [FileCopy.Item]
         /// The command, run in the folder once the input is there.
@@ -89,7 +88,7 @@ extension Runner {
         do {
             plan = try JobFilePlan(config: config, recipe: recipe, spec: job.spec, folder: folder)
         } catch {
-            jobFiles[number] = JobFiles(folder: folder, put: FileCopy(direction: .put, items: []), returns: [],
+            jobFiles[number] = JobFiles(folder: folder, returns: [],
                                         command: command)
             return filesFailed(op, "\(error)")
         }
@@ -97,7 +96,7 @@ extension Runner {
         command.script = Array("cd \(String(decoding: ShellQuote.quote(Array(folder.utf8)), as: UTF8.self)) || exit 1\n".utf8)
             + command.script
         command.environment.append(("CLOUDTASK_WORKDIR", folder))
-        jobFiles[number] = JobFiles(folder: folder, put: plan.put, returns: plan.returns, command: command)
+        jobFiles[number] = JobFiles(folder: folder, returns: plan.returns, command: command)
         transport.copy(op: op, worker: worker.id, files: plan.put)
     }
 
